@@ -1,0 +1,53 @@
+"""PaperLab's kernel side: paper sessions on NautilusTrader inside a Jupyter kernel.
+
+    import kernelext
+    s = kernelext.start("ema_cross", "BTC/USD", params={"fast": 10, "slow": 30}, duration="5m")
+    s.status(); s.pause(); s.resume(); s.flatten(); s.kill()
+    kernelext.frames.fills(s.session_id)
+
+Imports are lazy: ``import kernelext`` (or ``kernelext.ledger``) does not load Nautilus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from typing import Any
+
+# Importing Nautilus installs uvloop as the process-wide loop policy; the host's
+# policy is recorded here, before any Nautilus import, and put back (nautilus_compat).
+HOST_LOOP_POLICY = asyncio.get_event_loop_policy()
+
+__all__ = ["register", "start", "start_book", "frames"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "register":
+        from kernelext.strategies import register
+
+        return register
+    if name == "frames":
+        return importlib.import_module("kernelext.frames")
+    raise AttributeError(f"module 'kernelext' has no attribute {name!r}")
+
+
+def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None = None,
+          bar_spec: str | None = None, **options: Any):
+    """Start a one-strategy paper session in the background; returns its ``SessionRunner``.
+
+    ``options`` are ``build_spec`` keywords: feed, starting_cash, label, until, duration,
+    speed, seed, max_notional_per_order, max_order_submit_rate, max_drawdown_pct.
+    """
+    from kernelext.runner import SessionRunner
+    from kernelext.spec import build_spec, make_sleeve
+
+    sleeve = make_sleeve(strategy, instrument, params=params, bar_spec=bar_spec)
+    return SessionRunner(build_spec(sleeves=[sleeve], **options)).start()
+
+
+def start_book(sleeves: list[dict[str, Any]] | str, **options: Any):
+    """Start a book: several sleeves ``{strategy, instrument, params?, bar_spec?, name?}`` on one account."""
+    from kernelext.runner import SessionRunner
+    from kernelext.spec import build_spec, sleeves_from_json
+
+    return SessionRunner(build_spec(sleeves=sleeves_from_json(sleeves), **options)).start()

@@ -1,0 +1,240 @@
+"""The headless runner: ``paperlab paper|sessions|fills`` (also ``python -m kernelext``).
+
+The ``paper`` argument parser is shared with the ``%paper`` magic, so flags and
+errors are identical. Errors are one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from kernelext.spec import DEFAULT_BAR_SPEC, SessionSpec, SpecError, build_spec, make_sleeve, sleeves_from_json
+
+
+class UsageError(ValueError):
+    """Bad command-line input: one line for the user."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump), raised not exited."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The flags of ``paperlab paper`` / ``%paper start``."""
+    p.add_argument("--strategy", help="registered strategy key, e.g. ema_cross")
+    p.add_argument("--instrument", help="pair, e.g. BTC/USD")
+    p.add_argument("--bar-spec", default=DEFAULT_BAR_SPEC, help="STEP-UNIT-LAST, e.g. 1-MINUTE-LAST")
+    p.add_argument("--params", default=None, help='strategy params as JSON, e.g. \'{"fast": 10, "slow": 30}\'')
+    p.add_argument("--sleeves-json", default=None, help="a book: JSON list of {strategy, instrument, params?, bar_spec?, name?}")
+    p.add_argument("--starting-cash", default="100000 USD", help="e.g. '100000 USD'")
+    p.add_argument("--label", default=None)
+    p.add_argument("--venue", default="sandbox", help="sandbox")
+    p.add_argument("--feed", default="replay", help="replay")
+    p.add_argument("--speed", default="max", help="replay speed: 1 = real time, 60, or max")
+    p.add_argument("--seed", type=int, default=7, help="replay generator seed")
+    p.add_argument("--catalog", default=None, help="replay bars from this ParquetDataCatalog path")
+    p.add_argument("--bars", type=int, default=None, help="replay: stop after this many bars")
+    p.add_argument("--for", dest="duration", default=None, help="auto-stop after a duration: 30s, 10m, 2h")
+    p.add_argument("--until", default=None, help="auto-stop at HH:MM US/Eastern")
+    p.add_argument("--max-notional", type=float, default=None, help="max notional per order (default 25000)")
+    p.add_argument("--max-submit-rate", default=None, help="max order submit rate, e.g. 10/00:00:01")
+    p.add_argument("--max-drawdown-pct", type=float, default=None, help="halt trading at this drawdown percent")
+    return p
+
+
+def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
+    """Parsed flags -> validated ``SessionSpec`` (raises ``SpecError``)."""
+    if ns.sleeves_json:
+        if ns.strategy or ns.instrument:
+            raise SpecError("sleeves: give either --sleeves-json or --strategy/--instrument, not both")
+        sleeves = sleeves_from_json(ns.sleeves_json, default_bar_spec=ns.bar_spec)
+    else:
+        if not ns.instrument:
+            raise SpecError("instrument: required, e.g. --instrument BTC/USD")
+        sleeves = [make_sleeve(ns.strategy or "", ns.instrument, params=ns.params, bar_spec=ns.bar_spec)]
+    return build_spec(
+        sleeves=sleeves,
+        venue=ns.venue,
+        feed=ns.feed,
+        starting_cash=ns.starting_cash,
+        label=ns.label,
+        until=ns.until,
+        duration=ns.duration,
+        max_notional_per_order=ns.max_notional,
+        max_order_submit_rate=ns.max_submit_rate,
+        max_drawdown_pct=ns.max_drawdown_pct,
+        speed=ns.speed,
+        seed=ns.seed,
+        catalog_path=ns.catalog,
+        max_bars=ns.bars,
+    )
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="paperlab", description="Paper trading on NautilusTrader, from the shell.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    paper = add_paper_arguments(sub.add_parser("paper", help="run a paper session in the foreground"))
+    paper.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    sub.add_parser("sessions", help="list sessions, newest first").add_argument("--json", action="store_true")
+    fills = sub.add_parser("fills", help="fills of a session")
+    fills.add_argument("session", help="session id, unique prefix, or 'latest'")
+    fills.add_argument("--format", choices=("table", "csv", "parquet", "json"), default="table")
+    fills.add_argument("--out", default=None, help="write to this file")
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_paper(ns: argparse.Namespace) -> int:
+    from kernelext.runner import SessionRunner, SessionStartError
+
+    spec = spec_from_args(ns)
+    runner = SessionRunner(spec)
+    interrupted = False
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        try:
+            runner.start()
+        except SessionStartError as e:
+            print(f"paperlab: error: {str(e).splitlines()[0]}", file=sys.stderr)
+            return 1
+        if not ns.json:
+            print(f"session {runner.session_id} running: {spec.describe()} [{spec.feed.upper()}]", flush=True)
+            for note in runner.notes:
+                print(f"  note: {note}")
+        while runner.is_alive and not interrupted:
+            runner.wait(0.1)
+        if interrupted and runner.is_alive:
+            print("interrupted: flattening and stopping", file=sys.stderr)
+            runner.kill()
+        runner.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = session_summary(runner)
+    if ns.json:
+        print(json.dumps(summary))
+    else:
+        print(format_summary(summary))
+    return 0 if runner.state != "error" else 1
+
+
+def session_summary(runner: Any) -> dict[str, Any]:
+    """The facts a user wants at the end of a session, read back from the ledger."""
+    from kernelext import frames
+
+    st = runner.status()
+    fills = frames.fills(runner.session_id, ledger=runner.ledger)
+    orders = frames.orders(runner.session_id, ledger=runner.ledger)
+    fees = float(fills["fee"].sum()) if fills.height else 0.0
+    eq = st.equity
+    return {
+        "session_id": runner.session_id,
+        "label": runner.spec.label,
+        "status": st.state,
+        "feed": runner.spec.feed.upper(),
+        "venue": runner.spec.venue,
+        "bars": st.bars,
+        "orders": orders.height,
+        "fills": fills.height,
+        "denied": st.denied,
+        "realized_pnl": round(eq.get("realized_pnl", 0.0), 2),
+        "unrealized_pnl": round(eq.get("unrealized_pnl", 0.0), 2),
+        "fees": round(fees, 2),
+        "equity": round(eq.get("equity", float(runner.spec.starting_cash)), 2),
+        "currency": runner.spec.currency,
+        "started_at": st.started_at.isoformat() if st.started_at else None,
+        "ended_at": runner.ended_at.isoformat() if runner.ended_at else None,
+        "last_error": st.last_error,
+    }
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    lines = [
+        f"session {s['session_id']} ({s['label']}) {s['status']} [{s['feed']}]",
+        f"  bars {s['bars']}  orders {s['orders']}  fills {s['fills']}  denied {s['denied']}",
+        f"  realized P&L {s['realized_pnl']:,.2f}  unrealized {s['unrealized_pnl']:,.2f}  fees {s['fees']:,.2f}  "
+        f"equity {s['equity']:,.2f} {s['currency']}",
+    ]
+    if s.get("last_error"):
+        lines.append(f"  error: {s['last_error']}")
+    return "\n".join(lines)
+
+
+def cmd_sessions(ns: argparse.Namespace) -> int:
+    from kernelext import frames
+
+    df = frames.sessions()
+    if ns.json:
+        print(df.write_json())
+    else:
+        _print_frame(df)
+    return 0
+
+
+def cmd_fills(ns: argparse.Namespace) -> int:
+    from kernelext import frames
+
+    df = frames.fills(ns.session)
+    fmt = ns.format
+    if ns.out:
+        out = Path(ns.out)
+        if fmt == "table":
+            fmt = out.suffix.lstrip(".") or "csv"
+        {"csv": df.write_csv, "parquet": df.write_parquet, "json": df.write_json}[fmt](out)
+        print(f"{df.height} fills -> {out}")
+    elif fmt == "csv":
+        sys.stdout.write(df.write_csv())
+    elif fmt == "json":
+        print(df.write_json())
+    elif fmt == "parquet":
+        raise UsageError("--format parquet needs --out FILE")
+    else:
+        _print_frame(df)
+    return 0
+
+
+def _print_frame(df: Any) -> None:
+    import polars as pl
+
+    with pl.Config(tbl_rows=200, tbl_cols=20, fmt_str_lengths=40, tbl_width_chars=200):
+        print(df)
+
+
+COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``paperlab`` console script."""
+    try:
+        ns = build_parser().parse_args(argv)
+        return COMMANDS[ns.command](ns)
+    except (UsageError, SpecError, ValueError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"paperlab: error: {str(msg).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+def run() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,91 @@
+"""The event envelope: the one shape every live or stored event takes.
+
+``{session_id, sleeve, stage, message, ts, **extras}`` with ``ts`` in UTC
+nanoseconds. The telemetry actor makes them inside the node, the hub fans them
+out, the ledger stores them and routes the order/fill/position/equity stages to
+their own tables.
+
+Extras by stage (all numbers are plain floats/ints, ids are strings):
+
+- ``order.submitted`` / ``order.denied`` / ``order.rejected`` / ``order.canceled``:
+  ``client_order_id, instrument, side ("BUY"|"SELL"), order_type, quantity,
+  price (float|None), status, strategy_id`` and ``reason`` (denied/rejected).
+- ``order.filled``: the above plus ``trade_id, venue_order_id, position_id,
+  last_qty, last_px, commission, commission_currency, liquidity``.
+- ``position.opened`` / ``position.changed`` / ``position.closed``:
+  ``position_id, instrument, side ("LONG"|"SHORT"|"FLAT"), quantity,
+  avg_px_open, avg_px_close, realized_pnl, unrealized_pnl, currency``.
+- ``equity.update``: ``equity, balance, available, unrealized_pnl,
+  realized_pnl, exposure, currency``.
+- ``bar.received``: ``instrument, bar_type, open, high, low, close, volume``.
+- ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES: frozenset[str] = frozenset(
+    {
+        "session.starting",
+        "session.running",
+        "session.stopped",
+        "session.error",
+        "bar.received",
+        "signal.emitted",
+        "order.submitted",
+        "order.denied",
+        "order.rejected",
+        "order.filled",
+        "order.canceled",
+        "position.opened",
+        "position.changed",
+        "position.closed",
+        "equity.update",
+        "risk.halted",
+        "control.pause",
+        "control.resume",
+        "control.flatten",
+        "control.kill",
+        "control.stop",
+        "feed.stale",
+        "feed.ok",
+    }
+)
+
+ORDER_STAGES: frozenset[str] = frozenset(
+    {"order.submitted", "order.denied", "order.rejected", "order.filled", "order.canceled"}
+)
+POSITION_STAGES: frozenset[str] = frozenset(
+    {"position.opened", "position.changed", "position.closed"}
+)
+
+
+def now_ns() -> int:
+    """Wall-clock time in UTC nanoseconds."""
+    return time.time_ns()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One envelope. ``extras`` carries the stage-specific fields."""
+
+    session_id: str
+    sleeve: str | None
+    stage: str
+    message: str
+    ts: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat envelope ``{session_id, sleeve, stage, message, ts, **extras}``."""
+        return {
+            **self.extras,
+            "session_id": self.session_id,
+            "sleeve": self.sleeve,
+            "stage": self.stage,
+            "message": self.message,
+            "ts": self.ts,
+        }

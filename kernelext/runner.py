@@ -1,0 +1,536 @@
+"""SessionRunner: one Nautilus ``TradingNode`` in a daemon thread with its own event loop.
+
+The host (a Jupyter kernel, the CLI) keeps its own loop and its SIGINT handler: the
+node is built and run on the runner's thread, where Nautilus's signal set-up is
+skipped (see ``nautilus_compat``). Controls are scheduled onto the node's loop
+thread-safely:
+
+- ``pause``  RiskEngine HALTED: new orders denied, positions held.
+- ``resume`` RiskEngine ACTIVE.
+- ``flatten`` RiskEngine REDUCING, cancel all orders, close all positions.
+- ``kill``   flatten, then stop.
+- ``stop``   graceful stop; positions left open (strategies' ``on_stop`` runs).
+
+Anything a session does (a strategy that raises, a feed that dies) ends in state
+``error`` with the message; the process lives on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernelext.nautilus_compat import new_node_loop  # (must precede TradingNode imports)
+from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
+from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.enums import TradingState
+from nautilus_trader.model.identifiers import InstrumentId
+
+from kernelext.events import Event, now_ns
+from kernelext.hub import Hub
+from kernelext.ledger import Ledger, LedgerWriter, paperlab_home
+from kernelext.nodeconfig import SANDBOX_CLIENT, build_node_config
+from kernelext.spec import SessionSpec, sleeve_tag
+from kernelext.strategies import registry
+from kernelext.telemetry import Telemetry
+from kernelext.venues.pairs import KRAKEN
+from kernelext.venues.sandbox import route_bars_to_sandbox
+from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClient, ReplayDataClientFactory
+
+log = logging.getLogger(__name__)
+
+STATES = ("starting", "running", "paused", "stopped", "error")
+FLATTEN_TIMEOUT_S = 3.0
+
+
+class SessionStartError(RuntimeError):
+    """The node did not reach RUNNING; the message carries the log tail."""
+
+
+@dataclass
+class SessionStatus:
+    """A snapshot of a session, safe to read from any thread."""
+
+    session_id: str
+    label: str
+    state: str
+    trading_state: str
+    venue: str
+    feed: str
+    started_at: dt.datetime | None
+    bars: int
+    orders: int
+    fills: int
+    denied: int
+    positions: list[dict[str, Any]] = field(default_factory=list)
+    equity: dict[str, float] = field(default_factory=dict)
+    dropped: int = 0
+    last_error: str | None = None
+    notes: tuple[str, ...] = ()
+    stop_at: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("started_at", "stop_at"):
+            d[k] = d[k].isoformat() if d[k] else None
+        return d
+
+
+class SessionRunner:
+    """Runs one paper session; the class keeps the process's table of live runners."""
+
+    _live: dict[str, SessionRunner] = {}
+    _live_lock = threading.Lock()
+
+    def __init__(self, spec: SessionSpec, *, ledger: Ledger | None = None, session_id: str | None = None) -> None:
+        self.spec = spec
+        self.session_id = session_id or _new_session_id()
+        self.ledger = ledger or Ledger()
+        self.hub = Hub()
+        self.writer = LedgerWriter(self.ledger)
+        self.hub.add_sink(self.writer.put)
+        self.trader_id = f"PAPER-{self.session_id[-6:].upper()}"
+        self.state = "starting"
+        self.last_error: str | None = None
+        self.started_at: dt.datetime | None = None
+        self.ended_at: dt.datetime | None = None
+        self.stop_at: dt.datetime | None = None
+        self.notes: tuple[str, ...] = ()
+        self.node: TradingNode | None = None
+        self.telemetry: Telemetry | None = None
+        self.strategies: list[Any] = []
+        self._replay: ReplayDataClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._running = threading.Event()
+        self._done = threading.Event()
+        self._stop_requested: asyncio.Event | None = None
+        self._stop_reason = "stopped"
+        self.log_path = paperlab_home() / "logs" / f"nautilus-{os.getpid()}.log"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _set_replay(self, client: ReplayDataClient) -> None:
+        self._replay = client
+
+    def _set_sandbox(self, client: Any) -> None:
+        route_bars_to_sandbox(client._msgbus, client, KRAKEN)
+
+    def start(self, timeout: float = 60.0) -> SessionRunner:
+        """Start the node in its own thread; return once it runs, or raise ``SessionStartError``."""
+        self.ledger.mark_crashed(live_ids=set(SessionRunner._live))
+        self.ledger.create_session(
+            self.session_id,
+            label=self.spec.label,
+            kind="paper",
+            venue=self.spec.venue,
+            feed=self.spec.feed,
+            spec=self.spec.to_dict(),
+            sleeves=self._sleeve_rows(),
+            started_at=now_ns(),
+        )
+        self._publish_local("session.starting", f"starting {self.spec.describe()}")
+        with SessionRunner._live_lock:
+            SessionRunner._live[self.session_id] = self
+        self._thread = threading.Thread(target=self._thread_main, name=f"paperlab-{self.session_id[:8]}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._running.is_set() and not self._done.is_set():
+            self._running.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                self._request_stop("start timed out")
+                self.last_error = self.last_error or f"the node did not start within {timeout:g}s"
+                break
+        if not self._running.is_set():
+            self._done.wait(10)
+            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error}\n{self.log_tail()}")
+        return self
+
+    def _sleeve_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for i, s in enumerate(self.spec.sleeves):
+            entry = registry.get(s.strategy_key)
+            rows.append(
+                {
+                    "sleeve": s.name,
+                    "strategy_key": s.strategy_key,
+                    "instrument": s.instrument_id,
+                    "bar_spec": s.bar_spec,
+                    "params": s.params,
+                    "strategy_id": f"{entry.strategy_cls.__name__}-{sleeve_tag(i)}",
+                }
+            )
+        return rows
+
+    def _thread_main(self) -> None:
+        loop = new_node_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._build_node(loop)
+            loop.run_until_complete(self._main())
+        except BaseException as e:  # noqa: BLE001  (the host must outlive anything here)
+            self.last_error = self.last_error or _one_line(e)
+            self.state = "error"
+            log.debug("session %s failed:\n%s", self.session_id, traceback.format_exc())
+        finally:
+            self._dispose(loop)
+            self._finish()
+
+    def _build_node(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        plan = build_node_config(
+            self.spec,
+            trader_id=self.trader_id,
+            log_directory=str(self.log_path.parent),
+            log_file_name=self.log_path.stem,
+        )
+        self.notes = plan.notes
+        node = TradingNode(config=plan.config, loop=loop)
+        node.add_data_client_factory(REPLAY_CLIENT, _capturing(ReplayDataClientFactory, self._set_replay))
+        node.add_exec_client_factory(SANDBOX_CLIENT, _capturing(SandboxLiveExecClientFactory, self._set_sandbox))
+        sleeves_by_strategy: dict[str, str] = {}
+        for i, s in enumerate(self.spec.sleeves):
+            entry = registry.get(s.strategy_key)
+            bar_type = BarType.from_str(s.bar_type)
+            config = registry.build_config(
+                entry,
+                instrument_id=InstrumentId.from_str(s.instrument_id),
+                bar_type=bar_type,
+                params=s.params,
+                order_id_tag=sleeve_tag(i),
+            )
+            strategy = registry.build_strategy(entry, config)
+            node.trader.add_strategy(strategy)
+            self.strategies.append(strategy)
+            sleeves_by_strategy[strategy.id.value] = s.name
+        risk = node.kernel.risk_engine
+        self.telemetry = Telemetry(
+            session_id=self.session_id,
+            venue=KRAKEN,
+            currency=self.spec.currency,
+            sleeves_by_strategy=sleeves_by_strategy,
+            publish=self.hub.publish,
+            max_drawdown_pct=self.spec.risk.max_drawdown_pct,
+            halt=lambda: risk.set_trading_state(TradingState.HALTED),
+        )
+        node.trader.add_actor(self.telemetry)
+        node.build()
+        self.node = node
+        engines = (node.kernel.data_engine, node.kernel.risk_engine, node.kernel.exec_engine)
+        if self._replay is not None:
+            self._replay.idle_check = lambda: _engines_idle(*engines)
+
+    async def _main(self) -> None:
+        assert self.node is not None
+        self._stop_requested = asyncio.Event()
+        run_task = asyncio.ensure_future(self.node.run_async())
+        while not self.node.trader.is_running:
+            if run_task.done() or self.telemetry.shutdown_reason:
+                self.last_error = self.telemetry.shutdown_reason or _task_error(run_task) or "the node stopped while starting"
+                raise RuntimeError(self.last_error)
+            await asyncio.sleep(0.005)
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.stop_at = self.spec.stop_at(self.started_at)
+        self.state = "running"
+        self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes))
+        self._running.set()
+        await self._watch(run_task)
+        await self._shutdown(run_task)
+
+    async def _watch(self, run_task: asyncio.Future) -> None:
+        """Wait for a stop request, the auto-stop time, the end of replay, or a failure."""
+        assert self._stop_requested is not None
+        exhausted = self._replay.exhausted if self._replay is not None else asyncio.Event()
+        while not self._stop_requested.is_set():
+            if self.telemetry.shutdown_reason:
+                self.state = "error"
+                self.last_error = self.telemetry.shutdown_reason
+                return
+            if run_task.done():
+                self.state = "error"
+                self.last_error = _task_error(run_task) or "the node stopped unexpectedly"
+                return
+            if self.stop_at is not None and dt.datetime.now(dt.UTC) >= self.stop_at:
+                self._stop_reason = "auto-stop"
+                return
+            if exhausted.is_set():
+                self._stop_reason = "replay finished"
+                return
+            try:
+                await asyncio.wait_for(self._stop_requested.wait(), timeout=0.05)
+            except TimeoutError:
+                pass
+
+    async def _shutdown(self, run_task: asyncio.Future) -> None:
+        assert self.node is not None
+        if self.node.kernel.trader.is_running or self.node.kernel.is_running():
+            try:
+                await self.node.stop_async()
+            except Exception as e:  # noqa: BLE001
+                self.last_error = self.last_error or f"stop: {_one_line(e)}"
+        run_task.cancel()
+        try:
+            await run_task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+    def _dispose(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            _cancel_pending(loop)
+            if self.node is not None:
+                self.node.dispose()
+        except Exception as e:  # noqa: BLE001
+            log.debug("dispose failed: %s", e)
+        finally:
+            if not loop.is_closed():
+                _cancel_pending(loop)
+                loop.close()
+
+    def _finish(self) -> None:
+        self.ended_at = dt.datetime.now(dt.UTC)
+        if self.state != "error":
+            self.state = "stopped"
+        extras = {"reason": self._stop_reason, "bars": self.bars, "fills": self.fills, "orders": self.orders}
+        if self.state == "error":
+            self._publish("session.error", f"error: {self.last_error}", error=self.last_error, **extras)
+        else:
+            self._publish("session.stopped", f"stopped ({self._stop_reason})", **extras)
+        try:
+            self.writer.close()
+        finally:
+            self.ledger.set_status(
+                self.session_id, self.state, ended_at=now_ns(), last_error=self.last_error
+            )
+            with SessionRunner._live_lock:
+                SessionRunner._live.pop(self.session_id, None)
+            self._done.set()
+
+    # -- controls -------------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Deny new orders; positions stay open."""
+        self._control("control.pause", "paused: new orders denied, positions held", self._set_trading(TradingState.HALTED))
+        self.state = "paused"
+
+    def resume(self) -> None:
+        """Trade again."""
+        self._control("control.resume", "resumed", self._set_trading(TradingState.ACTIVE))
+        self.state = "running"
+
+    def flatten(self) -> None:
+        """Reduce-only, cancel every order, close every position; waits for the closes to fill."""
+        self._control("control.flatten", "flatten: cancel all, close all, reduce-only", self._flatten())
+
+    def kill(self) -> None:
+        """Flatten, then stop. Returns once the session is stopped."""
+        if self.is_alive:
+            try:
+                self._control("control.kill", "kill: flatten then stop", self._flatten())
+            except RuntimeError:
+                pass
+        self.stop(reason="killed")
+
+    def stop(self, reason: str = "stopped", timeout: float = 30.0) -> None:
+        """Graceful stop, positions left open. Returns once the session is stopped."""
+        if self.is_alive:
+            self._request_stop(reason)
+        self._done.wait(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the session has stopped; ``True`` if it has."""
+        return self._done.wait(timeout)
+
+    @property
+    def is_alive(self) -> bool:
+        return self._thread is not None and not self._done.is_set()
+
+    def _request_stop(self, reason: str) -> None:
+        loop, ev = self._loop, self._stop_requested
+        if loop is None or ev is None or loop.is_closed():
+            return
+        self._stop_reason = reason
+        try:
+            loop.call_soon_threadsafe(ev.set)
+        except RuntimeError:
+            pass
+
+    def _control(self, stage: str, message: str, coro: Any, timeout: float = 10.0) -> None:
+        loop = self._loop
+        if not self.is_alive or loop is None or not self._running.is_set():
+            coro.close()
+            raise RuntimeError(f"session {self.session_id[:8]} is not running (state {self.state})")
+
+        async def run() -> None:
+            self._publish(stage, message)
+            await coro
+
+        asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+
+    async def _set_trading(self, state: TradingState) -> None:
+        assert self.node is not None
+        self.node.kernel.risk_engine.set_trading_state(state)
+
+    async def _flatten(self) -> None:
+        assert self.node is not None
+        self.node.kernel.risk_engine.set_trading_state(TradingState.REDUCING)
+        for strategy in self.strategies:
+            iid = strategy.config.instrument_id
+            strategy.cancel_all_orders(iid)
+            strategy.close_all_positions(iid)
+        cache = self.node.kernel.cache
+        deadline = time.monotonic() + FLATTEN_TIMEOUT_S
+        while (cache.positions_open() or cache.orders_open()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        if cache.positions_open():
+            self._publish("control.flatten", f"flatten incomplete: {len(cache.positions_open())} position(s) still open")
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _publish(self, stage: str, message: str, **extras: Any) -> None:
+        self.hub.publish(Event(self.session_id, None, stage, message, now_ns(), extras))
+
+    _publish_local = _publish
+
+    # -- status ---------------------------------------------------------------------------------
+
+    @property
+    def bars(self) -> int:
+        return self.telemetry.bars if self.telemetry else 0
+
+    @property
+    def fills(self) -> int:
+        return self.telemetry.fills if self.telemetry else 0
+
+    @property
+    def orders(self) -> int:
+        return self.telemetry.orders if self.telemetry else 0
+
+    def trading_state(self) -> str:
+        if self.node is None or not self.is_alive:
+            return "-"
+        return self.node.kernel.risk_engine.trading_state.name if hasattr(self.node.kernel.risk_engine.trading_state, "name") else str(self.node.kernel.risk_engine.trading_state)
+
+    def positions(self) -> list[dict[str, Any]]:
+        """Open positions as plain dicts (read from the cache)."""
+        if self.node is None:
+            return []
+        out = []
+        for p in self.node.kernel.cache.positions_open():
+            out.append(
+                {
+                    "instrument": p.instrument_id.value,
+                    "side": p.side.name,
+                    "quantity": p.quantity.as_double(),
+                    "avg_px_open": float(p.avg_px_open),
+                    "realized_pnl": p.realized_pnl.as_double() if p.realized_pnl else 0.0,
+                    "strategy_id": p.strategy_id.value,
+                }
+            )
+        return out
+
+    def status(self) -> SessionStatus:
+        """Live counters, equity and positions."""
+        tel = self.telemetry
+        return SessionStatus(
+            session_id=self.session_id,
+            label=self.spec.label,
+            state=self.state,
+            trading_state=self.trading_state(),
+            venue=self.spec.venue,
+            feed=self.spec.feed,
+            started_at=self.started_at,
+            bars=self.bars,
+            orders=self.orders,
+            fills=self.fills,
+            denied=tel.denied if tel else 0,
+            positions=self.positions() if self.is_alive else [],
+            equity=dict(tel.equity) if tel else {},
+            dropped=self.hub.dropped,
+            last_error=self.last_error,
+            notes=self.notes,
+            stop_at=self.stop_at,
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last Nautilus log lines of this session (its trader id), for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        mine = [ln for ln in text if self.trader_id in ln]
+        return "\n".join(mine[-lines:])
+
+    @classmethod
+    def live(cls) -> dict[str, SessionRunner]:
+        """The runners alive in this process, by session id."""
+        with cls._live_lock:
+            return dict(cls._live)
+
+    @classmethod
+    def stop_all(cls, timeout: float = 10.0) -> None:
+        """Stop every live session (extension unload, kernel shutdown, exit)."""
+        for runner in list(cls.live().values()):
+            runner.stop(reason="host shutdown", timeout=timeout)
+
+
+def _new_session_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _task_error(task: asyncio.Future) -> str | None:
+    if not task.done() or task.cancelled():
+        return None
+    exc = task.exception()
+    return _one_line(exc) if exc else None
+
+
+def _engines_idle(data_engine: Any, risk_engine: Any, exec_engine: Any) -> bool:
+    return not (
+        data_engine.data_qsize()
+        or data_engine.cmd_qsize()
+        or data_engine.res_qsize()
+        or risk_engine.cmd_qsize()
+        or risk_engine.evt_qsize()
+        or exec_engine.cmd_qsize()
+        or exec_engine.evt_qsize()
+    )
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and reap tasks Nautilus leaves behind (executor workers) before closing."""
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks and not loop.is_running():
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def _capturing(factory: type, sink: Callable[[Any], None]) -> type:
+    """A factory subclass that hands the client it creates to ``sink``."""
+
+    class Capturing(factory):  # type: ignore[misc, valid-type]
+        @staticmethod
+        def create(*args: Any, **kwargs: Any) -> Any:
+            client = factory.create(*args, **kwargs)
+            sink(client)
+            return client
+
+    Capturing.__name__ = factory.__name__  # the builder passes extra args by factory name
+    return Capturing

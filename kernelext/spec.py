@@ -1,0 +1,390 @@
+"""SessionSpec / Sleeve: validated user input, the one place that checks it.
+
+Every bad field raises ``SpecError`` with one line naming the field and what is
+allowed, e.g. ``starting_cash: must be positive, like '100000 USD' (got '-5 USD')``.
+A validated spec is immutable and serialisable (``to_dict``) for the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from nautilus_trader.model.data import BarSpecification, BarType
+from nautilus_trader.model.enums import BarAggregation, PriceType
+
+from kernelext.strategies import registry
+from kernelext.venues.pairs import PAIRS, instrument_id, normalize_symbol
+
+EASTERN = ZoneInfo("America/New_York")
+VENUES = ("sandbox",)
+FEEDS = ("replay",)
+TIME_AGGREGATIONS = {BarAggregation.SECOND, BarAggregation.MINUTE, BarAggregation.HOUR, BarAggregation.DAY}
+DEFAULT_BAR_SPEC = "1-MINUTE-LAST"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+
+
+class SpecError(ValueError):
+    """Invalid user input; the message is one line naming the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sleeve:
+    """One strategy on one instrument inside a session."""
+
+    name: str
+    strategy_key: str
+    instrument: str  # "BTC/USD"
+    bar_spec: str  # "1-MINUTE-LAST"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def instrument_id(self) -> str:
+        return str(instrument_id(self.instrument))
+
+    @property
+    def bar_type(self) -> str:
+        return f"{self.instrument_id}-{self.bar_spec}-EXTERNAL"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskCaps:
+    """Pre-trade caps enforced by Nautilus's RiskEngine (plus a drawdown halt of ours)."""
+
+    max_notional_per_order: float = 25_000.0
+    max_order_submit_rate: str = "10/00:00:01"
+    max_drawdown_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """A validated paper session: venue, feed, sleeves, cash, auto-stop, risk."""
+
+    sleeves: tuple[Sleeve, ...]
+    venue: str = "sandbox"
+    feed: str = "replay"
+    starting_cash: Decimal = Decimal("100000")
+    currency: str = "USD"
+    label: str = ""
+    until: str | None = None  # "HH:MM" US/Eastern
+    duration_s: float | None = None
+    risk: RiskCaps = RiskCaps()
+    speed: float | None = None  # replay: None = as fast as possible
+    seed: int = 7
+    catalog_path: str | None = None
+    anchor_ns: int | None = None
+    max_bars: int | None = None
+
+    @property
+    def is_book(self) -> bool:
+        return len(self.sleeves) > 1
+
+    @property
+    def instruments(self) -> list[str]:
+        return sorted({s.instrument_id for s in self.sleeves})
+
+    def stop_at(self, now: dt.datetime | None = None) -> dt.datetime | None:
+        """The wall-clock UTC time the session stops on its own (earliest of until/duration)."""
+        now = now or dt.datetime.now(dt.UTC)
+        candidates = []
+        if self.duration_s is not None:
+            candidates.append(now + dt.timedelta(seconds=self.duration_s))
+        if self.until is not None:
+            hh, mm = (int(x) for x in self.until.split(":"))
+            local = now.astimezone(EASTERN)
+            target = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+            if target <= local:
+                target += dt.timedelta(days=1)
+            candidates.append(target.astimezone(dt.UTC))
+        return min(candidates) if candidates else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["starting_cash"] = str(self.starting_cash)
+        d["sleeves"] = [asdict(s) for s in self.sleeves]
+        return d
+
+    def describe(self) -> str:
+        """One line, e.g. ``ema_cross on BTC/USD (1-MINUTE-LAST), replay feed``."""
+        parts = [f"{s.strategy_key} on {s.instrument} ({s.bar_spec})" for s in self.sleeves]
+        return f"{' + '.join(parts)}, {self.feed} feed, {self.venue}"
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+
+
+def parse_cash(text: str | float | int) -> tuple[Decimal, str]:
+    """``'100000 USD'`` / ``100000`` -> ``(Decimal('100000'), 'USD')``."""
+    raw = str(text).strip()
+    parts = raw.replace(",", "").split()
+    try:
+        amount = Decimal(parts[0]) if parts else Decimal("nan")
+    except InvalidOperation:
+        raise SpecError(f"starting_cash: expected an amount and currency like '100000 USD' (got {raw!r})") from None
+    currency = parts[1].upper() if len(parts) > 1 else "USD"
+    if len(parts) > 2 or not amount.is_finite():
+        raise SpecError(f"starting_cash: expected an amount and currency like '100000 USD' (got {raw!r})")
+    if amount <= 0:
+        raise SpecError(f"starting_cash: must be positive, like '100000 USD' (got {raw!r})")
+    if currency not in {"USD", "EUR", "BTC"}:
+        raise SpecError(f"starting_cash: currency must be one of USD, EUR, BTC (got {currency!r})")
+    return amount, currency
+
+
+def parse_duration(text: str | float | int) -> float:
+    """``'30s'``, ``'10m'``, ``'2h'``, ``'1d'``, or plain seconds -> seconds."""
+    m = _DURATION.match(str(text))
+    if not m or float(m.group(1)) <= 0:
+        raise SpecError(f"duration: expected a positive duration like 30s, 10m, 2h or 1d (got {text!r})")
+    return float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
+
+
+def parse_until(text: str) -> str:
+    """``'16:05'`` (US/Eastern) -> ``'16:05'``; anything else is an error."""
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", str(text))
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise SpecError(f"until: expected a US/Eastern time HH:MM between 00:00 and 23:59 (got {text!r})")
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+def parse_speed(value: str | float | None) -> float | None:
+    """``'max'``/None -> None (as fast as possible); ``'60'`` -> 60.0."""
+    if value is None or str(value).strip().lower() in {"max", "inf", ""}:
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise SpecError(f"speed: expected a positive number or 'max' (got {value!r})") from None
+    if not speed > 0:
+        raise SpecError(f"speed: expected a positive number or 'max' (got {value!r})")
+    return speed
+
+
+def parse_bar_spec(text: str) -> str:
+    """Validate ``'1-MINUTE-LAST'`` style bar specs (time bars only)."""
+    raw = str(text).strip().upper()
+    try:
+        spec = BarSpecification.from_str(raw)
+    except Exception:
+        spec = None
+    if spec is None or spec.aggregation not in TIME_AGGREGATIONS or spec.price_type != PriceType.LAST:
+        raise SpecError(
+            f"bar_spec: expected STEP-UNIT-LAST with UNIT one of SECOND, MINUTE, HOUR, DAY, e.g. 1-MINUTE-LAST (got {text!r})"
+        )
+    return raw
+
+
+def parse_instrument(text: str) -> str:
+    """A replayable pair: ``'btc/usd'`` -> ``'BTC/USD'``; unknown pairs list the known ones."""
+    symbol = normalize_symbol(str(text))
+    if symbol not in PAIRS:
+        raise SpecError(f"instrument: {text!r} is not a known pair; allowed: {', '.join(PAIRS)}")
+    return symbol
+
+
+def parse_params(value: str | dict[str, Any] | None, *, what: str = "params") -> dict[str, Any]:
+    """JSON text or a dict -> dict."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{what}: not valid JSON ({e.msg} at char {e.pos}); expected an object like '{{\"fast\": 10}}'") from None
+    if not isinstance(parsed, dict):
+        raise SpecError(f"{what}: expected a JSON object like '{{\"fast\": 10}}' (got {type(parsed).__name__})")
+    return parsed
+
+
+def sleeve_tag(index: int) -> str:
+    """The Nautilus ``order_id_tag`` of the sleeve at ``index`` (distinct strategy ids)."""
+    return f"{index + 1:03d}"
+
+
+def _check_strategy(sleeve: Sleeve, index: int, *, book: bool) -> None:
+    """Unknown strategy, unknown or badly typed params, semantic checks: one line each."""
+    where = f"sleeves[{index}]." if book else ""
+    try:
+        entry = registry.get(sleeve.strategy_key)
+    except KeyError as e:
+        raise SpecError(f"{where}strategy: {e.args[0]}") from None
+    try:
+        bar_type = BarType.from_str(sleeve.bar_type)
+        config = registry.build_config(
+            entry,
+            instrument_id=bar_type.instrument_id,
+            bar_type=bar_type,
+            params=sleeve.params,
+            order_id_tag=sleeve_tag(index),
+        )
+        registry.build_strategy(entry, config)
+    except (ValueError, TypeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if not msg.startswith("params"):
+            msg = f"params: {msg}"
+        raise SpecError(f"{where}{msg}") from None
+
+
+def make_sleeve(
+    strategy: str,
+    instrument: str,
+    *,
+    params: str | dict[str, Any] | None = None,
+    bar_spec: str | None = None,
+    name: str | None = None,
+    default_bar_spec: str = DEFAULT_BAR_SPEC,
+) -> Sleeve:
+    """A sleeve with its fields parsed (strategy/params checked by ``build_spec``)."""
+    if not strategy or not str(strategy).strip():
+        raise SpecError(f"strategy: required; registered: {', '.join(registry.keys())}")
+    symbol = parse_instrument(instrument)
+    key = str(strategy).strip()
+    return Sleeve(
+        name=name or f"{key}:{symbol}",
+        strategy_key=key,
+        instrument=symbol,
+        bar_spec=parse_bar_spec(bar_spec or default_bar_spec),
+        params=parse_params(params),
+    )
+
+
+def sleeves_from_json(value: str | list[dict[str, Any]], default_bar_spec: str = DEFAULT_BAR_SPEC) -> list[Sleeve]:
+    """``'[{"strategy": "ema_cross", "instrument": "BTC/USD", "params": {...}}, ...]'`` -> sleeves."""
+    items = value
+    if isinstance(value, str):
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise SpecError(f"sleeves: not valid JSON ({e.msg} at char {e.pos})") from None
+    if not isinstance(items, list) or not items:
+        raise SpecError("sleeves: expected a non-empty list of {strategy, instrument, params?, bar_spec?, name?}")
+    out = []
+    allowed = {"strategy", "strategy_key", "instrument", "params", "bar_spec", "name"}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SpecError(f"sleeves[{i}]: expected an object with strategy and instrument")
+        unknown = set(item) - allowed
+        if unknown:
+            raise SpecError(f"sleeves[{i}]: unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        strategy = item.get("strategy") or item.get("strategy_key")
+        if not strategy or not item.get("instrument"):
+            raise SpecError(f"sleeves[{i}]: strategy and instrument are required")
+        try:
+            out.append(
+                make_sleeve(
+                    strategy,
+                    item["instrument"],
+                    params=item.get("params"),
+                    bar_spec=item.get("bar_spec"),
+                    name=item.get("name"),
+                    default_bar_spec=default_bar_spec,
+                )
+            )
+        except SpecError as e:
+            raise SpecError(f"sleeves[{i}].{e}") from None
+    return out
+
+
+def build_spec(
+    *,
+    sleeves: list[Sleeve],
+    venue: str = "sandbox",
+    feed: str | None = "replay",
+    starting_cash: str | float = "100000 USD",
+    label: str | None = None,
+    until: str | None = None,
+    duration: str | float | None = None,
+    max_notional_per_order: float | None = None,
+    max_order_submit_rate: str | None = None,
+    max_drawdown_pct: float | None = None,
+    speed: str | float | None = None,
+    seed: int = 7,
+    catalog_path: str | None = None,
+    anchor_ns: int | None = None,
+    max_bars: int | None = None,
+) -> SessionSpec:
+    """Check everything and return an immutable ``SessionSpec``."""
+    if venue not in VENUES:
+        raise SpecError(f"venue: {venue!r} is not available; allowed: {', '.join(VENUES)}")
+    feed = feed or "replay"
+    if feed not in FEEDS:
+        raise SpecError(f"feed: {feed!r} is not available; allowed: {', '.join(FEEDS)}")
+    if not sleeves:
+        raise SpecError("strategy: a session needs a strategy and instrument, or sleeves")
+    names = [s.name for s in sleeves]
+    if len(set(names)) != len(names):
+        raise SpecError(f"sleeves: names must be unique (got {names}); give each a name")
+    by_instrument: dict[str, str] = {}
+    for s in sleeves:
+        if by_instrument.setdefault(s.instrument, s.bar_spec) != s.bar_spec:
+            raise SpecError(
+                f"bar_spec: sleeves on {s.instrument} must share one bar spec on the replay feed "
+                f"(got {by_instrument[s.instrument]} and {s.bar_spec})"
+            )
+    for i, s in enumerate(sleeves):
+        _check_strategy(s, i, book=len(sleeves) > 1)
+    cash, currency = parse_cash(starting_cash)
+    quotes = {s.instrument.split("/")[1] for s in sleeves}
+    if quotes != {currency}:
+        raise SpecError(
+            f"starting_cash: currency {currency} must be the quote currency of every instrument ({', '.join(sorted(quotes))})"
+        )
+    risk = _risk(max_notional_per_order, max_order_submit_rate, max_drawdown_pct)
+    if seed is None or int(seed) < 0:
+        raise SpecError(f"seed: expected a non-negative integer (got {seed!r})")
+    if max_bars is not None and (not isinstance(max_bars, int) or max_bars <= 0):
+        raise SpecError(f"max_bars: expected a positive whole number of bars (got {max_bars!r})")
+    return SessionSpec(
+        sleeves=tuple(sleeves),
+        venue=venue,
+        feed=feed,
+        starting_cash=cash,
+        currency=currency,
+        label=(label or "").strip() or _default_label(sleeves),
+        until=parse_until(until) if until else None,
+        duration_s=parse_duration(duration) if duration not in (None, "") else None,
+        risk=risk,
+        speed=parse_speed(speed),
+        seed=int(seed),
+        catalog_path=catalog_path,
+        anchor_ns=anchor_ns,
+        max_bars=max_bars,
+    )
+
+
+def _risk(notional: float | None, rate: str | None, drawdown: float | None) -> RiskCaps:
+    caps = RiskCaps()
+    if notional is not None:
+        try:
+            notional = float(notional)
+        except (TypeError, ValueError):
+            notional = -1.0
+        if not notional > 0:
+            raise SpecError(f"max_notional_per_order: expected a positive number (got {notional!r})")
+        caps = RiskCaps(notional, caps.max_order_submit_rate, caps.max_drawdown_pct)
+    if rate is not None:
+        if not re.fullmatch(r"\d+/\d{2}:\d{2}:\d{2}", str(rate)) or str(rate).startswith("0/"):
+            raise SpecError(f"max_order_submit_rate: expected LIMIT/HH:MM:SS like 10/00:00:01 (got {rate!r})")
+        caps = RiskCaps(caps.max_notional_per_order, str(rate), caps.max_drawdown_pct)
+    if drawdown is not None:
+        try:
+            drawdown = float(drawdown)
+        except (TypeError, ValueError):
+            drawdown = -1.0
+        if not 0 < drawdown < 100:
+            raise SpecError(f"max_drawdown_pct: expected a percent between 0 and 100 (got {drawdown!r})")
+        caps = RiskCaps(caps.max_notional_per_order, caps.max_order_submit_rate, drawdown)
+    return caps
+
+
+def _default_label(sleeves: list[Sleeve]) -> str:
+    if len(sleeves) == 1:
+        return f"{sleeves[0].strategy_key} {sleeves[0].instrument}"
+    return f"book of {len(sleeves)}"

@@ -1,0 +1,254 @@
+"""The telemetry actor: Nautilus events inside the node -> ``Event`` envelopes -> hub.
+
+It runs on the node's thread and does no I/O: it reads the cache and portfolio,
+builds envelopes and hands them to the hub (whose sinks are non-blocking). It also
+keeps the live counters the runner reports, equity's running peak for the optional
+drawdown halt, and the reason of a system shutdown (a strategy that raised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.config import ActorConfig
+from nautilus_trader.common.messages import ShutdownSystem
+from nautilus_trader.model.data import Bar
+from nautilus_trader.model.events import (
+    OrderCanceled,
+    OrderDenied,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    PositionChanged,
+    PositionClosed,
+    PositionEvent,
+    PositionOpened,
+)
+from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.model.objects import Currency
+
+from kernelext.events import Event
+
+_ORDER_STAGES: dict[type, str] = {
+    OrderSubmitted: "order.submitted",
+    OrderDenied: "order.denied",
+    OrderRejected: "order.rejected",
+    OrderFilled: "order.filled",
+    OrderCanceled: "order.canceled",
+}
+_POSITION_STAGES: dict[type, str] = {
+    PositionOpened: "position.opened",
+    PositionChanged: "position.changed",
+    PositionClosed: "position.closed",
+}
+BAR_SAMPLE_NS = 250_000_000  # bar.received goes to live views at most 4x per wall second
+
+
+class TelemetryConfig(ActorConfig, frozen=True):
+    """Config of the telemetry actor (identity only; wiring is passed in code)."""
+
+    component_id: str = "PaperLabTelemetry"
+
+
+class Telemetry(Actor):
+    """Turns order, position, account, bar and shutdown messages into envelopes."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        venue: Venue,
+        currency: str,
+        sleeves_by_strategy: dict[str, str],
+        publish: Callable[..., None],
+        max_drawdown_pct: float | None = None,
+        halt: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(TelemetryConfig())
+        self.session_id = session_id
+        self._venue = venue
+        self._currency = Currency.from_str(currency)
+        self._sleeves = sleeves_by_strategy
+        self._publish = publish
+        self._max_dd = max_drawdown_pct
+        self._halt = halt
+        self._last_equity_ts = -1
+        self._last_bar_sample = 0
+        self.peak_equity: float | None = None
+        self.halted = False
+        self.bars = 0
+        self.orders = 0
+        self.fills = 0
+        self.denied = 0
+        self.last_bar_ts: int | None = None
+        self.equity: dict[str, float] = {}
+        self.shutdown_reason: str | None = None
+        self._last_close: dict[Any, float] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self.msgbus.subscribe("events.order.*", self._on_order_event)
+        self.msgbus.subscribe("events.position.*", self._on_position_event)
+        self.msgbus.subscribe("data.bars.*", self._on_bar)
+        self.msgbus.subscribe("commands.system.shutdown", self._on_shutdown)
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    def _emit(self, stage: str, sleeve: str | None, message: str, ts: int, store: bool = True, **extras: Any) -> None:
+        self._publish(Event(self.session_id, sleeve, stage, message, ts, extras), store=store)
+
+    def _sleeve(self, strategy_id: Any) -> str | None:
+        return self._sleeves.get(str(strategy_id))
+
+    def _on_order_event(self, event: OrderEvent) -> None:
+        stage = _ORDER_STAGES.get(type(event))
+        if stage is None:
+            return
+        order = self.cache.order(event.client_order_id)
+        extras: dict[str, Any] = {
+            "client_order_id": event.client_order_id.value,
+            "instrument": event.instrument_id.value,
+            "strategy_id": event.strategy_id.value,
+            "side": order.side_string() if order else None,
+            "order_type": order.type_string() if order else None,
+            "quantity": order.quantity.as_double() if order else None,
+            "price": order.price.as_double() if order is not None and order.has_price else None,
+            "status": order.status_string() if order else None,
+        }
+        if isinstance(event, (OrderDenied, OrderRejected)):
+            extras["reason"] = event.reason
+            self.denied += isinstance(event, OrderDenied)
+        if stage == "order.submitted":
+            self.orders += 1
+        if isinstance(event, OrderFilled):
+            self.fills += 1
+            extras.update(
+                trade_id=event.trade_id.value,
+                venue_order_id=event.venue_order_id.value,
+                position_id=event.position_id.value if event.position_id else None,
+                last_qty=event.last_qty.as_double(),
+                last_px=event.last_px.as_double(),
+                commission=event.commission.as_double(),
+                commission_currency=event.commission.currency.code,
+                liquidity=event.liquidity_side.name,
+                side=event.order_side.name,
+            )
+            message = f"{extras['side']} {event.last_qty} {event.instrument_id.symbol} @ {event.last_px}"
+        elif stage in ("order.denied", "order.rejected"):
+            message = f"{extras['side']} {extras['quantity']} {event.instrument_id.symbol} {stage.split('.')[1]}: {event.reason}"
+        else:
+            message = f"{extras['side']} {extras['quantity']} {event.instrument_id.symbol} {stage.split('.')[1]}"
+        self._emit(stage, self._sleeve(event.strategy_id), message, event.ts_event, **extras)
+        if isinstance(event, OrderFilled):
+            self._equity(event.ts_event, force=True)
+
+    def _on_position_event(self, event: PositionEvent) -> None:
+        stage = _POSITION_STAGES.get(type(event))
+        if stage is None:
+            return
+        extras = {
+            "position_id": event.position_id.value,
+            "instrument": event.instrument_id.value,
+            "side": event.side.name,
+            "quantity": event.quantity.as_double(),
+            "avg_px_open": float(event.avg_px_open),
+            "avg_px_close": float(event.avg_px_close) if event.avg_px_close else None,
+            "realized_pnl": event.realized_pnl.as_double() if event.realized_pnl else 0.0,
+            "unrealized_pnl": event.unrealized_pnl.as_double() if event.unrealized_pnl else 0.0,
+            "currency": event.currency.code,
+        }
+        message = f"{event.instrument_id.symbol} {event.side.name} {event.quantity}"
+        self._emit(stage, self._sleeve(event.strategy_id), message, event.ts_event, **extras)
+
+    def _on_bar(self, bar: Bar) -> None:
+        self.bars += 1
+        self.last_bar_ts = bar.ts_event
+        self._last_close[bar.bar_type.instrument_id] = bar.close.as_double()
+        now = self.clock.timestamp_ns()
+        if now - self._last_bar_sample >= BAR_SAMPLE_NS:
+            self._last_bar_sample = now
+            self._emit(
+                "bar.received",
+                None,
+                f"{bar.bar_type.instrument_id.symbol} close {bar.close}",
+                bar.ts_event,
+                store=False,
+                instrument=bar.bar_type.instrument_id.value,
+                bar_type=str(bar.bar_type),
+                open=bar.open.as_double(),
+                high=bar.high.as_double(),
+                low=bar.low.as_double(),
+                close=bar.close.as_double(),
+                volume=bar.volume.as_double(),
+            )
+        self._equity(bar.ts_event)
+
+    def _on_shutdown(self, command: ShutdownSystem) -> None:
+        self.shutdown_reason = command.reason or "system shutdown"
+
+    # -- equity ---------------------------------------------------------------------------------
+
+    def _equity(self, ts: int, force: bool = False) -> None:
+        """One ``equity.update`` per distinct market timestamp (and on every fill)."""
+        if ts == self._last_equity_ts and not force:
+            return
+        self._last_equity_ts = ts
+        account = self.cache.account_for_venue(self._venue)
+        if account is None:
+            return
+        cur = self._currency
+        balance = account.balance_total(cur)
+        free = account.balance_free(cur)
+        unrealized = self.portfolio.unrealized_pnls(self._venue).get(cur)
+        realized = self.portfolio.realized_pnls(self._venue).get(cur)
+        bal = balance.as_double() if balance else 0.0
+        upnl = unrealized.as_double() if unrealized else 0.0
+        equity = bal + upnl
+        self.equity = {
+            "equity": equity,
+            "balance": bal,
+            "available": free.as_double() if free else 0.0,
+            "unrealized_pnl": upnl,
+            "realized_pnl": realized.as_double() if realized else 0.0,
+            "exposure": self._net_exposure(),
+            "currency": cur.code,
+        }
+        self._emit("equity.update", None, f"equity {equity:,.2f} {cur.code}", ts, **self.equity)
+        self._check_drawdown(equity, ts)
+
+    def _net_exposure(self) -> float:
+        """Signed notional of open positions at the last bar close.
+
+        (``Portfolio.net_exposures`` also asks for a base->quote rate it then ignores,
+        which logs an error on every call when the feed has bars but no quotes.)
+        """
+        total = 0.0
+        for p in self.cache.positions_open():
+            px = self._last_close.get(p.instrument_id)
+            if px is not None:
+                total += p.signed_qty * px
+        return total
+
+    def _check_drawdown(self, equity: float, ts: int) -> None:
+        if self.peak_equity is None or equity > self.peak_equity:
+            self.peak_equity = equity
+        if self._max_dd is None or self.halted or not self.peak_equity:
+            return
+        dd = 100.0 * (self.peak_equity - equity) / self.peak_equity
+        if dd >= self._max_dd:
+            self.halted = True
+            if self._halt is not None:
+                self._halt()
+            self._emit(
+                "risk.halted",
+                None,
+                f"drawdown {dd:.2f}% reached the {self._max_dd:g}% cap: trading halted",
+                ts,
+                drawdown_pct=dd,
+                peak_equity=self.peak_equity,
+                equity=equity,
+            )

@@ -1,0 +1,19 @@
+"""Test-wide set-up: every test run gets its own PAPERLAB_HOME (never ~/.paperlab)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="paperlab-tests-"))
+os.environ["PAPERLAB_HOME"] = str(_HOME)
+
+
+@pytest.fixture
+def paperlab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty PAPERLAB_HOME for one test."""
+    monkeypatch.setenv("PAPERLAB_HOME", str(tmp_path))
+    return tmp_path
