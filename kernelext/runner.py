@@ -225,6 +225,7 @@ class SessionRunner:
             max_drawdown_pct=self.spec.risk.max_drawdown_pct,
             halt=lambda: risk.set_trading_state(TradingState.HALTED),
         )
+        self.telemetry.signal_sources = {st.id.value: st for st in self.strategies}
         node.trader.add_actor(self.telemetry)
         node.build()
         self.node = node

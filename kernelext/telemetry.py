@@ -86,6 +86,7 @@ class Telemetry(Actor):
         self.last_bar_ts: int | None = None
         self.equity: dict[str, float] = {}
         self.shutdown_reason: str | None = None
+        self.signal_sources: dict[str, Any] = {}  # strategy id -> strategy, to attribute signals
         self._last_close: dict[Any, float] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -95,6 +96,22 @@ class Telemetry(Actor):
         self.msgbus.subscribe("events.position.*", self._on_position_event)
         self.msgbus.subscribe("data.bars.*", self._on_bar)
         self.msgbus.subscribe("commands.system.shutdown", self._on_shutdown)
+        self.subscribe_signal()
+
+    def on_stop(self) -> None:
+        """Nothing to release: subscriptions end with the node."""
+
+    def on_signal(self, signal: Any) -> None:
+        """A strategy's decision (``PaperStrategy._signal``) -> ``signal.emitted``."""
+        name = type(signal).__name__.removeprefix("Signal").lower()
+        sleeve, reason = None, ""
+        for strategy_id, strategy in self.signal_sources.items():
+            last = getattr(strategy, "last_signal", None)
+            if last and last["name"].lower() == name and last["ts"] == signal.ts_event:
+                sleeve, reason = self._sleeves.get(strategy_id), last["reason"]
+                break
+        self._emit("signal.emitted", sleeve, f"{name}: {reason}" if reason else name, signal.ts_event,
+                   signal=name, value=signal.value, reason=reason)
 
     # -- handlers -------------------------------------------------------------------------------
 
