@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 STATES = ("starting", "running", "paused", "stopped", "error")
 FLATTEN_TIMEOUT_S = 3.0
+COMMAND_POLL_S = 0.1
+CONTROLS = ("pause", "resume", "flatten", "kill", "stop")
 
 
 class SessionStartError(RuntimeError):
@@ -247,6 +249,7 @@ class SessionRunner:
         self.state = "running"
         self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes))
         self._running.set()
+        threading.Thread(target=self._poll_commands, name=f"paperlab-cmd-{self.session_id[-6:]}", daemon=True).start()
         await self._watch(run_task)
         await self._shutdown(run_task)
 
@@ -320,6 +323,22 @@ class SessionRunner:
 
     # -- controls -------------------------------------------------------------------------------
 
+    def _poll_commands(self) -> None:
+        """Carry out controls queued in the ledger by other processes (its own thread: disk I/O)."""
+        while not self._done.wait(COMMAND_POLL_S):
+            try:
+                taken = self.ledger.take_commands(self.session_id)
+            except Exception as e:  # noqa: BLE001  (a busy ledger must not end the session)
+                log.debug("command poll failed: %s", e)
+                continue
+            for command_id, command, _args in taken:
+                try:
+                    getattr(self, command)() if command in CONTROLS else None
+                    result = "ok" if command in CONTROLS else f"unknown command {command!r}"
+                except Exception as e:  # noqa: BLE001
+                    result = _one_line(e)
+                self.ledger.finish_command(command_id, result)
+
     def pause(self) -> None:
         """Deny new orders; positions stay open."""
         self._control("control.pause", "paused: new orders denied, positions held", self._set_trading(TradingState.HALTED))
@@ -378,6 +397,7 @@ class SessionRunner:
             await coro
 
         asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+        self.writer.flush(timeout)  # the ledger agrees with the session when a control returns
 
     async def _set_trading(self, state: TradingState) -> None:
         assert self.node is not None
