@@ -51,3 +51,17 @@ def start_book(sleeves: list[dict[str, Any]] | str, **options: Any):
     from kernelext.spec import build_spec, sleeves_from_json
 
     return SessionRunner(build_spec(sleeves=sleeves_from_json(sleeves), **options)).start()
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext kernelext``: registers ``%paper`` and ``%%paper``."""
+    from kernelext.magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext kernelext``: stops this kernel's sessions cleanly."""
+    from kernelext.magics import unload
+
+    unload(ipython)

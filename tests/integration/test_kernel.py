@@ -1,0 +1,110 @@
+"""The product's promise in a real Jupyter kernel (jupyter_client, ipykernel):
+
+- Interrupt still interrupts the running cell while a session runs, and the session
+  keeps running;
+- a bad ``%paper`` line prints one line on stderr, never a traceback;
+- ``%unload_ext kernelext`` stops the kernel's sessions cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+START = (
+    "%paper start --strategy ema_cross --instrument BTC/USD "
+    "--params '{\"fast\": 3, \"slow\": 8}' --speed 120 --for 120s --label kernel-test"
+)
+
+
+@pytest.fixture
+def kernel(paperlab_home) -> Iterator[Any]:
+    km, kc = start_new_kernel(kernel_name="python3", env={**os.environ, "PAPERLAB_HOME": str(paperlab_home)})
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def run(kc: Any, code: str, timeout: float = 60) -> tuple[dict, list[dict]]:
+    """Execute ``code``; return the reply content and the iopub messages of that execution."""
+    msg_id = kc.execute(code)
+    outputs: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no idle status for {code!r} within {timeout}s") from None
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+        outputs.append(msg)
+    reply = kc.get_shell_msg(timeout=timeout)
+    return reply["content"], outputs
+
+
+def text(outputs: list[dict], name: str = "stdout") -> str:
+    return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+
+def evaluate(kc: Any, expr: str) -> str:
+    reply, outputs = run(kc, f"print({expr})")
+    assert reply["status"] == "ok", reply
+    return text(outputs).strip()
+
+
+def test_interrupt_reaches_the_cell_and_the_session_keeps_running(kernel) -> None:
+    km, kc = kernel
+    assert run(kc, "%load_ext kernelext")[0]["status"] == "ok"
+    reply, _ = run(kc, START)
+    assert reply["status"] == "ok"
+    run(kc, "import time\nfrom kernelext.runner import SessionRunner\nr = next(iter(SessionRunner.live().values()))")
+    msg_id = kc.execute("time.sleep(60)")
+    time.sleep(1.5)
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=20)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    bars_then = int(evaluate(kc, "r.status().bars"))
+    time.sleep(1.0)
+    assert evaluate(kc, "r.state") == "running"
+    assert int(evaluate(kc, "r.status().bars")) > bars_then, "the session stopped receiving bars"
+    reply, outputs = run(kc, "%paper kill")
+    assert reply["status"] == "ok" and "kill: ok" in text(outputs)
+    assert evaluate(kc, "r.state") == "stopped"
+
+
+def test_bad_input_is_one_line_and_unload_stops_sessions(kernel) -> None:
+    _, kc = kernel
+    run(kc, "%load_ext kernelext")
+    for line, field in (
+        ("%paper start --strategy nope --instrument BTC/USD", "strategy"),
+        ("%paper start --strategy ema_cross --instrument BTC/USD --params '{bad'", "params"),
+        ("%paper start --strategy ema_cross --instrument BTC/USD --starting-cash '-5 USD'", "starting_cash"),
+        ("%paper start --strategy ema_cross --instrument BTC/USD --until 25:99", "until"),
+        ("%paper fills no-such-session", "session"),
+    ):
+        reply, outputs = run(kc, line)
+        assert reply["status"] == "ok", (line, reply)
+        err = text(outputs, "stderr").strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("paper: error:") and field in err[0], (line, err)
+        assert not [m for m in outputs if m["msg_type"] == "error"], line
+    run(kc, "ss = %paper sessions")
+    assert evaluate(kc, "ss.height") == "0", "a bad start wrote a session"
+    run(kc, START)
+    run(kc, "from kernelext.runner import SessionRunner\nr = next(iter(SessionRunner.live().values()))")
+    assert evaluate(kc, "r.state") == "running"
+    reply, _ = run(kc, "%unload_ext kernelext")
+    assert reply["status"] == "ok"
+    assert evaluate(kc, "r.state") == "stopped"
+    assert evaluate(kc, "len(SessionRunner.live())") == "0"
