@@ -34,7 +34,7 @@ from kernelext.nautilus_compat import new_node_loop  # (must precede TradingNode
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import BarType
-from nautilus_trader.model.enums import TradingState
+from nautilus_trader.model.enums import TradingState, trading_state_to_str
 from nautilus_trader.model.identifiers import InstrumentId
 
 from kernelext.events import Event, now_ns
@@ -142,7 +142,7 @@ class SessionRunner:
             sleeves=self._sleeve_rows(),
             started_at=now_ns(),
         )
-        self._publish_local("session.starting", f"starting {self.spec.describe()}")
+        self._publish("session.starting", f"starting {self.spec.describe()}")
         with SessionRunner._live_lock:
             SessionRunner._live[self.session_id] = self
         self._thread = threading.Thread(target=self._thread_main, name=f"paperlab-{self.session_id[:8]}", daemon=True)
@@ -422,8 +422,6 @@ class SessionRunner:
     def _publish(self, stage: str, message: str, **extras: Any) -> None:
         self.hub.publish(Event(self.session_id, None, stage, message, now_ns(), extras))
 
-    _publish_local = _publish
-
     # -- status ---------------------------------------------------------------------------------
 
     @property
@@ -439,9 +437,10 @@ class SessionRunner:
         return self.telemetry.orders if self.telemetry else 0
 
     def trading_state(self) -> str:
+        """The RiskEngine's state: ACTIVE, HALTED (paused) or REDUCING (flattened); '-' when stopped."""
         if self.node is None or not self.is_alive:
             return "-"
-        return self.node.kernel.risk_engine.trading_state.name if hasattr(self.node.kernel.risk_engine.trading_state, "name") else str(self.node.kernel.risk_engine.trading_state)
+        return trading_state_to_str(self.node.kernel.risk_engine.trading_state)
 
     def positions(self) -> list[dict[str, Any]]:
         """Open positions as plain dicts (read from the cache)."""
