@@ -21,6 +21,12 @@ class ControlError(RuntimeError):
     """A control could not be carried out; one line for the user."""
 
 
+def live_session_ids() -> set[str]:
+    """Ids of the sessions running in this process (none if no runner was ever imported)."""
+    module = sys.modules.get("kernelext.runner")
+    return set(module.SessionRunner.live()) if module is not None else set()
+
+
 def _live_runner(session_id: str):
     """The runner of ``session_id`` if it runs in this process (no Nautilus import otherwise)."""
     module = sys.modules.get("kernelext.runner")

@@ -16,7 +16,11 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
   ``position_id, instrument, side ("LONG"|"SHORT"|"FLAT"), quantity,
   avg_px_open, avg_px_close, realized_pnl, unrealized_pnl, currency``.
 - ``equity.update``: ``equity, balance, available, unrealized_pnl,
-  realized_pnl, exposure, currency``.
+  realized_pnl, exposure, currency`` (live views; sampled ~10x per wall second).
+  ``realized_pnl`` is balance minus starting cash: realized P&L net of fees.
+- ``equity.batch``: ``currency, points`` with one ``(ts, equity, balance, available,
+  unrealized_pnl, realized_pnl, exposure)`` tuple per market timestamp: the full
+  equity curve, stored in the ledger's ``equity`` table only (not as event rows).
 - ``bar.received``: ``instrument, bar_type, open, high, low, close, volume``.
 - ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
 """
@@ -44,6 +48,7 @@ STAGES: frozenset[str] = frozenset(
         "position.changed",
         "position.closed",
         "equity.update",
+        "equity.batch",
         "risk.halted",
         "control.pause",
         "control.resume",

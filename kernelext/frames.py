@@ -43,6 +43,7 @@ from typing import Any
 
 import polars as pl
 
+from kernelext.control import live_session_ids
 from kernelext.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,12 @@ def _strategy_map(ledger: Ledger, session_id: str) -> dict[str, str | None]:
 
 # -- plain tables -------------------------------------------------------------
 def sessions(ledger: Ledger | None = None) -> pl.DataFrame:
-    """Every session, newest first, with counts of sleeves/fills/orders, realized_pnl and fees."""
+    """Every session, newest first, with counts of sleeves/fills/orders, realized_pnl and fees.
+
+    Sessions left running by a process that died are marked ``crashed`` first.
+    """
     with _use(ledger) as led:
+        led.mark_crashed(live_ids=live_session_ids())
         df = _frame(led.query(SESSIONS_SQL), SESSIONS_RAW)
         pnl = _realized_by_session(led)
     realized = pl.Series("realized_pnl", [pnl.get(s, 0.0) for s in df["session_id"]], dtype=F)

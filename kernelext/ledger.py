@@ -264,12 +264,17 @@ _STAGE_SESSION_STATUS = {
     "session.running": "running",
     "control.pause": "paused",
     "control.resume": "running",
+    "control.flatten": "paused",
 }
 
 
 def _route(ev: Event, rows: _Rows) -> None:
     """Append the rows one event produces."""
     sid, sleeve, stage, ts, x = ev.session_id, ev.sleeve, ev.stage, ev.ts, ev.extras
+    if stage == "equity.batch":  # the equity curve: rows of the equity table, not events
+        cur = _txt(x.get("currency"))
+        rows.equity.extend((sid, *point, cur) for point in x.get("points", ()))
+        return
     rows.events.append((sid, sleeve, stage, ev.message, ts, _dumps(x) if x else None))
     if stage in ORDER_STAGES:
         _route_order(ev, rows)
@@ -604,7 +609,7 @@ class Ledger:
         rows = _Rows()
         for ev in events:
             _route(ev, rows)
-        if not rows.events:
+        if not rows.events and not rows.equity:
             return 0
         with self.transaction() as con:
             con.executemany(_SQL_EVENT, rows.events)

@@ -131,20 +131,25 @@ class SessionRunner:
 
     def start(self, timeout: float = 60.0) -> SessionRunner:
         """Start the node in its own thread; return once it runs, or raise ``SessionStartError``."""
-        self.ledger.mark_crashed(live_ids=set(SessionRunner._live))
-        self.ledger.create_session(
-            self.session_id,
-            label=self.spec.label,
-            kind="paper",
-            venue=self.spec.venue,
-            feed=self.spec.feed,
-            spec=self.spec.to_dict(),
-            sleeves=self._sleeve_rows(),
-            started_at=now_ns(),
-        )
-        self._publish("session.starting", f"starting {self.spec.describe()}")
-        with SessionRunner._live_lock:
+        with SessionRunner._live_lock:  # registered first: a concurrent start must not mark us crashed
             SessionRunner._live[self.session_id] = self
+        try:
+            self.ledger.mark_crashed(live_ids=set(SessionRunner.live()))
+            self.ledger.create_session(
+            self.session_id,
+                label=self.spec.label,
+                kind="paper",
+                venue=self.spec.venue,
+                feed=self.spec.feed,
+                spec=self.spec.to_dict(),
+                sleeves=self._sleeve_rows(),
+                started_at=now_ns(),
+            )
+        except BaseException:
+            with SessionRunner._live_lock:
+                SessionRunner._live.pop(self.session_id, None)
+            raise
+        self._publish("session.starting", f"starting {self.spec.describe()}")
         self._thread = threading.Thread(target=self._thread_main, name=f"paperlab-{self.session_id[:8]}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -222,6 +227,7 @@ class SessionRunner:
             session_id=self.session_id,
             venue=KRAKEN,
             currency=self.spec.currency,
+            starting_cash=float(self.spec.starting_cash),
             sleeves_by_strategy=sleeves_by_strategy,
             publish=self.hub.publish,
             max_drawdown_pct=self.spec.risk.max_drawdown_pct,
@@ -350,8 +356,8 @@ class SessionRunner:
         self.state = "running"
 
     def flatten(self) -> None:
-        """Reduce-only, cancel every order, close every position; waits for the closes to fill."""
-        self._control("control.flatten", "flatten: cancel all, close all, reduce-only", self._flatten())
+        """Reduce-only, cancel every order, close every position, then halt (no re-entry) until resume."""
+        self._control("control.flatten", "flatten: cancel all, close all; halted once flat", self._flatten())
 
     def kill(self) -> None:
         """Flatten, then stop. Returns once the session is stopped."""
@@ -416,6 +422,9 @@ class SessionRunner:
             await asyncio.sleep(0.002)
         if cache.positions_open():
             self._publish("control.flatten", f"flatten incomplete: {len(cache.positions_open())} position(s) still open")
+        # Nautilus's REDUCING lets a strategy open again from flat: once flat, halt until resume.
+        self.node.kernel.risk_engine.set_trading_state(TradingState.HALTED)
+        self.state = "paused"
 
     # -- events ---------------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nautilus_trader.model.data import BarSpecification, BarType
-from nautilus_trader.model.enums import BarAggregation, PriceType
 
 from kernelext.strategies import registry
 from kernelext.venues.pairs import PAIRS, instrument_id, normalize_symbol
@@ -24,8 +23,8 @@ from kernelext.venues.pairs import PAIRS, instrument_id, normalize_symbol
 EASTERN = ZoneInfo("America/New_York")
 VENUES = ("sandbox",)
 FEEDS = ("replay",)
-TIME_AGGREGATIONS = {BarAggregation.SECOND, BarAggregation.MINUTE, BarAggregation.HOUR, BarAggregation.DAY}
 DEFAULT_BAR_SPEC = "1-MINUTE-LAST"
+_BAR_SPEC = re.compile(r"(\d{1,6})-(SECOND|MINUTE|HOUR|DAY)-LAST")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
 
@@ -167,16 +166,18 @@ def parse_speed(value: str | float | None) -> float | None:
 
 
 def parse_bar_spec(text: str) -> str:
-    """Validate ``'1-MINUTE-LAST'`` style bar specs (time bars only)."""
+    """Validate ``'1-MINUTE-LAST'`` style bar specs (time bars only).
+
+    Checked in Python first: Nautilus's ``BarSpecification.from_str`` panics in Rust
+    (aborting the process, i.e. the notebook kernel) on an unknown word.
+    """
     raw = str(text).strip().upper()
-    try:
-        spec = BarSpecification.from_str(raw)
-    except Exception:
-        spec = None
-    if spec is None or spec.aggregation not in TIME_AGGREGATIONS or spec.price_type != PriceType.LAST:
+    m = _BAR_SPEC.fullmatch(raw)
+    if not m or int(m.group(1)) <= 0:
         raise SpecError(
             f"bar_spec: expected STEP-UNIT-LAST with UNIT one of SECOND, MINUTE, HOUR, DAY, e.g. 1-MINUTE-LAST (got {text!r})"
         )
+    BarSpecification.from_str(raw)  # safe now: the words are known
     return raw
 
 

@@ -44,7 +44,8 @@ _POSITION_STAGES: dict[type, str] = {
     PositionChanged: "position.changed",
     PositionClosed: "position.closed",
 }
-BAR_SAMPLE_NS = 250_000_000  # bar.received goes to live views at most 4x per wall second
+BAR_SAMPLE_NS = 250_000_000
+EQUITY_FLUSH_NS = 100_000_000  # equity points reach the ledger (and views) 10x per wall second  # bar.received goes to live views at most 4x per wall second
 
 
 class TelemetryConfig(ActorConfig, frozen=True):
@@ -62,6 +63,7 @@ class Telemetry(Actor):
         session_id: str,
         venue: Venue,
         currency: str,
+        starting_cash: float,
         sleeves_by_strategy: dict[str, str],
         publish: Callable[..., None],
         max_drawdown_pct: float | None = None,
@@ -76,6 +78,9 @@ class Telemetry(Actor):
         self._max_dd = max_drawdown_pct
         self._halt = halt
         self._last_equity_ts = -1
+        self._last_equity_flush = 0
+        self._equity_points: list[tuple[int, float, float, float, float, float, float]] = []
+        self._starting_cash = float(starting_cash)
         self._last_bar_sample = 0
         self.peak_equity: float | None = None
         self.halted = False
@@ -99,7 +104,8 @@ class Telemetry(Actor):
         self.subscribe_signal()
 
     def on_stop(self) -> None:
-        """Nothing to release: subscriptions end with the node."""
+        """Hand the last buffered equity points to the ledger."""
+        self._flush_equity()
 
     def on_signal(self, signal: Any) -> None:
         """A strategy's decision (``PaperStrategy._signal``) -> ``signal.emitted``."""
@@ -210,7 +216,12 @@ class Telemetry(Actor):
     # -- equity ---------------------------------------------------------------------------------
 
     def _equity(self, ts: int, force: bool = False) -> None:
-        """One ``equity.update`` per distinct market timestamp (and on every fill)."""
+        """One equity point per distinct market timestamp (and after every fill).
+
+        Points are cheap tuples buffered here; ``_flush_equity`` hands them to the
+        ledger in one ``equity.batch`` at most every ``EQUITY_FLUSH_NS`` of wall time,
+        and shows live views the latest one as a (not stored) ``equity.update``.
+        """
         if ts == self._last_equity_ts and not force:
             return
         self._last_equity_ts = ts
@@ -220,35 +231,51 @@ class Telemetry(Actor):
         cur = self._currency
         balance = account.balance_total(cur)
         free = account.balance_free(cur)
-        unrealized = self.portfolio.unrealized_pnls(self._venue).get(cur)
-        realized = self.portfolio.realized_pnls(self._venue).get(cur)
         bal = balance.as_double() if balance else 0.0
-        upnl = unrealized.as_double() if unrealized else 0.0
+        upnl, exposure = self._open_pnl_and_exposure()
         equity = bal + upnl
+        point = (ts, equity, bal, free.as_double() if free else 0.0, upnl, bal - self._starting_cash, exposure)
+        self._equity_points.append(point)
+        self._check_drawdown(equity, ts)
+        now = self.clock.timestamp_ns()
+        if force or now - self._last_equity_flush >= EQUITY_FLUSH_NS:
+            self._flush_equity(now)
+
+    def _flush_equity(self, now: int | None = None) -> None:
+        if not self._equity_points:
+            return
+        points, self._equity_points = self._equity_points, []
+        self._last_equity_flush = now if now is not None else self.clock.timestamp_ns()
+        ts, equity, bal, free, upnl, rpnl, exposure = points[-1]
+        cur = self._currency.code
         self.equity = {
             "equity": equity,
             "balance": bal,
-            "available": free.as_double() if free else 0.0,
+            "available": free,
             "unrealized_pnl": upnl,
-            "realized_pnl": realized.as_double() if realized else 0.0,
-            "exposure": self._net_exposure(),
-            "currency": cur.code,
+            "realized_pnl": rpnl,
+            "exposure": exposure,
+            "currency": cur,
         }
-        self._emit("equity.update", None, f"equity {equity:,.2f} {cur.code}", ts, **self.equity)
-        self._check_drawdown(equity, ts)
+        self._emit("equity.batch", None, f"{len(points)} equity points", ts, currency=cur, points=points)
+        self._emit("equity.update", None, f"equity {equity:,.2f} {cur}", ts, store=False, **self.equity)
 
-    def _net_exposure(self) -> float:
-        """Signed notional of open positions at the last bar close.
+    def _open_pnl_and_exposure(self) -> tuple[float, float]:
+        """Unrealized P&L and signed notional of open positions at the last bar close.
 
         (``Portfolio.net_exposures`` also asks for a base->quote rate it then ignores,
-        which logs an error on every call when the feed has bars but no quotes.)
+        which logs an error on every call when the feed has bars but no quotes, and the
+        portfolio's P&L queries cost more than the rest of a bar's handling.)
         """
-        total = 0.0
+        upnl = exposure = 0.0
         for p in self.cache.positions_open():
             px = self._last_close.get(p.instrument_id)
-            if px is not None:
-                total += p.signed_qty * px
-        return total
+            if px is None:
+                continue
+            qty = p.signed_qty
+            upnl += qty * (px - p.avg_px_open)
+            exposure += qty * px
+        return upnl, exposure
 
     def _check_drawdown(self, equity: float, ts: int) -> None:
         if self.peak_equity is None or equity > self.peak_equity:
