@@ -8,6 +8,8 @@ strategies' warm-up requests), the live bars are the engine's data.
 
 from __future__ import annotations
 
+import kernelext.nautilus_compat  # noqa: F401  (before any Nautilus engine import: keeps the host loop policy)
+
 import tempfile
 from dataclasses import dataclass
 from decimal import Decimal

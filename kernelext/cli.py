@@ -1,4 +1,4 @@
-"""The headless runner: ``paperlab paper|sessions|fills`` (also ``python -m kernelext``).
+"""The headless runner: ``paperlab paper|sessions|fills|serve`` (also ``python -m kernelext``).
 
 The ``paper`` argument parser is shared with the ``%paper`` magic, so flags and
 errors are identical. Errors are one line on stderr and a non-zero exit.
@@ -86,6 +86,11 @@ def build_parser() -> OneLineParser:
     paper = add_paper_arguments(sub.add_parser("paper", help="run a paper session in the foreground"))
     paper.add_argument("--json", action="store_true", help="end with one JSON summary line")
     sub.add_parser("sessions", help="list sessions, newest first").add_argument("--json", action="store_true")
+    serve = sub.add_parser("serve", help="serve the PaperLab app (Paper and Sessions tabs)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback needs --basic-auth)")
+    serve.add_argument("--port", type=int, default=5006)
+    serve.add_argument("--basic-auth", default=None, help="password for Panel's basic auth (or $PAPERLAB_APP_PASSWORD)")
+    serve.add_argument("--show", action="store_true", help="open a browser")
     fills = sub.add_parser("fills", help="fills of a session")
     fills.add_argument("session", help="session id, unique prefix, or 'latest'")
     fills.add_argument("--format", choices=("table", "csv", "parquet", "json"), default="table")
@@ -185,7 +190,7 @@ def cmd_sessions(ns: argparse.Namespace) -> int:
     if ns.json:
         print(df.write_json())
     else:
-        _print_frame(df)
+        _print_frame(df.select(SESSION_SUMMARY_COLUMNS))
     return 0
 
 
@@ -211,14 +216,25 @@ def cmd_fills(ns: argparse.Namespace) -> int:
     return 0
 
 
+SESSION_SUMMARY_COLUMNS = ("session_id", "label", "status", "feed", "started_at", "fills", "orders", "realized_pnl", "fees")
+
+
 def _print_frame(df: Any) -> None:
     import polars as pl
 
-    with pl.Config(tbl_rows=200, tbl_cols=20, fmt_str_lengths=40, tbl_width_chars=200):
+    with pl.Config(tbl_rows=200, tbl_cols=20, fmt_str_lengths=40, tbl_width_chars=250, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True):
         print(df)
 
 
-COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills}
+def cmd_serve(ns: argparse.Namespace) -> int:
+    from widgets.app import serve  # widgets depend on kernelext, imported only to serve them
+
+    serve(ns.host, ns.port, basic_auth=ns.basic_auth, show=ns.show)
+    return 0
+
+
+COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

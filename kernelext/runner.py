@@ -371,6 +371,8 @@ class SessionRunner:
     def stop(self, reason: str = "stopped", timeout: float = 30.0) -> None:
         """Graceful stop, positions left open. Returns once the session is stopped."""
         if self.is_alive:
+            if reason == "stopped":
+                self._publish("control.stop", "stop: positions left open")
             self._request_stop(reason)
         self._done.wait(timeout)
 
@@ -446,7 +448,7 @@ class SessionRunner:
         return self.telemetry.orders if self.telemetry else 0
 
     def trading_state(self) -> str:
-        """The RiskEngine's state: ACTIVE, HALTED (paused) or REDUCING (flattened); '-' when stopped."""
+        """The RiskEngine's state: ACTIVE, HALTED (paused, or flat after flatten) or REDUCING (flattening); '-' when stopped."""
         if self.node is None or not self.is_alive:
             return "-"
         return trading_state_to_str(self.node.kernel.risk_engine.trading_state)

@@ -1,0 +1,293 @@
+"""PaperLab's standalone app: a "Paper" tab (start a session, watch it) and a "Sessions" tab.
+
+    uv run python -m widgets.app                      # http://127.0.0.1:5006
+    PAPERLAB_APP_PASSWORD=... uv run python -m widgets.app --host 0.0.0.0
+
+The app process is a runner host: sessions started here run in it. The Paper tab
+shows the session started here or, when none is shown (or the shown one ended),
+the newest running session in the ledger, also one a notebook started. Binding
+to anything but loopback needs a password (Panel's basic auth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import panel as pn
+
+from kernelext.ledger import ACTIVE_STATUSES, Ledger
+from widgets.dashboard import SessionDashboard
+from widgets.sessions_view import SessionsView, session_alive
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+PASSWORD_ENV = "PAPERLAB_APP_PASSWORD"
+POLL_MS = 1000
+NO_SESSION = "No running session. Start one above, or from a notebook (`kernelext.start(...)`); it shows here."
+
+
+class _SimpleStart:
+    """Fallback start form (used only when ``widgets.panel_start`` is missing): strategy, instrument,
+    params, speed, duration and a Start button running ``kernelext.start`` in this process."""
+
+    def __init__(self, on_started: Callable[[Any], None]) -> None:
+        import kernelext.nautilus_compat  # noqa: F401  (Nautilus imported the polite way first)
+        from kernelext.strategies import registry
+        from kernelext.venues.pairs import PAIRS
+
+        self.on_started = on_started
+        self.strategy = pn.widgets.Select(label="Strategy", options=registry.keys(), value="ema_cross", width=150)
+        self.instrument = pn.widgets.Select(label="Instrument", options=list(PAIRS), value="BTC/USD", width=120)
+        self.params = pn.widgets.TextInput(label="Params (JSON)", placeholder='{"fast": 10, "slow": 30}', width=200)
+        self.speed = pn.widgets.TextInput(label="Speed (x or max)", value="60", width=110)
+        self.duration = pn.widgets.TextInput(label="Duration", placeholder="e.g. 5m (empty: until stopped)", width=200)
+        self.button = pn.widgets.Button(label="Start", color="primary", width=90, align="end")
+        self.message = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self.button.on_click(lambda _e: self.start())
+
+    def start(self) -> threading.Thread:
+        """Start on a worker thread (a node takes a second or two to come up); returns the thread."""
+        self.button.disabled, self.message.visible = True, False
+        args = (self.strategy.value, self.instrument.value, self.params.value.strip(),
+                self.speed.value.strip(), self.duration.value.strip())
+        thread = threading.Thread(target=self._run, args=args, name="paperlab-app-start", daemon=True)
+        thread.start()
+        return thread
+
+    def _run(self, strategy: str, instrument: str, params: str, speed: str, duration: str) -> None:
+        import kernelext
+
+        try:
+            try:
+                parsed = json.loads(params) if params else None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"params: not valid JSON ({exc.msg}), e.g. {{\"fast\": 10}}") from None
+            runner = kernelext.start(strategy, instrument, params=parsed, speed=speed or None,
+                                     duration=duration or None)
+        except Exception as exc:  # noqa: BLE001  (one line for the user)
+            text = str(exc).strip().splitlines()
+            self.message.object = text[0] if text else type(exc).__name__
+            self.message.visible = True
+        else:
+            self.on_started(runner)
+        finally:
+            self.button.disabled = False
+
+    def panel(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            pn.Row(self.strategy, self.instrument, self.params, self.speed, self.duration, self.button),
+            self.message, sizing_mode="stretch_width",
+        )
+
+
+def start_card(on_started: Callable[[Any], None], ledger: Ledger | None = None) -> Any:
+    """``PanelStartCard`` from ``widgets.panel_start`` when it exists, else the fallback form.
+
+    Either has ``.panel()`` and ``.start()``; ``on_started(runner)`` is called once a session runs.
+    """
+    try:
+        from widgets.panel_start import PanelStartCard
+    except ModuleNotFoundError as exc:
+        if exc.name != "widgets.panel_start":
+            raise
+        return _SimpleStart(on_started)
+    if ledger is not None and "ledger" in inspect.signature(PanelStartCard).parameters:
+        return PanelStartCard(on_started=on_started, ledger=ledger)
+    return PanelStartCard(on_started=on_started)
+
+
+class PaperApp:
+    """One browser session's app: start area, current session's dashboard, sessions history."""
+
+    def __init__(self, ledger: Ledger | None = None, *, poll_ms: int = POLL_MS) -> None:
+        self.ledger = ledger or Ledger()
+        self.poll_ms = poll_ms
+        self.dashboard: SessionDashboard | None = None
+        self.sessions = SessionsView(self.ledger)
+        self.slot = pn.Column(pn.pane.Markdown(NO_SESSION), sizing_mode="stretch_width")
+        self.start_card: Any = None  # made with the layout
+        self._started: list[str] = []
+        self._lock = threading.Lock()
+        self._callback: Any = None
+        self._layout: pn.viewable.Viewable | None = None
+
+    @property
+    def current_session(self) -> str | None:
+        """The session id the Paper tab shows (None: the placeholder)."""
+        return self.dashboard.session_id if self.dashboard is not None else None
+
+    def on_started(self, runner: Any) -> None:
+        """Start-card callback (any thread): show ``runner``'s session at the next poll."""
+        with self._lock:
+            self._started.append(runner.session_id)
+
+    def poll(self) -> None:
+        """Show a session started here, else (when nothing live is shown) the newest running one."""
+        with self._lock:
+            started, self._started = self._started, []
+        if started:
+            if started[-1] != self.current_session:
+                self.show(started[-1])
+            self.sessions.refresh()
+            return
+        if self.dashboard is not None and self.dashboard.status in ACTIVE_STATUSES:
+            return
+        sid = self.newest_running()
+        if sid is not None and sid != self.current_session:
+            self.show(sid)
+        elif sid is None and self.dashboard is not None and self.dashboard.status == "deleted":
+            self.clear()
+
+    def newest_running(self) -> str | None:
+        """The newest session whose process is running it, in any process of this host (or another host)."""
+        marks = ", ".join("?" * len(ACTIVE_STATUSES))
+        rows = self.ledger.query(
+            f"SELECT id, status, pid, host FROM sessions WHERE status IN ({marks})"
+            " ORDER BY started_at DESC, rowid DESC", ACTIVE_STATUSES,
+        )
+        for sid, status, pid, host in rows:
+            if session_alive({"id": sid, "status": status, "pid": pid, "host": host}):
+                return sid
+        return None
+
+    def show(self, session_id: str) -> SessionDashboard:
+        """Replace the Paper tab's dashboard with ``session_id``'s."""
+        if self.dashboard is not None:
+            self.dashboard.stop()
+        self.dashboard = SessionDashboard(session_id, self.ledger)
+        self.slot.objects = [self.dashboard.panel()]
+        return self.dashboard
+
+    def clear(self) -> None:
+        """Back to the placeholder (the shown session was deleted)."""
+        if self.dashboard is not None:
+            self.dashboard.stop()
+        self.dashboard = None
+        self.slot.objects = [pn.pane.Markdown(NO_SESSION)]
+
+    def _tick(self) -> None:
+        try:
+            self.poll()
+        except Exception:  # noqa: BLE001  (keep polling)
+            log.exception("app poll failed")
+
+    def panel(self) -> pn.viewable.Viewable:
+        """Title + Tabs("Paper", "Sessions"); starts the session poll."""
+        if self._layout is None:
+            self.poll()
+            self.start_card = start_card(self.on_started, self.ledger)
+            paper = pn.Column(self.start_card.panel(), pn.layout.Divider(), self.slot,
+                              sizing_mode="stretch_width")
+            tabs = pn.Tabs(("Paper", paper), ("Sessions", self.sessions.panel()), sizing_mode="stretch_width")
+            self._layout = pn.Column(pn.pane.Markdown("## PaperLab"), tabs, sizing_mode="stretch_width")
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self._tick, period=self.poll_ms)
+        return self._layout
+
+
+def build_app(ledger: Ledger | None = None) -> pn.viewable.Viewable:
+    """The whole app as one Panel object (serve it, or display it in a notebook)."""
+    return PaperApp(ledger).panel()
+
+
+def check_bind(host: str, basic_auth: str | None) -> None:
+    """Refuse a non-loopback bind without a password (one-line ``ValueError`` saying how)."""
+    if host not in LOOPBACK_HOSTS and not basic_auth:
+        raise ValueError(
+            f"refusing to serve PaperLab on {host!r} without a password (anyone who reaches it could "
+            f"control sessions): set {PASSWORD_ENV} or pass --basic-auth, or bind to 127.0.0.1"
+        )
+
+
+def _websocket_origins(host: str, port: int) -> list[str]:
+    """Origins allowed to open the app's websocket (never "*": other sites must not drive the app).
+
+    Loopback: localhost and 127.0.0.1. Any other bind: the bound name, this machine's
+    names and addresses, plus ``$PAPERLAB_APP_ORIGIN`` (comma-separated ``host[:port]``,
+    e.g. a proxy's name).
+    """
+    names = {"localhost", "127.0.0.1"}
+    if host not in LOOPBACK_HOSTS:
+        if host not in ("0.0.0.0", "::", ""):
+            names.add(host)
+        names |= {socket.gethostname(), socket.getfqdn()}
+        try:
+            names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+        except OSError:
+            pass
+    origins = sorted(f"{n}:{port}" for n in names if ":" not in n)  # Bokeh cannot express IPv6 origins
+    extra = os.environ.get("PAPERLAB_APP_ORIGIN", "")
+    origins += [o.strip() for o in extra.split(",") if o.strip()]
+    return origins
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 5006,
+    *,
+    basic_auth: str | None = None,
+    show: bool = False,
+    ledger: Ledger | None = None,
+    threaded: bool = False,
+) -> Any:
+    """Serve the app with ``pn.serve`` (blocks unless ``threaded``; then returns the server thread).
+
+    ``basic_auth`` (or ``$PAPERLAB_APP_PASSWORD``) turns on Panel's basic auth; it is
+    required for any host other than 127.0.0.1 / localhost / ::1. Sessions started in
+    the app run in this process and are stopped when a blocking ``serve`` returns.
+    """
+    basic_auth = basic_auth or os.environ.get(PASSWORD_ENV) or None
+    check_bind(host, basic_auth)
+    shared = ledger or Ledger()
+    auth: dict[str, Any] = {}
+    if basic_auth:
+        auth = {"basic_auth": basic_auth,
+                "cookie_secret": os.environ.get("PAPERLAB_COOKIE_SECRET") or secrets.token_hex(32)}
+
+    def page() -> pn.viewable.Viewable:
+        pn.extension("tabulator")
+        return build_app(shared)
+
+    server = pn.serve(
+        page, port=port, address=host, websocket_origin=_websocket_origins(host, port), show=show,
+        title="PaperLab", verbose=not threaded, threaded=threaded, **auth,
+    )
+    if not threaded:
+        _stop_local_sessions()
+    return server
+
+
+def _stop_local_sessions() -> None:
+    """Stop the sessions this process runs (the app is going away)."""
+    runner = sys.modules.get("kernelext.runner")
+    if runner is not None:
+        runner.SessionRunner.stop_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m widgets.app [--host H] [--port P] [--basic-auth PASSWORD] [--show]``."""
+    parser = argparse.ArgumentParser(prog="python -m widgets.app", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5006)
+    parser.add_argument("--basic-auth", default=None, help=f"password (default: ${PASSWORD_ENV})")
+    parser.add_argument("--show", action="store_true", help="open a browser tab")
+    args = parser.parse_args(argv)
+    try:
+        serve(args.host, args.port, basic_auth=args.basic_auth, show=args.show)
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,506 @@
+"""SessionDashboard: one session's live Panel view, in a notebook cell or a served app.
+
+    import panel as pn
+    from widgets.dashboard import SessionDashboard
+    pn.extension()
+    SessionDashboard(runner.session_id).panel()
+
+Everything comes from the ledger (``LedgerFeed`` + ``kernelext.frames``), so the
+same view works in the process running the session, in another process, and
+after a browser refresh. One periodic callback (``refresh_ms``) drains the feed
+and applies the whole batch at once; every buffer is bounded. Controls run
+``kernelext.control.send`` on a worker thread and are acknowledged by the
+``control.*`` event arriving through the feed. Times are US/Eastern.
+
+Test hooks: ``refresh()`` (one poll + apply, no server needed), ``metrics``,
+``counts``, ``status``, ``feed_badge``, ``alert_text``, ``buttons``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+import pandas as pd
+import panel as pn
+from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.plotting import figure
+from panel.io.notebook import push_notebook
+
+from kernelext import control, frames
+from kernelext.ledger import ACTIVE_STATUSES, Ledger
+from widgets.feed import LedgerFeed, eastern_ms, eastern_str
+
+log = logging.getLogger(__name__)
+
+METRICS: dict[str, str] = {
+    "equity": "Equity",
+    "available": "Available",
+    "unrealized_pnl": "Unrealized P&L",
+    "realized_pnl": "Realized P&L",
+    "exposure": "Net exposure",
+}
+CONTROL_BUTTONS: dict[str, str] = {"pause": "warning", "resume": "success", "flatten": "primary", "kill": "danger"}
+FILL_COLUMNS = ["time (ET)", "sleeve", "instrument", "side", "qty", "price", "fee", "client_order_id", "trade_id"]
+ORDER_COLUMNS = ["submitted (ET)", "sleeve", "instrument", "side", "type", "qty", "price", "status", "reason",
+                 "client_order_id"]
+POSITION_COLUMNS = ["sleeve", "instrument", "side", "qty", "avg_px_open", "realized_pnl", "unrealized_pnl",
+                    "pnl", "opened (ET)", "closed (ET)", "position_id"]
+EVENT_COLUMNS = ["time (ET)", "stage", "sleeve", "message"]
+SLEEVE_COLUMNS = ["sleeve", "strategy", "instrument", "fills", "orders", "trades", "win_rate", "realized_pnl",
+                  "fees"]
+QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curve and cards, not in the feed
+_ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.denied": "DENIED", "order.rejected": "REJECTED",
+                 "order.filled": "FILLED", "order.canceled": "CANCELED"}
+_PNL_COLORS = [(0.0, "#c0392b"), (float("inf"), "#1e8449")]  # red below 0, green from 0
+
+
+def _r(value: Any, digits: int) -> float | None:
+    """Round a number for display (None and non-numbers become None)."""
+    try:
+        return round(float(value), digits)
+    except (TypeError, ValueError):
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line`` of an exception."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def fill_row(x: dict[str, Any], ts: int) -> dict[str, Any]:
+    """A fills-table row from an ``order.filled`` envelope."""
+    return {
+        "time (ET)": eastern_str(ts), "sleeve": x.get("sleeve"), "instrument": x.get("instrument"),
+        "side": x.get("side"), "qty": _r(x.get("last_qty"), 8), "price": _r(x.get("last_px"), 6),
+        "fee": _r(x.get("commission"), 4), "client_order_id": x.get("client_order_id"),
+        "trade_id": x.get("trade_id"),
+    }
+
+
+def order_row(x: dict[str, Any], ts: int, stage: str) -> dict[str, Any]:
+    """An orders-table row from an ``order.*`` envelope."""
+    return {
+        "submitted (ET)": eastern_str(ts), "sleeve": x.get("sleeve"), "instrument": x.get("instrument"),
+        "side": x.get("side"), "type": x.get("order_type"), "qty": _r(x.get("quantity"), 8),
+        "price": _r(x.get("price"), 6), "status": x.get("status") or _ORDER_STATUS.get(stage),
+        "reason": x.get("reason"), "client_order_id": x.get("client_order_id"),
+    }
+
+
+def position_row(x: dict[str, Any], opened_ts: int | None, closed_ts: int | None) -> dict[str, Any]:
+    """A positions-table row (per-position P&L) from a ``position.*`` envelope or positions frame row."""
+    realized, unrealized = _r(x.get("realized_pnl"), 2), _r(x.get("unrealized_pnl"), 2)
+    return {
+        "sleeve": x.get("sleeve"), "instrument": x.get("instrument"), "side": x.get("side"),
+        "qty": _r(x.get("quantity"), 8), "avg_px_open": _r(x.get("avg_px_open"), 6),
+        "realized_pnl": realized, "unrealized_pnl": unrealized,
+        "pnl": round((realized or 0.0) + (unrealized or 0.0), 2),
+        "opened (ET)": eastern_str(opened_ts), "closed (ET)": eastern_str(closed_ts),
+        "position_id": x.get("position_id"),
+    }
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """Rows (already newest first) -> the DataFrame a Tabulator shows."""
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _table(columns: list[str], height: int = 280, css: str = "") -> pn.widgets.Tabulator:
+    """A read-only, bounded, stretch-width Tabulator (``css``: a stable class for browser tests)."""
+    return pn.widgets.Tabulator(
+        _frame([], columns), show_index=False, disabled=True, layout="fit_data_table",
+        height=height, sizing_mode="stretch_width", css_classes=[css] if css else [],
+    )
+
+
+class SessionDashboard:
+    """Header, account cards, equity curve, positions/orders/fills/sleeves/events tables, controls."""
+
+    def __init__(
+        self,
+        session_id: str,
+        ledger: Ledger | None = None,
+        *,
+        controls: bool = True,
+        refresh_ms: int = 250,
+        table_rows: int = 500,
+        feed_rows: int = 300,
+        curve_points: int = 5000,
+        sleeve_refresh_s: float = 3.0,
+    ) -> None:
+        """A dashboard of ``session_id`` (an exact id) read from ``ledger`` (default ``Ledger()``)."""
+        self.session_id = session_id
+        self.ledger = ledger or Ledger()
+        self.controls = controls
+        self.refresh_ms = refresh_ms
+        self.table_rows, self.feed_rows, self.curve_points = table_rows, feed_rows, curve_points
+        self.sleeve_refresh_s = sleeve_refresh_s
+        self.feed = LedgerFeed(session_id, self.ledger, history_per_class=curve_points)
+        self.metrics: dict[str, float | None] = dict.fromkeys(METRICS)
+        self.currency: str | None = None
+        self.status = "unknown"
+        self.session_row: dict[str, Any] = {}
+        self.alert_text = ""
+        self._loaded = False
+        self._drained = False
+        self._fills: deque[dict[str, Any]] = deque()
+        self._fill_keys: set[tuple] = set()
+        self._orders: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._positions: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._events: deque[dict[str, Any]] = deque(maxlen=feed_rows)
+        self._dirty: set[str] = set()
+        self._sleeves_due = True
+        self._sleeves_at = 0.0
+        self._lock = threading.Lock()
+        self._control_done: list[tuple[str, str | None]] = []
+        self._inflight: str | None = None
+        self._callback: Any = None
+        self._layout: pn.viewable.Viewable | None = None
+        self._build_widgets()
+
+    # -- widgets -------------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        """Create every widget once (tests read them without a layout or server)."""
+        self.header = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self.cards = {
+            key: pn.indicators.Number(
+                label=title, value=None, format="{value:,.2f}", font_size="20pt", title_size="10pt",
+                colors=_PNL_COLORS if key in ("unrealized_pnl", "realized_pnl") else None,
+                styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "4px 12px"},
+            )
+            for key, title in METRICS.items()
+        }
+        self.source = ColumnDataSource({"x": [], "equity": []}, name="paperlab-equity")
+        fig = figure(x_axis_type="datetime", height=300, sizing_mode="stretch_width",
+                     title="Equity (US/Eastern time)", tools="pan,wheel_zoom,box_zoom,reset,save")
+        fig.line("x", "equity", source=self.source, line_width=1.5)
+        fig.add_tools(HoverTool(tooltips=[("time (ET)", "@x{%F %T}"), ("equity", "@equity{0,0.00}")],
+                                formatters={"@x": "datetime"}, mode="vline"))
+        fig.yaxis.axis_label = "equity"
+        self.figure = fig
+        self.equity_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
+        self.fills_table = _table(FILL_COLUMNS, css="paperlab-fills")
+        self.orders_table = _table(ORDER_COLUMNS, css="paperlab-orders")
+        self.positions_table = _table(POSITION_COLUMNS, css="paperlab-positions")
+        self.sleeves_table = _table(SLEEVE_COLUMNS, height=180)
+        self.events_table = _table(EVENT_COLUMNS, height=300, css="paperlab-events")
+        self.buttons: dict[str, pn.widgets.Button] = {}
+        if self.controls:
+            for command, kind in CONTROL_BUTTONS.items():
+                button = pn.widgets.Button(label=command.capitalize(), color=kind, width=90,
+                                           css_classes=[f"paperlab-{command}"])
+                button.on_click(lambda _e, c=command: self._on_control(c))
+                self.buttons[command] = button
+
+    def panel(self) -> pn.viewable.Viewable:
+        """The one layout (built once); loads the history and starts the periodic refresh."""
+        if self._layout is None:
+            if not self._loaded:
+                self.refresh()
+            tables = pn.Tabs(
+                ("Positions", self.positions_table), ("Orders", self.orders_table),
+                ("Fills", self.fills_table), ("Sleeves", self.sleeves_table),
+                sizing_mode="stretch_width",
+            )
+            parts: list[Any] = [self.header]
+            if self.buttons:
+                parts.append(pn.Row(*self.buttons.values()))
+            parts += [
+                self.alert,
+                pn.FlexBox(*self.cards.values()),
+                pn.Row(self.equity_pane,
+                       pn.Column("**Events**", self.events_table, width=520), sizing_mode="stretch_width"),
+                tables,
+            ]
+            self._layout = pn.Column(*parts, sizing_mode="stretch_width")
+        self.start()
+        return self._layout
+
+    def start(self) -> None:
+        """Start the periodic refresh (once)."""
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self._tick, period=self.refresh_ms)
+
+    def stop(self) -> None:
+        """Stop the periodic refresh (the layout stays as it is)."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    # -- test hooks ----------------------------------------------------------------------------
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows the user sees per table, and points in the equity curve."""
+        return {
+            "fills": len(self.fills_table.value), "orders": len(self.orders_table.value),
+            "positions": len(self.positions_table.value), "sleeves": len(self.sleeves_table.value),
+            "events": len(self.events_table.value), "equity_points": len(self.source.data["x"]),
+        }
+
+    @property
+    def feed_badge(self) -> str:
+        """"REPLAY" for the replay feed, else "LIVE FEED"."""
+        return "REPLAY" if self.session_row.get("feed") == "replay" else "LIVE FEED"
+
+    @property
+    def event_stages(self) -> list[str]:
+        """Stages in the event feed, newest first."""
+        return list(self.events_table.value["stage"])
+
+    # -- refresh -------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        """The periodic callback: refresh, and say so in the alert when it fails."""
+        try:
+            self.refresh()
+        except Exception as exc:  # noqa: BLE001  (a bad tick must not stop the next one)
+            log.exception("dashboard refresh failed")
+            self._show_alert(f"refresh failed: {_one_line(exc)}")
+
+    def refresh(self) -> None:
+        """One poll of the ledger and one batched apply of everything that changed."""
+        self._read_status()
+        batch = [] if self._drained else self.feed.poll()
+        if self._loaded and not batch and not self.feed.behind and self.status not in ACTIVE_STATUSES:
+            self._drained = True  # an ended session's feed is read to the end: poll the status only
+        if not self._loaded:
+            self._apply_events(batch, tables=False)
+            self._load_tables()
+            self._loaded = True
+        else:
+            self._apply_events(batch, tables=True)
+        self._refresh_sleeves()
+        self._finish_controls()
+        self._render()
+
+    def _read_status(self) -> None:
+        """The session row's status/label/feed/venue (a deleted session says so)."""
+        rows = self.ledger.query(
+            "SELECT label, kind, venue, feed, status, last_error FROM sessions WHERE id = ?", (self.session_id,)
+        )
+        if not rows:
+            if self.status != "deleted":
+                self._dirty.add("header")
+            self.status = "deleted"
+            return
+        keys = ("label", "kind", "venue", "feed", "status", "last_error")
+        row = dict(zip(keys, rows[0], strict=True))
+        if row["status"] != self.status:
+            self._dirty.add("header")
+            if self._loaded and row["status"] not in ACTIVE_STATUSES:
+                self._sleeves_due, self._sleeves_at = True, 0.0  # final numbers now, not in a few seconds
+        self.session_row, self.status = row, row["status"]
+
+    def _load_tables(self) -> None:
+        """Fills, orders and positions from frames (the last ``table_rows`` of each)."""
+        if self.status == "deleted":
+            return
+        sid, led, n = self.session_id, self.ledger, self.table_rows
+        for r in frames.fills(sid, led).tail(n).iter_rows(named=True):
+            x = {**r, "last_qty": r["qty"], "last_px": r["price"], "commission": r["fee"]}
+            self._add_fill(x, r["ts_ns"])
+        for r in frames.orders(sid, led).tail(n).iter_rows(named=True):
+            self._orders[r["client_order_id"]] = order_row(r, r["ts_submitted_ns"], "")
+        for r in frames.positions(sid, led).tail(n).iter_rows(named=True):
+            self._positions[r["position_id"]] = position_row(r, r["opened_ts_ns"], r["closed_ts_ns"])
+        self._dirty |= {"fills", "orders", "positions"}
+
+    def _apply_events(self, batch: list[dict[str, Any]], *, tables: bool) -> None:
+        """Fold a batch into metrics, curve, event feed and (after the load) the tables."""
+        xs: list[float] = []
+        ys: list[float] = []
+        for ev in batch:
+            stage, ts = ev["stage"], ev["ts"]
+            if stage == "equity.update":
+                self._take_equity(ev)
+                if ev.get("equity") is not None:
+                    xs.append(eastern_ms(ts))
+                    ys.append(float(ev["equity"]))
+                continue
+            if stage not in QUIET_STAGES:
+                self._events.append({"time (ET)": eastern_str(ts), "stage": stage,
+                                     "sleeve": ev.get("sleeve"), "message": ev.get("message")})
+                self._dirty.add("events")
+            if stage.startswith(("order.", "position.")):
+                self._sleeves_due = True
+            if not tables:
+                continue
+            if stage.startswith("order."):
+                self._upsert_order(ev, stage, ts)
+                if stage == "order.filled":
+                    self._add_fill(ev, ts)
+            elif stage.startswith("position."):
+                self._upsert_position(ev, stage, ts)
+        if xs:
+            self.source.stream({"x": xs, "equity": ys}, rollover=self.curve_points)
+            if self.equity_pane._models:  # a notebook sends in-place Bokeh changes only when pushed
+                push_notebook(self.equity_pane)
+
+    def _take_equity(self, ev: dict[str, Any]) -> None:
+        """The latest account numbers."""
+        for key in METRICS:
+            if ev.get(key) is not None:
+                self.metrics[key] = float(ev[key])
+        self.currency = ev.get("currency") or self.currency
+        self._dirty.add("metrics")
+
+    def _add_fill(self, x: dict[str, Any], ts: int) -> None:
+        """Append a fill once (keyed like the ledger: trade_id + client_order_id), bounded."""
+        key = (x.get("trade_id"), x.get("client_order_id"))
+        if key in self._fill_keys:
+            return
+        if len(self._fills) >= self.table_rows:
+            old = self._fills.popleft()
+            self._fill_keys.discard((old["trade_id"], old["client_order_id"]))
+        self._fills.append(fill_row(x, ts))
+        self._fill_keys.add(key)
+        self._dirty.add("fills")
+
+    def _upsert_order(self, ev: dict[str, Any], stage: str, ts: int) -> None:
+        """New order row, or update its status (keeping its submission time and place)."""
+        coid = ev.get("client_order_id")
+        if coid is None:
+            return
+        row = order_row(ev, ts, stage)
+        old = self._orders.get(coid)
+        if old is not None:
+            row = {**old, **{k: v for k, v in row.items() if v is not None and k != "submitted (ET)"}}
+        self._orders[coid] = row
+        while len(self._orders) > self.table_rows:
+            self._orders.popitem(last=False)
+        self._dirty.add("orders")
+
+    def _upsert_position(self, ev: dict[str, Any], stage: str, ts: int) -> None:
+        """A position's latest state and P&L."""
+        pid = ev.get("position_id")
+        if pid is None:
+            return
+        old = self._positions.get(pid)
+        opened = ev.get("ts_opened") or (ts if stage == "position.opened" else None)
+        closed = (ev.get("ts_closed") or ts) if stage == "position.closed" else None
+        row = position_row(ev, opened, closed)
+        if old is not None and not opened:
+            row["opened (ET)"] = old["opened (ET)"]
+        self._positions[pid] = row
+        self._positions.move_to_end(pid)
+        while len(self._positions) > self.table_rows:
+            self._positions.popitem(last=False)
+        self._dirty.add("positions")
+
+    def _refresh_sleeves(self) -> None:
+        """Per-sleeve fills, orders and P&L from frames, at most every ``sleeve_refresh_s``."""
+        now = time.monotonic()
+        if not self._sleeves_due or (self._sleeves_at and now - self._sleeves_at < self.sleeve_refresh_s):
+            return
+        self._sleeves_due, self._sleeves_at = False, now
+        if self.status == "deleted":
+            return
+        self.sleeves_table.value = _frame(self._sleeve_rows(), SLEEVE_COLUMNS)
+
+    def _sleeve_rows(self) -> list[dict[str, Any]]:
+        """One row per sleeve of the session."""
+        sid, led = self.session_id, self.ledger
+        perf = {r["sleeve"]: r for r in frames.performance(sid, by="sleeve", ledger=led).iter_rows(named=True)}
+        fills = dict(led.query("SELECT sleeve, COUNT(*) FROM fills WHERE session_id = ? GROUP BY sleeve", (sid,)))
+        orders = dict(led.query("SELECT sleeve, COUNT(*) FROM orders WHERE session_id = ? GROUP BY sleeve", (sid,)))
+        sleeves = led.query(
+            "SELECT sleeve, strategy_key, instrument FROM sleeves WHERE session_id = ? ORDER BY rowid", (sid,)
+        )
+        rows = []
+        for name, strategy, instrument in sleeves:
+            p = perf.get(name, {})
+            rows.append({
+                "sleeve": name, "strategy": strategy, "instrument": instrument,
+                "fills": fills.get(name, 0), "orders": orders.get(name, 0), "trades": p.get("trades", 0),
+                "win_rate": _r(p.get("win_rate"), 3), "realized_pnl": _r(p.get("realized_pnl"), 2) or 0.0,
+                "fees": _r(p.get("fees"), 2) or 0.0,
+            })
+        return rows
+
+    def _render(self) -> None:
+        """Push what changed to the widgets, once per refresh."""
+        dirty, self._dirty = self._dirty, set()
+        if "header" in dirty or not self.header.object:
+            self.header.object = self._header_html()
+            for button in self.buttons.values():
+                button.disabled = self._inflight is not None or self.status not in ACTIVE_STATUSES
+        if "metrics" in dirty:
+            for key, card in self.cards.items():
+                card.value = self.metrics[key]
+        if "fills" in dirty:
+            self.fills_table.value = _frame(list(reversed(self._fills)), FILL_COLUMNS)
+        if "orders" in dirty:
+            self.orders_table.value = _frame(list(reversed(self._orders.values())), ORDER_COLUMNS)
+        if "positions" in dirty:
+            rows = sorted(reversed(self._positions.values()), key=lambda r: bool(r["closed (ET)"]))
+            self.positions_table.value = _frame(rows, POSITION_COLUMNS)
+        if "events" in dirty:
+            self.events_table.value = _frame(list(reversed(self._events)), EVENT_COLUMNS)
+
+    def _header_html(self) -> str:
+        """Label, id, status, REPLAY / LIVE FEED badge, venue."""
+        row = self.session_row
+        badge_color = "#b9770e" if self.feed_badge == "REPLAY" else "#1e8449"
+        status_color = {"running": "#1e8449", "paused": "#b9770e", "error": "#c0392b",
+                        "crashed": "#c0392b", "deleted": "#c0392b"}.get(self.status, "#566573")
+
+        def badge(text: str, color: str) -> str:
+            return (f'<span style="background:{color};color:white;border-radius:4px;padding:2px 8px;'
+                    f'margin-left:8px;font-size:0.85em;font-weight:600">{html.escape(text)}</span>')
+
+        error = f' <span style="color:#c0392b">{html.escape(row["last_error"])}</span>' if row.get("last_error") else ""
+        return (
+            f'<div style="font-size:1.1em"><b>{html.escape(row.get("label") or "")}</b>'
+            f' <code>{html.escape(self.session_id)}</code>'
+            f'{badge(self.status.upper(), status_color)}{badge(self.feed_badge, badge_color)}'
+            f' <span style="margin-left:8px;color:#566573">venue: {html.escape(row.get("venue") or "?")}</span>'
+            f'{error}</div>'
+        )
+
+    # -- controls ------------------------------------------------------------------------------
+    def _on_control(self, command: str) -> None:
+        """Button handler: send ``command`` on a worker thread; never blocks the UI."""
+        if self._inflight is not None:
+            return
+        self._inflight = command
+        for button in self.buttons.values():
+            button.disabled = True
+        threading.Thread(target=self._send, args=(command,), name=f"paperlab-ctl-{command}", daemon=True).start()
+
+    def _send(self, command: str) -> None:
+        """Worker: ``control.send``; the result is applied by the next refresh."""
+        error: str | None = None
+        try:
+            control.send(self.session_id, command, ledger=self.ledger)
+        except Exception as exc:  # noqa: BLE001  (shown to the user, one line)
+            error = str(exc).splitlines()[0] if str(exc) else _one_line(exc)
+        finally:
+            self.ledger.close_thread()
+        with self._lock:
+            self._control_done.append((command, error))
+
+    def _finish_controls(self) -> None:
+        """Apply finished controls: errors in the alert, buttons enabled again."""
+        with self._lock:
+            done, self._control_done = self._control_done, []
+        if not done:
+            return
+        self._inflight = None
+        self._dirty.add("header")
+        errors = [f"{cmd} failed: {err}" for cmd, err in done if err]
+        if errors:
+            self._show_alert(errors[-1])
+        else:
+            self._show_alert("")
+
+    def _show_alert(self, text: str) -> None:
+        """One-line alert (hidden when empty)."""
+        self.alert_text = text
+        self.alert.object = html.escape(text)
+        self.alert.visible = bool(text)

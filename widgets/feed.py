@@ -1,0 +1,191 @@
+"""LedgerFeed: a session's event envelopes read incrementally from the ledger.
+
+Reads the ``events`` table by id (and the ``equity`` table by rowid, as
+``equity.update`` envelopes), so it works in the process running the session and
+in any other one (a served app, a second notebook), and after a browser refresh.
+A new feed starts with the history, capped to the last ``history_per_class``
+rows of each class (equity points, bars, orders, positions, signals, the rest)
+so a long session loads in bounded time; after that every ``poll`` returns what
+was stored since the previous one.
+
+Also the US/Eastern time helpers the views share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kernelext.ledger import Ledger
+
+EASTERN = ZoneInfo("America/New_York")
+_EPOCH = dt.datetime(1970, 1, 1)
+
+# History classes of the events table: stage GLOB pattern per class; "other" is the rest.
+STAGE_CLASSES: dict[str, str] = {
+    "bar": "bar.*",
+    "order": "order.*",
+    "position": "position.*",
+    "signal": "signal.*",
+}
+EQUITY_FIELDS = ("equity", "balance", "available", "unrealized_pnl", "realized_pnl", "exposure")
+_COLUMNS = "id, sleeve, stage, message, ts, extras_json"
+_EQUITY_COLUMNS = "rowid, ts, " + ", ".join(EQUITY_FIELDS) + ", currency"
+
+
+def eastern(ts_ns: int | None) -> dt.datetime | None:
+    """UTC nanoseconds -> an aware US/Eastern datetime (None stays None)."""
+    if ts_ns is None:
+        return None
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).astimezone(EASTERN)
+
+
+def eastern_str(ts_ns: int | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """UTC nanoseconds -> ``"2026-01-01 09:30:00"`` in US/Eastern ('' for None)."""
+    when = eastern(ts_ns)
+    return when.strftime(fmt) if when is not None else ""
+
+
+def eastern_ms(ts_ns: int) -> float:
+    """UTC nanoseconds -> milliseconds of the US/Eastern wall clock (for Bokeh datetime axes)."""
+    local = dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).astimezone(EASTERN).replace(tzinfo=None)
+    return (local - _EPOCH).total_seconds() * 1000.0
+
+
+def stage_class(stage: str) -> str:
+    """The history class of a stage: "equity", a key of ``STAGE_CLASSES``, or "other"."""
+    prefix = stage.split(".", 1)[0]
+    return prefix if prefix == "equity" or prefix in STAGE_CLASSES else "other"
+
+
+def envelope(session_id: str, row: tuple) -> dict[str, Any]:
+    """An events row ``(id, sleeve, stage, message, ts, extras_json)`` -> the flat envelope."""
+    _id, sleeve, stage, message, ts, extras_json = row
+    extras = json.loads(extras_json) if extras_json else {}
+    return {
+        **extras,
+        "session_id": session_id,
+        "sleeve": sleeve,
+        "stage": stage,
+        "message": message,
+        "ts": ts,
+    }
+
+
+def equity_envelope(session_id: str, row: tuple) -> dict[str, Any]:
+    """An equity row ``(rowid, ts, equity, ..., exposure, currency)`` -> an ``equity.update`` envelope."""
+    ts, values, currency = row[1], row[2:-1], row[-1]
+    extras = dict(zip(EQUITY_FIELDS, values, strict=True))
+    equity = extras["equity"]
+    message = f"equity {equity:,.2f} {currency or ''}".rstrip() if equity is not None else "equity"
+    return {**extras, "currency": currency, "session_id": session_id, "sleeve": None,
+            "stage": "equity.update", "message": message, "ts": ts}
+
+
+class LedgerFeed:
+    """Incremental reader of one session's events and equity points.
+
+    Thread-safe as the Ledger is (one connection per thread). ``equity.update``
+    envelopes are made from the ``equity`` table (the full curve; the node does not
+    store them as event rows), so ``equity.*`` event rows are skipped. Within one
+    poll the events come first (id order), then the equity points (insertion order).
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        ledger: Ledger | None = None,
+        max_batch: int = 5000,
+        *,
+        history_per_class: int = 2000,
+    ) -> None:
+        """Feed ``session_id``; ``max_batch`` caps one poll per table, ``history_per_class`` the first poll."""
+        self.session_id = session_id
+        self.ledger = ledger or Ledger()
+        self.max_batch = max_batch
+        self.history_per_class = history_per_class
+        self.last_id: int | None = None  # events.id read up to; None until the history is read
+        self.last_equity_rowid: int | None = None  # our last equity row; None before the first
+        self.behind = False  # the last poll was full: more is waiting
+        self.history_skipped = 0  # events and equity points left out of the capped history
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Envelopes stored since the last poll (the capped history on the first call)."""
+        if self.last_id is None:
+            return self._history()
+        sid = self.session_id
+        events, self.last_id, full_e = self._since(
+            f"SELECT {_COLUMNS} FROM events WHERE id > ? AND id <= ? AND +session_id = ?"
+            " AND stage NOT GLOB 'equity.*' ORDER BY id LIMIT ?",
+            "SELECT MAX(id) FROM events", self.last_id, to_top=True,
+        )
+        points, full_q = self._equity_since()
+        self.behind = full_e or full_q
+        return [envelope(sid, r) for r in events] + [equity_envelope(sid, r) for r in points]
+
+    def _since(self, sql: str, top_sql: str, last: int, *, to_top: bool) -> tuple[list[tuple], int, bool]:
+        """This session's rows after ``last`` -> (rows, new last, full).
+
+        A rowid range scan bounded above by the table's current top, so a poll reads
+        about what was written since the previous one. ``to_top``: the next poll may
+        start at that top (events: AUTOINCREMENT ids are never reused); otherwise it
+        starts after our own last row (equity rowids can be reused after a delete).
+        """
+        top = self.ledger.query(top_sql)[0][0] or 0
+        if top <= last:
+            return [], last, False
+        rows = self.ledger.query(sql, (last, top, self.session_id, self.max_batch))
+        full = len(rows) >= self.max_batch
+        if rows and (full or not to_top):
+            return rows, int(rows[-1][0]), full
+        return rows, (top if to_top else last), full
+
+    def _equity_since(self) -> tuple[list[tuple], bool]:
+        """This session's equity rows after the last one seen -> (rows, full).
+
+        Before the session's first point: through the session index (cheap, it has
+        none or few). After: a rowid range scan from our own last point (equity rowids
+        are not AUTOINCREMENT, a delete at the table's end lets them be reused).
+        """
+        if self.last_equity_rowid is None:
+            rows = self.ledger.query(
+                f"SELECT {_EQUITY_COLUMNS} FROM equity WHERE session_id = ? ORDER BY rowid LIMIT ?",
+                (self.session_id, self.max_batch),
+            )
+            last = int(rows[-1][0]) if rows else None
+            full = len(rows) >= self.max_batch
+        else:
+            rows, last, full = self._since(
+                f"SELECT {_EQUITY_COLUMNS} FROM equity WHERE rowid > ? AND rowid <= ? AND +session_id = ?"
+                " ORDER BY rowid LIMIT ?",
+                "SELECT MAX(rowid) FROM equity", self.last_equity_rowid, to_top=False,
+            )
+        self.last_equity_rowid = last
+        return rows, full
+
+    def _history(self) -> list[dict[str, Any]]:
+        """The last ``history_per_class`` events of each class and equity points, oldest first."""
+        sid, n = self.session_id, self.history_per_class
+        top_event = self.ledger.query("SELECT MAX(id) FROM events")[0][0] or 0
+        base = f"SELECT {_COLUMNS} FROM events WHERE session_id = ? AND id <= ?"
+        rows: list[tuple] = []
+        for pattern in STAGE_CLASSES.values():
+            rows += self.ledger.query(f"{base} AND stage GLOB ? ORDER BY id DESC LIMIT ?", (sid, top_event, pattern, n))
+        others = (*STAGE_CLASSES.values(), "equity.*")
+        not_glob = " AND ".join("stage NOT GLOB ?" for _ in others)
+        rows += self.ledger.query(f"{base} AND {not_glob} ORDER BY id DESC LIMIT ?", (sid, top_event, *others, n))
+        rows.sort(key=lambda r: r[0])
+        points = self.ledger.query(
+            f"SELECT {_EQUITY_COLUMNS} FROM equity WHERE session_id = ? ORDER BY rowid DESC LIMIT ?", (sid, n)
+        )
+        points.reverse()
+        total = self.ledger.query(
+            "SELECT (SELECT COUNT(*) FROM events WHERE session_id = ? AND stage NOT GLOB 'equity.*'),"
+            " (SELECT COUNT(*) FROM equity WHERE session_id = ?)", (sid, sid),
+        )[0]
+        self.history_skipped = int(total[0]) + int(total[1]) - len(rows) - len(points)
+        self.last_id, self.behind = top_event, False
+        self.last_equity_rowid = int(points[-1][0]) if points else None
+        return [envelope(sid, r) for r in rows] + [equity_envelope(sid, r) for r in points]

@@ -1,0 +1,255 @@
+"""The guided start card in Panel (the standalone app's "New session" form).
+
+Same form as the ipywidgets ``StartCard``, all logic in ``widgets.startform``. Start
+validates at once (one-line error in an Alert), then runs ``startform.launch`` in a
+worker thread; the outcome is applied on the Bokeh document's loop when served
+(``pn.state.execute`` under the captured document), directly otherwise. Every
+interactive widget has a stable ``paperlab-*`` CSS class for browser tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import panel as pn
+from panel.io.state import set_curdoc
+
+from kernelext.ledger import Ledger
+from kernelext.spec import SpecError
+from widgets import startform as sf
+from widgets.startform import FormState, ParamField, error_parts
+
+if TYPE_CHECKING:
+    from bokeh.document import Document
+
+    from kernelext.runner import SessionRunner
+
+__all__ = ["PanelStartCard"]
+
+
+def _on_doc(doc: Document | None, fn: Callable[[], None]) -> None:
+    """Run ``fn`` on ``doc``'s event loop when served (any thread); else right here."""
+    if doc is not None and doc.session_context is not None:
+        with set_curdoc(doc):
+            pn.state.execute(fn, schedule=True)
+    else:
+        fn()
+
+
+def _param_widget(f: ParamField) -> pn.widgets.Widget:
+    """The Panel input for one strategy parameter, prefilled with its default."""
+    kw: dict[str, Any] = {"label": f.name, "css_classes": [f"paperlab-param-{f.name}"]}
+    if f.kind == "bool":
+        return pn.widgets.Checkbox(value=bool(f.default), **kw)
+    if f.kind == "choice":
+        return pn.widgets.Select(options=list(f.choices), value=f.default, **kw)
+    if f.kind == "int" and not (f.optional or f.required):
+        return pn.widgets.IntInput(value=f.default, **kw)
+    if f.kind == "float" and not (f.optional or f.required):
+        return pn.widgets.FloatInput(value=f.default, **kw)
+    if f.kind == "json":
+        return pn.widgets.TextAreaInput(value=sf.default_text(f), height=70, **kw)
+    hint = "required" if f.required else ("blank = none" if f.optional else "")
+    return pn.widgets.TextInput(value=sf.default_text(f), placeholder=hint, **kw)
+
+
+class _PanelSleeveRow:
+    """One book sleeve: strategy, instrument, params JSON, remove button."""
+
+    def __init__(self, strategy: str, instrument: str, on_remove: Callable[[_PanelSleeveRow], None]) -> None:
+        self.strategy = pn.widgets.Select(
+            options=sf.strategy_choices(), value=strategy, width=140, css_classes=["paperlab-sleeve-strategy"]
+        )
+        self.instrument = pn.widgets.AutocompleteInput(
+            options=sf.instrument_choices(), value=instrument, case_sensitive=False, search_strategy="includes",
+            min_characters=1, restrict=True, width=120, css_classes=["paperlab-sleeve-instrument"],
+        )
+        self.params = pn.widgets.TextAreaInput(
+            placeholder=sf.params_placeholder(strategy), height=40, width=280, css_classes=["paperlab-sleeve-params"]
+        )
+        self.remove_button = pn.widgets.Button(label="✕", width=40, css_classes=["paperlab-sleeve-remove"])
+        self.remove_button.on_click(lambda _e: on_remove(self))
+        self.strategy.param.watch(lambda e: setattr(self.params, "placeholder", sf.params_placeholder(e.new)), "value")
+        self.row = pn.Row(self.strategy, self.instrument, self.params, self.remove_button)
+
+    def value(self) -> dict[str, Any]:
+        return {"strategy": self.strategy.value, "instrument": self.instrument.value, "params": self.params.value}
+
+
+class PanelStartCard:
+    """The start form in Panel; ``on_started(runner)`` once a session runs."""
+
+    def __init__(
+        self, on_started: Callable[[SessionRunner], None] | None = None, *, ledger: Ledger | None = None
+    ) -> None:
+        self.on_started = on_started
+        self.ledger = ledger
+        self.started_runner: SessionRunner | None = None
+        self._starting: Future | None = None
+        choices = sf.venue_choices()
+        unavailable = [c for c in choices if not c.available]
+        self.venue = pn.widgets.Select(
+            label="Venue", options=[c.label for c in choices], value=sf.DEFAULT_VENUE,
+            disabled_options=[c.label for c in unavailable], css_classes=["paperlab-venue"],
+            description="; ".join(f"{c.label}: {c.reason}" for c in unavailable) or None,
+        )
+        self.mode = pn.widgets.RadioButtonGroup(
+            label="Mode", options={"Single strategy": "single", "Book": "book"}, value="single", css_classes=["paperlab-mode"]
+        )
+        self.strategy = pn.widgets.Select(
+            label="Strategy", options=sf.strategy_choices(), value="ema_cross", css_classes=["paperlab-strategy"]
+        )
+        self.instrument = pn.widgets.AutocompleteInput(
+            label="Instrument", options=sf.instrument_choices(), value="BTC/USD", case_sensitive=False,
+            search_strategy="includes", min_characters=1, restrict=True, placeholder="type to search, e.g. eth",
+            css_classes=["paperlab-instrument"],
+        )
+        self.params = pn.Column(css_classes=["paperlab-params"])
+        self.param_widgets: dict[str, pn.widgets.Widget] = {}
+        self.single = pn.Column(self.strategy, self.instrument, self.params)
+        self.sleeve_rows: list[_PanelSleeveRow] = []
+        self.rows = pn.Column()
+        self.add_sleeve_button = pn.widgets.Button(label="Add sleeve", css_classes=["paperlab-add-sleeve"])
+        self.book = pn.Column(pn.pane.Markdown("**Sleeves** (strategy, instrument, params JSON)"), self.rows,
+                              self.add_sleeve_button, visible=False)
+        self.timeframe = pn.widgets.Select(
+            label="Timeframe", options=list(sf.TIMEFRAMES),
+            value=sf.DEFAULT_TIMEFRAME,
+            css_classes=["paperlab-timeframe"],
+        )
+        self.cash = pn.widgets.TextInput(label="Starting cash", value=sf.DEFAULT_CASH["USD"], css_classes=["paperlab-cash"])
+        self.until = pn.widgets.TextInput(label="Auto-stop (HH:MM ET)", placeholder="optional", css_classes=["paperlab-until"])
+        self.label = pn.widgets.TextInput(label="Label", placeholder="optional", css_classes=["paperlab-label"])
+        self.speed = pn.widgets.TextInput(
+            label="Speed", value=sf.DEFAULT_SPEED, css_classes=["paperlab-speed"],
+            description="bar intervals per interval of wall time: 1 = real time, 60 = a 1-minute bar a second, max",
+        )
+        self.start_button = pn.widgets.Button(label="Start", color="primary", css_classes=["paperlab-start"])
+        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["paperlab-error"])
+        self.log_text = pn.pane.Str("", css_classes=["paperlab-log-text"])
+        self.log_card = pn.Card(self.log_text, title="log tail", collapsed=True, visible=False, css_classes=["paperlab-log"])
+        self.started = pn.pane.Alert("", alert_type="success", visible=False, css_classes=["paperlab-started"])
+        self._layout = pn.Column(
+            pn.pane.Markdown("### New paper session"), self.venue, self.mode, self.single, self.book, self.timeframe,
+            self.cash, self.until, self.label, self.speed, self.start_button, self.error, self.log_card, self.started,
+            css_classes=["paperlab-start-card"],
+        )
+        self.strategy.param.watch(lambda _e: self._make_params(), "value")
+        self.mode.param.watch(lambda _e: self._mode_changed(), "value")
+        self.instrument.param.watch(lambda e: setattr(self.cash, "value", sf.suggest_cash(e.new, self.cash.value)), "value")
+        self.add_sleeve_button.on_click(lambda _e: self.add_sleeve())
+        self.start_button.on_click(lambda _e: self.start())
+        self._make_params()
+
+    def panel(self) -> pn.Column:
+        """The card, to serve or to put in a layout."""
+        return self._layout
+
+    @property
+    def error_text(self) -> str:
+        """The one-line error shown ('' when none)."""
+        return self.error.object if self.error.visible else ""
+
+    # -- form ----------------------------------------------------------------------------------
+
+    def _make_params(self) -> None:
+        fields = sf.param_fields(self.strategy.value) if self.strategy.value else []
+        self.param_widgets = {f.name: _param_widget(f) for f in fields}
+        self.params.objects = list(self.param_widgets.values())
+
+    def _mode_changed(self) -> None:
+        book = self.mode.value == "book"
+        if book and not self.sleeve_rows:
+            self.add_sleeve(self.strategy.value, self.instrument.value or "BTC/USD")
+        self.single.visible = not book
+        self.book.visible = book
+
+    def add_sleeve(self, strategy: str | None = None, instrument: str = "ETH/USD") -> _PanelSleeveRow:
+        """A new book row (also the Add sleeve button)."""
+        row = _PanelSleeveRow(strategy or sf.strategy_choices()[0], instrument, self._remove_sleeve)
+        self.sleeve_rows.append(row)
+        self.rows.objects = [r.row for r in self.sleeve_rows]
+        return row
+
+    def _remove_sleeve(self, row: _PanelSleeveRow) -> None:
+        self.sleeve_rows = [r for r in self.sleeve_rows if r is not row]
+        self.rows.objects = [r.row for r in self.sleeve_rows]
+
+    def state(self) -> FormState:
+        """The form's current values."""
+        return FormState(
+            mode=self.mode.value,
+            venue=self.venue.value,
+            strategy=self.strategy.value or "",
+            instrument=self.instrument.value or "",
+            timeframe=self.timeframe.value,
+            params={name: wid.value for name, wid in self.param_widgets.items()},
+            starting_cash=self.cash.value,
+            until=self.until.value,
+            label=self.label.value,
+            speed=self.speed.value,
+            sleeves=[r.value() for r in self.sleeve_rows],
+        )
+
+    # -- starting ------------------------------------------------------------------------------
+
+    def start(self) -> Future | None:
+        """Validate (errors show at once), then start in a worker thread; None on a bad form."""
+        if self._starting is not None and not self._starting.done():
+            return self._starting
+        self._show_error("", "")
+        self.started.visible = False
+        try:
+            spec = sf.to_spec(self.state())
+        except SpecError as e:
+            self._show_error(*error_parts(e))
+            return None
+        self.start_button.disabled = True
+        self.start_button.label = "Starting..."
+        doc = pn.state.curdoc
+        fut: Future = Future()
+
+        def run() -> None:
+            try:
+                runner = sf.launch(spec, ledger=self.ledger)
+            except Exception as e:  # noqa: BLE001
+                _on_doc(doc, lambda error=e: self._failed(error))  # `e` is unbound after except
+            else:
+                _on_doc(doc, lambda: self._started(runner))
+            finally:
+                fut.set_result(None)
+
+        self._starting = fut
+        threading.Thread(target=run, name="paperlab-panel-start", daemon=True).start()
+        return fut
+
+    def wait_started(self, timeout: float = 90.0) -> SessionRunner | None:
+        """Block until a start in progress ends (tests, scripts); the runner or None."""
+        if self._starting is not None:
+            self._starting.result(timeout)
+        return self.started_runner
+
+    def _ready(self) -> None:
+        self.start_button.disabled = False
+        self.start_button.label = "Start"
+
+    def _failed(self, error: BaseException) -> None:
+        self._ready()
+        self._show_error(*error_parts(error))
+
+    def _started(self, runner: SessionRunner) -> None:
+        self._ready()
+        self.started_runner = runner
+        self.started.object = f"Started `{runner.session_id}`: {runner.spec.describe()}"
+        self.started.visible = True
+        if self.on_started is not None:
+            self.on_started(runner)
+
+    def _show_error(self, message: str, tail: str) -> None:
+        self.error.object = message
+        self.error.visible = bool(message)
+        self.log_text.object = tail
+        self.log_card.visible = bool(tail)

@@ -1,0 +1,291 @@
+"""The Sessions tab: every session newest first, its sleeves and round trips, delete / clear all.
+
+Deleting is two steps: "Delete session" (or "Clear all") shows a red
+"Confirm: delete session X and its N fills" button next to a Cancel. A session
+whose process is alive (status starting/running/paused) is never deleted.
+Times are US/Eastern.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import socket
+import sys
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from kernelext import frames
+from kernelext.ledger import ACTIVE_STATUSES, Ledger, pid_alive
+from widgets.feed import eastern_str
+
+SESSION_COLUMNS = ["session_id", "label", "kind", "what", "start (ET)", "end (ET)", "status", "fills",
+                   "round trips", "realized P&L", "fees"]
+SLEEVE_COLUMNS = ["sleeve", "trades", "wins", "losses", "win_rate", "profit_factor", "realized_pnl", "fees",
+                  "max_drawdown"]
+TRIP_COLUMNS = ["exit (ET)", "sleeve", "instrument", "direction", "qty", "entry_px", "exit_px", "net_pnl",
+                "fees", "return_pct", "entry (ET)"]
+
+
+def _r(value: Any, digits: int) -> float | None:
+    """Round for display; None stays None."""
+    return None if value is None else round(float(value), digits)
+
+
+def _instrument(text: str | None) -> str:
+    """``BTC/USD.KRAKEN`` -> ``BTC/USD``."""
+    return (text or "").rsplit(".", 1)[0]
+
+
+def session_alive(row: dict[str, Any]) -> bool:
+    """True when the session is active and its process may still be running it (read-only check)."""
+    if row.get("status") not in ACTIVE_STATUSES:
+        return False
+    if row.get("host") not in (None, socket.gethostname()):
+        return True  # another host: we cannot tell, assume it runs
+    pid = row.get("pid")
+    if pid == os.getpid():
+        runner = sys.modules.get("kernelext.runner")
+        return runner is not None and row.get("id") in runner.SessionRunner.live()
+    return pid is None or pid_alive(pid)
+
+
+def _table(columns: list[str], **kw: Any) -> pn.widgets.Tabulator:
+    """A read-only stretch-width Tabulator."""
+    return pn.widgets.Tabulator(pd.DataFrame([], columns=columns), show_index=False, disabled=True,
+                                layout="fit_data_table", sizing_mode="stretch_width", **kw)
+
+
+class SessionsView:
+    """History table + selected session's breakdown + two-step delete / clear all."""
+
+    def __init__(self, ledger: Ledger | None = None, *, trip_rows: int = 500, refresh_s: float = 5.0) -> None:
+        """A view of ``ledger`` (default ``Ledger()``); round trips shown are the last ``trip_rows``."""
+        self.ledger = ledger or Ledger()
+        self.trip_rows = trip_rows
+        self.refresh_s = refresh_s
+        self.rows: list[dict[str, Any]] = []
+        self.selected: str | None = None
+        self.pending: tuple[str, str | None] | None = None  # ("delete", sid) or ("clear", None)
+        self.alert_text = ""
+        self._trips_cache: dict[tuple[str, int], int] = {}
+        self._signature: Any = None
+        self._callback: Any = None
+        self._layout: pn.viewable.Viewable | None = None
+        self.table = _table(SESSION_COLUMNS, selectable=1, height=320, css_classes=["paperlab-sessions"])
+        self.sleeves_table = _table(SLEEVE_COLUMNS, height=160)
+        self.trips_table = _table(TRIP_COLUMNS, height=260)
+        self.detail = pn.pane.Markdown("Select a session to see its sleeves and round trips.")
+        self.alert = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
+        self.refresh_button = pn.widgets.Button(label="Refresh", width=90)
+        self.delete_button = pn.widgets.Button(label="Delete session", color="warning", disabled=True, width=140)
+        self.clear_button = pn.widgets.Button(label="Clear all", color="warning", width=100)
+        self.confirm_button = pn.widgets.Button(label="Confirm", color="danger", visible=False)
+        self.cancel_button = pn.widgets.Button(label="Cancel", visible=False, width=90)
+        self.refresh_button.on_click(lambda _e: self.refresh())
+        self.delete_button.on_click(lambda _e: self.ask_delete())
+        self.clear_button.on_click(lambda _e: self.ask_clear())
+        self.confirm_button.on_click(lambda _e: self.confirm())
+        self.cancel_button.on_click(lambda _e: self.cancel())
+        self.table.param.watch(self._on_selection, "selection")
+        self.refresh()
+
+    def panel(self) -> pn.viewable.Viewable:
+        """The layout (built once); re-reads the list when sessions start, stop or go."""
+        if self._layout is None:
+            self._layout = pn.Column(
+                pn.Row(self.refresh_button, self.delete_button, self.clear_button, self.confirm_button,
+                       self.cancel_button),
+                self.alert, self.table, self.detail,
+                pn.Row(pn.Column("**Sleeves**", self.sleeves_table, sizing_mode="stretch_width"),
+                       pn.Column("**Round trips** (newest first)", self.trips_table, sizing_mode="stretch_width"),
+                       sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            )
+        if self._callback is None and self.refresh_s:
+            self._callback = pn.state.add_periodic_callback(self._tick, period=int(self.refresh_s * 1000))
+        return self._layout
+
+    # -- reading -------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Reload when the set of sessions or a status changed (not on every fill)."""
+        if self._current_signature() != self._signature:
+            self.refresh()
+
+    def _current_signature(self) -> Any:
+        """(id, status) of every session: what a reload is worth doing for."""
+        return tuple(self.ledger.query("SELECT id, status FROM sessions ORDER BY id"))
+
+    def refresh(self) -> None:
+        """Reload the history (newest first), keeping the selection when the session is still there."""
+        df = frames.sessions(self.ledger)  # (marks sessions of dead processes crashed first)
+        self._signature = self._current_signature()
+        whats = self._whats()
+        rows = []
+        for r in df.iter_rows(named=True):
+            sid = r["session_id"]
+            rows.append({
+                "session_id": sid, "label": r["label"], "kind": r["kind"], "what": whats.get(sid, ""),
+                "start (ET)": eastern_str(r["started_at_ns"]), "end (ET)": eastern_str(r["ended_at_ns"]),
+                "status": r["status"], "fills": r["fills"], "round trips": self._trips(sid, r["fills"]),
+                "realized P&L": _r(r["realized_pnl"], 2), "fees": _r(r["fees"], 2),
+            })
+        self.rows = rows
+        self.table.value = pd.DataFrame(rows, columns=SESSION_COLUMNS)
+        ids = [r["session_id"] for r in rows]
+        if self.selected in ids:
+            self.table.selection = [ids.index(self.selected)]
+            self._show_detail(self.selected)
+        else:
+            self.table.selection = []
+            self._select(None)
+
+    def _whats(self) -> dict[str, str]:
+        """session id -> "strategy on instrument" or "book of N"."""
+        out: dict[str, list[str]] = {}
+        for sid, key, instrument in self.ledger.query(
+            "SELECT session_id, strategy_key, instrument FROM sleeves ORDER BY rowid"
+        ):
+            out.setdefault(sid, []).append(f"{key} on {_instrument(instrument)}")
+        return {sid: (v[0] if len(v) == 1 else f"book of {len(v)}") for sid, v in out.items()}
+
+    def _trips(self, session_id: str, n_fills: int) -> int:
+        """Closed round trips of a session (cached while its fill count is unchanged)."""
+        key = (session_id, int(n_fills or 0))
+        if key not in self._trips_cache:
+            self._trips_cache[key] = frames.round_trips(session_id, self.ledger).height if n_fills else 0
+        return self._trips_cache[key]
+
+    # -- selection -----------------------------------------------------------------------------
+    def select(self, session_id: str | None) -> None:
+        """Select a session (as a click on its row would)."""
+        ids = [r["session_id"] for r in self.rows]
+        self.table.selection = [ids.index(session_id)] if session_id in ids else []
+
+    def _on_selection(self, event: Any) -> None:
+        index = event.new[0] if event.new else None
+        self._select(self.rows[index]["session_id"] if index is not None and index < len(self.rows) else None)
+
+    def _select(self, session_id: str | None) -> None:
+        if session_id != self.selected:
+            self.cancel()
+        self.selected = session_id
+        self.delete_button.disabled = session_id is None
+        self._show_detail(session_id)
+
+    def _show_detail(self, session_id: str | None) -> None:
+        """Per-sleeve performance and round trips of the selected session."""
+        if session_id is None:
+            self.detail.object = "Select a session to see its sleeves and round trips."
+            self.sleeves_table.value = pd.DataFrame([], columns=SLEEVE_COLUMNS)
+            self.trips_table.value = pd.DataFrame([], columns=TRIP_COLUMNS)
+            return
+        row = self._row(session_id) or {}
+        self.detail.object = f"**{html.escape(row.get('label') or '')}** `{session_id}` — {row.get('what', '')}"
+        self.sleeves_table.value = self._sleeve_frame(session_id)
+        self.trips_table.value = self._trip_frame(session_id)
+
+    def _sleeve_frame(self, session_id: str) -> pd.DataFrame:
+        """performance(by="sleeve") of one session, rounded for display."""
+        perf = frames.performance(session_id, by="sleeve", ledger=self.ledger)
+        rows = [{c: (_r(r[c], 4) if isinstance(r[c], float) else r[c]) for c in SLEEVE_COLUMNS}
+                for r in perf.iter_rows(named=True)]
+        return pd.DataFrame(rows, columns=SLEEVE_COLUMNS)
+
+    def _trip_frame(self, session_id: str) -> pd.DataFrame:
+        """The last ``trip_rows`` round trips, newest first, times in US/Eastern."""
+        trips = frames.round_trips(session_id, self.ledger).tail(self.trip_rows).reverse()
+        rows = [
+            {"exit (ET)": eastern_str(t["exit_ts_ns"]), "sleeve": t["sleeve"],
+             "instrument": _instrument(t["instrument"]), "direction": t["direction"], "qty": _r(t["qty"], 8),
+             "entry_px": _r(t["entry_px"], 6), "exit_px": _r(t["exit_px"], 6), "net_pnl": _r(t["net_pnl"], 2),
+             "fees": _r(t["fees"], 4), "return_pct": _r(t["return_pct"], 3),
+             "entry (ET)": eastern_str(t["entry_ts_ns"])}
+            for t in trips.iter_rows(named=True)
+        ]
+        return pd.DataFrame(rows, columns=TRIP_COLUMNS)
+
+    def _row(self, session_id: str) -> dict[str, Any] | None:
+        return next((r for r in self.rows if r["session_id"] == session_id), None)
+
+    # -- delete / clear ------------------------------------------------------------------------
+    def _live_row(self, session_id: str) -> dict[str, Any] | None:
+        """The session's current id/status/pid/host from the ledger (None when gone)."""
+        got = self.ledger.query("SELECT id, status, pid, host FROM sessions WHERE id = ?", (session_id,))
+        return dict(zip(("id", "status", "pid", "host"), got[0], strict=True)) if got else None
+
+    def ask_delete(self) -> None:
+        """Step 1: refuse a running session, else show the confirmation button."""
+        sid = self.selected
+        if sid is None:
+            return
+        live = self._live_row(sid)
+        if live is None:
+            self._say(f"session {sid} is already gone", "warning")
+            self.refresh()
+            return
+        if session_alive(live):
+            self._say(f"session {sid} is still running ({live['status']}): stop or kill it before deleting it",
+                      "danger")
+            return
+        n = self.ledger.query("SELECT COUNT(*) FROM fills WHERE session_id = ?", (sid,))[0][0]
+        label = (self._row(sid) or {}).get("label") or ""
+        self._arm(("delete", sid), f"Confirm: delete session {label} ({sid}) and its {n} fills")
+
+    def ask_clear(self) -> None:
+        """Step 1 of Clear all: refuse while any session runs, else ask for confirmation."""
+        rows = self.ledger.query("SELECT id, status, pid, host FROM sessions")
+        running = [r[0] for r in rows if session_alive(dict(zip(("id", "status", "pid", "host"), r, strict=True)))]
+        if running:
+            self._say(f"{len(running)} session(s) running ({', '.join(running[:3])}): stop them before clearing",
+                      "danger")
+            return
+        n_fills = self.ledger.query("SELECT COUNT(*) FROM fills")[0][0]
+        self._arm(("clear", None), f"Confirm: delete all {len(rows)} sessions and their {n_fills} fills")
+
+    def _arm(self, pending: tuple[str, str | None], text: str) -> None:
+        self.pending = pending
+        self.confirm_button.label = text
+        self.confirm_button.visible = self.cancel_button.visible = True
+        self._say("", "info")
+
+    def confirm(self) -> None:
+        """Step 2: carry out the armed delete / clear (re-checking that nothing runs)."""
+        pending, self.pending = self.pending, None
+        self.confirm_button.visible = self.cancel_button.visible = False
+        if pending is None:
+            return
+        action, sid = pending
+        if action == "delete" and sid is not None:
+            live = self._live_row(sid)
+            if live is not None and session_alive(live):
+                self._say(f"session {sid} is still running ({live['status']}): not deleted", "danger")
+                return
+            n = self.ledger.query("SELECT COUNT(*) FROM fills WHERE session_id = ?", (sid,))[0][0]
+            self.ledger.delete_session(sid)
+            self.selected = None
+            self._say(f"deleted session {sid} and its {n} fills", "success")
+        elif action == "clear":
+            rows = self.ledger.query("SELECT id, status, pid, host FROM sessions")
+            if any(session_alive(dict(zip(("id", "status", "pid", "host"), r, strict=True))) for r in rows):
+                self._say("a session started meanwhile: nothing cleared", "danger")
+                return
+            n = self.ledger.clear_sessions()
+            self.selected = None
+            self._say(f"deleted all {n} sessions", "success")
+        self._trips_cache.clear()
+        self.refresh()
+
+    def cancel(self) -> None:
+        """Disarm the confirmation."""
+        self.pending = None
+        self.confirm_button.visible = self.cancel_button.visible = False
+
+    def _say(self, text: str, kind: str) -> None:
+        """One-line alert (hidden when empty)."""
+        self.alert_text = text
+        self.alert.alert_type = kind
+        self.alert.object = html.escape(text)
+        self.alert.visible = bool(text)

@@ -1,0 +1,401 @@
+"""The start form as plain data, shared by the ipywidgets card and the Panel start card.
+
+No UI imports here: the cards read their widgets into a ``FormState``, and this module
+turns it into a validated ``SessionSpec`` (every error a one-line ``SpecError`` naming
+the field) and starts the session. Choices (venues, strategies, instruments, bar specs)
+and the per-strategy parameter fields come from here too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal
+
+from kernelext.ledger import Ledger
+from kernelext.spec import (
+    DEFAULT_BAR_SPEC,
+    FEEDS,
+    SessionSpec,
+    SpecError,
+    build_spec,
+    make_sleeve,
+    parse_bar_spec,
+    parse_params,
+    sleeves_from_json,
+)
+from kernelext.spec import VENUES as SPEC_VENUES
+from kernelext.strategies import PaperStrategyConfig, registry
+from kernelext.venues.pairs import PAIRS
+
+if TYPE_CHECKING:
+    from kernelext.runner import SessionRunner
+
+__all__ = [
+    "DEFAULT_CASH",
+    "DEFAULT_SPEED",
+    "DEFAULT_TIMEFRAME",
+    "DEFAULT_VENUE",
+    "TIMEFRAMES",
+    "VENUES",
+    "FormState",
+    "ParamField",
+    "VenueChoice",
+    "check_timeframe",
+    "default_text",
+    "error_parts",
+    "instrument_choices",
+    "launch",
+    "param_fields",
+    "params_from_form",
+    "params_placeholder",
+    "start",
+    "strategy_choices",
+    "suggest_cash",
+    "to_spec",
+    "venue_choices",
+]
+
+# label -> (venue, feed)
+VENUES: dict[str, tuple[str, str]] = {
+    "Replay (offline)": ("sandbox", "replay"),
+    "Crypto sandbox": ("sandbox", "kraken"),
+}
+_UNAVAILABLE_REASONS = {"kraken": "live Kraken feed arrives with the Kraken issue"}
+DEFAULT_VENUE = "Replay (offline)"
+
+_TIMEFRAME_CANDIDATES = (
+    "1-SECOND-LAST",
+    "1-MINUTE-LAST",
+    "5-MINUTE-LAST",
+    "15-MINUTE-LAST",
+    "1-HOUR-LAST",
+    "1-DAY-LAST",
+)
+
+
+# Pre-check before kernelext.spec.parse_bar_spec: Nautilus's BarSpecification.from_str
+# aborts the process (a Rust panic) on unknown aggregation words, which would kill the kernel.
+_BAR_SPEC_SHAPE = re.compile(r"^\d+-(SECOND|MINUTE|HOUR|DAY)-LAST$")
+
+
+def check_timeframe(text: str, where: str = "") -> str:
+    """A time bar spec like '1-MINUTE-LAST' (uppercased), checked safely; ``SpecError`` otherwise."""
+    raw = str(text or "").strip().upper()
+    if not _BAR_SPEC_SHAPE.match(raw):
+        raise SpecError(
+            f"{where}bar_spec: expected STEP-UNIT-LAST with UNIT one of SECOND, MINUTE, HOUR, DAY, "
+            f"e.g. 1-MINUTE-LAST (got {text!r})"
+        )
+    return parse_bar_spec(raw)
+
+
+def _accepted(bar_spec: str) -> bool:
+    try:
+        check_timeframe(bar_spec)
+    except SpecError:
+        return False
+    return True
+
+
+TIMEFRAMES: tuple[str, ...] = tuple(t for t in _TIMEFRAME_CANDIDATES if _accepted(t))
+DEFAULT_TIMEFRAME = DEFAULT_BAR_SPEC if DEFAULT_BAR_SPEC in TIMEFRAMES else TIMEFRAMES[0]
+
+# Replay speed: bar-intervals of market time per interval of wall time. 60 plays 1-minute
+# bars at one per second: a demo that visibly moves without hammering the ledger.
+# "max" = as fast as the node takes bars (lock-step, backtest parity); "1" = real time.
+DEFAULT_SPEED = "60"
+DEFAULT_CASH = {"USD": "100000 USD", "EUR": "100000 EUR", "BTC": "2 BTC"}
+
+ParamKind = Literal["int", "float", "decimal", "bool", "str", "choice", "json"]
+
+
+# -- choices ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VenueChoice:
+    """One venue entry; ``available=False`` ones are listed greyed out with ``reason``."""
+
+    label: str
+    venue: str
+    feed: str
+    available: bool
+    reason: str = ""
+
+
+def venue_choices() -> list[VenueChoice]:
+    """Every venue label, flagged available or not (by what ``kernelext.spec`` accepts)."""
+    out = []
+    for label, (venue, feed) in VENUES.items():
+        ok = venue in SPEC_VENUES and feed in FEEDS
+        reason = "" if ok else _UNAVAILABLE_REASONS.get(feed, f"feed {feed!r} is not available yet")
+        out.append(VenueChoice(label, venue, feed, ok, reason))
+    return out
+
+
+def strategy_choices() -> list[str]:
+    """Registered strategy keys (notebook-registered ones included), sorted."""
+    return registry.keys()
+
+
+def instrument_choices(query: str = "") -> list[str]:
+    """Pairs matching ``query`` case-insensitively ('eth' -> ETH/USD, ETH/EUR, ETH/BTC).
+
+    The slash is optional ('ethusd' finds ETH/USD); pairs whose base starts with the
+    query come first.
+    """
+    q = "".join(query.upper().replace("/", " ").split())
+    symbols = list(PAIRS)
+    if not q:
+        return symbols
+    hits = [s for s in symbols if q in s.replace("/", "")]
+    return sorted(hits, key=lambda s: (not s.startswith(q), symbols.index(s)))
+
+
+def suggest_cash(instrument: str | None, current: str) -> str:
+    """The default cash in ``instrument``'s quote currency, if ``current`` is an untouched default."""
+    if not instrument or "/" not in instrument or current.strip() not in (*DEFAULT_CASH.values(), ""):
+        return current
+    return DEFAULT_CASH.get(instrument.split("/")[1], current)
+
+
+# -- parameter fields -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ParamField:
+    """One user-settable strategy parameter, as a form field."""
+
+    name: str
+    kind: ParamKind
+    default: Any  # None when required (see ``required``)
+    choices: tuple[Any, ...] = ()
+    optional: bool = False  # accepts None (blank)
+    required: bool = False  # no default: must be filled in
+
+
+def _kind_of(hint: Any) -> tuple[ParamKind, tuple[Any, ...], bool]:
+    """``(kind, choices, optional)`` of a plain type hint."""
+    optional = False
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        if len(args) != 1:
+            return "json", (), optional
+        hint, origin = args[0], typing.get_origin(args[0])
+    if origin is Literal:
+        return "choice", typing.get_args(hint), optional
+    if hint in (dict, list) or origin in (dict, list):
+        return "json", (), optional
+    simple: dict[Any, ParamKind] = {bool: "bool", int: "int", float: "float", Decimal: "decimal", str: "str"}
+    return simple.get(hint, "json"), (), optional
+
+
+def param_fields(strategy_key: str) -> list[ParamField]:
+    """The form fields of a strategy, from ``registry.user_params`` (specific ones first)."""
+    try:
+        entry = registry.get(strategy_key)
+    except KeyError as e:
+        raise SpecError(f"strategy: {e}") from None
+    out = []
+    for name, (hint, default) in registry.user_params(entry).items():
+        kind, choices, optional = _kind_of(hint)
+        required = default is registry.REQUIRED
+        out.append(ParamField(name, kind, None if required else default, choices, optional, required))
+    return out
+
+
+def default_text(f: ParamField) -> str:
+    """The default as text for a text box ('' for None/required; JSON for json fields)."""
+    if f.default is None:
+        return ""
+    if f.kind == "json":
+        return json.dumps(f.default)
+    return str(f.default)
+
+
+def params_placeholder(strategy_key: str) -> str:
+    """An example params object: the strategy's own fields with their defaults (book rows)."""
+    common = set(PaperStrategyConfig.__struct_fields__)
+    try:
+        fields = [f for f in param_fields(strategy_key) if f.name not in common]
+    except SpecError:
+        return "{}"
+    sample = {f.name: (str(f.default) if isinstance(f.default, Decimal) else f.default) for f in fields if f.default is not None}
+    try:
+        return json.dumps(sample)
+    except TypeError:
+        return "{}"
+
+
+def _convert(f: ParamField, raw: Any) -> Any:
+    """One raw form value -> the param value (``SpecError`` naming ``params.<name>``)."""
+    where = f"params.{f.name}"
+    if isinstance(raw, str) and f.kind != "str":
+        raw = raw.strip()
+    if raw is None or (raw == "" and f.kind != "str"):
+        if f.required:
+            raise SpecError(f"{where}: required")
+        if f.optional or f.default is None:
+            return None
+        return f.default
+    if f.kind == "json":
+        if not isinstance(raw, str):
+            return raw
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as e:
+            example = default_text(f) or "null"
+            raise SpecError(f"{where}: not valid JSON ({e.msg} at char {e.pos}); expected e.g. {example}") from None
+    if f.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("true", "false"):
+            return str(raw).lower() == "true"
+        raise SpecError(f"{where}: expected true or false (got {raw!r})")
+    if f.kind == "choice":
+        if raw not in f.choices:
+            raise SpecError(f"{where}: expected one of {', '.join(map(repr, f.choices))} (got {raw!r})")
+        return raw
+    if f.kind == "int":
+        try:
+            value = Decimal(str(raw))
+            if value != value.to_integral_value():
+                raise InvalidOperation
+            return int(value)
+        except InvalidOperation:
+            raise SpecError(f"{where}: expected a whole number (got {raw!r})") from None
+    if f.kind in ("float", "decimal"):
+        try:
+            value = Decimal(str(raw))
+            if not value.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise SpecError(f"{where}: expected a number (got {raw!r})") from None
+        return float(value) if f.kind == "float" else str(value)
+    return str(raw)
+
+
+def _is_default(f: ParamField, value: Any) -> bool:
+    if isinstance(f.default, Decimal) and isinstance(value, str):
+        return Decimal(value) == f.default
+    return type(value) is type(f.default) and value == f.default
+
+
+def params_from_form(strategy_key: str, values: dict[str, Any] | str | None) -> dict[str, Any]:
+    """Raw form values (widget values, text) -> params for the spec; defaults are left out.
+
+    ``values`` may also be a JSON object as text (checked by ``kernelext.spec.parse_params``).
+    Unknown keys pass through for ``build_spec`` to reject by name.
+    """
+    if values is None or isinstance(values, str):
+        return parse_params(values)
+    fields = {f.name: f for f in param_fields(strategy_key)}
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        f = fields.get(name)
+        if f is None:
+            out[name] = raw
+            continue
+        value = _convert(f, raw)
+        if not _is_default(f, value):
+            out[name] = value
+    return out
+
+
+# -- the form ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FormState:
+    """What the start form holds; ``to_spec`` validates it.
+
+    ``speed``: 'max' (as fast as the node takes bars) or a positive number of bar
+    intervals per interval of wall time; the default '60' plays 1-minute bars at one a
+    second. ``until``: '' or 'HH:MM' US/Eastern. ``sleeves`` (book mode): dicts
+    ``{strategy, instrument, params (JSON text or dict), bar_spec?, name?}``; the
+    ``timeframe`` is their default bar spec. ``params`` (single mode): raw form values
+    by name, or a JSON object as text.
+    """
+
+    mode: Literal["single", "book"] = "single"
+    venue: str = DEFAULT_VENUE
+    strategy: str = "ema_cross"
+    instrument: str = "BTC/USD"
+    timeframe: str = DEFAULT_TIMEFRAME
+    params: dict[str, Any] | str = field(default_factory=dict)
+    starting_cash: str = "100000 USD"
+    until: str = ""
+    label: str = ""
+    speed: str = DEFAULT_SPEED
+    sleeves: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _venue_feed(label: str) -> tuple[str, str]:
+    choice = next((c for c in venue_choices() if c.label == label), None)
+    if choice is None:
+        raise SpecError(f"venue: {label!r} is not a venue; allowed: {', '.join(VENUES)}")
+    if not choice.available:
+        raise SpecError(f"venue: {label!r} is not available yet ({choice.reason})")
+    return choice.venue, choice.feed
+
+
+def to_spec(state: FormState) -> SessionSpec:
+    """Validate ``state`` into a ``SessionSpec``; raises a one-line ``SpecError`` naming the field."""
+    venue, feed = _venue_feed(state.venue)
+    timeframe = check_timeframe(state.timeframe or DEFAULT_TIMEFRAME)
+    if state.mode == "book":
+        for i, item in enumerate(state.sleeves):
+            if isinstance(item, dict) and item.get("bar_spec"):
+                check_timeframe(item["bar_spec"], where=f"sleeves[{i}].")
+        sleeves = sleeves_from_json(list(state.sleeves), default_bar_spec=timeframe)
+    elif state.mode == "single":
+        strategy = (state.strategy or "").strip()
+        if not strategy:
+            raise SpecError(f"strategy: required; registered: {', '.join(strategy_choices())}")
+        params = params_from_form(strategy, state.params)
+        sleeves = [make_sleeve(strategy, state.instrument or "", params=params, bar_spec=timeframe)]
+    else:
+        raise SpecError(f"mode: expected 'single' or 'book' (got {state.mode!r})")
+    return build_spec(
+        sleeves=sleeves,
+        venue=venue,
+        feed=feed,
+        starting_cash=state.starting_cash,
+        label=state.label,
+        until=(state.until or "").strip() or None,
+        speed=state.speed,
+    )
+
+
+def error_parts(error: BaseException) -> tuple[str, str]:
+    """``(one-line message, log tail)`` to show for a failed start; never a traceback.
+
+    A ``SpecError``'s message is already one line naming the field; a ``SessionStartError``
+    carries the Nautilus log tail after its first line; anything else gets its type name.
+    """
+    lines = str(error).strip().splitlines()
+    first = lines[0] if lines else type(error).__name__
+    if any(c.__name__ == "SessionStartError" for c in type(error).__mro__):
+        return first, "\n".join(lines[1:])
+    if isinstance(error, SpecError):
+        return first, ""
+    return f"{type(error).__name__}: {first}", ""
+
+
+def launch(spec: SessionSpec, *, ledger: Ledger | None = None) -> SessionRunner:
+    """Start a validated spec; returns the running ``SessionRunner`` (or ``SessionStartError``)."""
+    from kernelext.runner import SessionRunner
+
+    return SessionRunner(spec, ledger=ledger).start()
+
+
+def start(state: FormState, *, ledger: Ledger | None = None) -> SessionRunner:
+    """Validate and start; raises ``SpecError`` (bad input) or ``SessionStartError``."""
+    return launch(to_spec(state), ledger=ledger)
