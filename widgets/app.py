@@ -182,6 +182,10 @@ class PaperApp:
         except Exception:  # noqa: BLE001  (keep polling)
             log.exception("app poll failed")
 
+    def _on_tab(self, event: Any) -> None:
+        if event.new == 1:
+            self.sessions.refresh()
+
     def panel(self) -> pn.viewable.Viewable:
         """Title + Tabs("Paper", "Sessions"); starts the session poll."""
         if self._layout is None:
@@ -190,6 +194,7 @@ class PaperApp:
             paper = pn.Column(self.start_card.panel(), pn.layout.Divider(), self.slot,
                               sizing_mode="stretch_width")
             tabs = pn.Tabs(("Paper", paper), ("Sessions", self.sessions.panel()), sizing_mode="stretch_width")
+            tabs.param.watch(self._on_tab, "active")  # opening the history shows it as it is now
             self._layout = pn.Column(pn.pane.Markdown("## PaperLab"), tabs, sizing_mode="stretch_width")
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self._tick, period=self.poll_ms)

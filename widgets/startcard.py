@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.5
 FEED_LINES = 200
-FEED_STAGES = frozenset(STAGES - {"bar.received", "equity.update"})  # those show in the cards
+FEED_STAGES = frozenset(STAGES - {"bar.received", "equity.update", "equity.batch"})  # cards show these
 CONTROLS = ("pause", "resume", "flatten", "kill")
 _DESC = {"description_width": "9em"}
 
