@@ -101,6 +101,7 @@ class PaperStrategy(Strategy):
         self.history_bars: int = 0  # historical bars received during warm-up
         self.live_bars: int = 0
         self.last_signal: dict[str, Any] | None = None
+        self._pending: set[Any] = set()  # our orders not yet known to be closed
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -209,11 +210,17 @@ class PaperStrategy(Strategy):
     # -- helpers for subclasses -----------------------------------------------------------
 
     def _has_pending_orders(self) -> bool:
-        iid = self.config.instrument_id
-        return bool(
-            self.cache.orders_inflight(instrument_id=iid, strategy_id=self.id)
-            or self.cache.orders_open(instrument_id=iid, strategy_id=self.id),
-        )
+        """Any order of ours not yet closed, including ones still queued before the RiskEngine
+        (INITIALIZED, which ``orders_inflight`` does not count: in real time a second bar can
+        arrive before the first order reaches the venue)."""
+        if not self._pending:
+            return False
+        self._pending = {coid for coid in self._pending if not self._is_closed(coid)}
+        return bool(self._pending)
+
+    def _is_closed(self, client_order_id: Any) -> bool:
+        order = self.cache.order(client_order_id)
+        return order is None or order.is_closed
 
     def _net_qty(self) -> float:
         """Signed net quantity of this strategy's open positions on the instrument."""
@@ -257,6 +264,7 @@ class PaperStrategy(Strategy):
             time_in_force=self.order_time_in_force,
             reduce_only=reduce_only,
         )
+        self._pending.add(order.client_order_id)
         self.submit_order(order)
         return True
 

@@ -212,6 +212,9 @@ class ReplayDataClient(LiveMarketDataClient):
         await asyncio.sleep(0.05)  # let a request made in the same on_start reach us first
         await self._settled()
         t0 = time.monotonic()
+        # Real time on the generator: each bar goes out when its close time comes, so
+        # market time is wall time (bar 0, the bar that just closed, goes at once).
+        wall_clock = speed == 1 and self._config.catalog_path is None
         k = 0
         try:
             while self._config.max_bars is None or k < self._config.max_bars:
@@ -219,10 +222,14 @@ class ReplayDataClient(LiveMarketDataClient):
                     bar = src.bar(k)
                 except IndexError:
                     break
-                if speed is not None:
+                if wall_clock:
+                    delay = (bar.ts_event - time.time_ns()) / 1e9
+                elif speed is not None:
                     delay = t0 + k * interval_s / speed - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                else:
+                    delay = 0.0
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 self._emit(bar_type, bar, k)
                 k += 1
                 if speed is None:
