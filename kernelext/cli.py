@@ -39,7 +39,7 @@ def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--starting-cash", default="100000 USD", help="e.g. '100000 USD'")
     p.add_argument("--label", default=None)
     p.add_argument("--venue", default="sandbox", help="sandbox")
-    p.add_argument("--feed", default="replay", help="replay")
+    p.add_argument("--feed", default="auto", help="kraken (live), replay (offline), or auto: Kraken if it answers within 5 s, else replay")
     p.add_argument("--speed", default="max", help="replay speed: 1 = real time, 60, or max")
     p.add_argument("--seed", type=int, default=7, help="replay generator seed")
     p.add_argument("--catalog", default=None, help="replay bars from this ParquetDataCatalog path")
@@ -122,7 +122,7 @@ def cmd_paper(ns: argparse.Namespace) -> int:
             print(f"paperlab: error: {str(e).splitlines()[0]}", file=sys.stderr)
             return 1
         if not ns.json:
-            print(f"session {runner.session_id} running: {spec.describe()} [{spec.feed.upper()}]", flush=True)
+            print(f"session {runner.session_id} running: {runner.spec.describe()} [{runner.spec.feed.upper()}]", flush=True)
             for note in runner.notes:
                 print(f"  note: {note}")
         while runner.is_alive and not interrupted:

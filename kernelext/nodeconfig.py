@@ -27,10 +27,12 @@ from nautilus_trader.config import (
 )
 
 from kernelext.spec import SessionSpec
+from kernelext.venues import kraken
 from kernelext.venues.pairs import KRAKEN
 from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClientConfig
 
 SANDBOX_CLIENT = KRAKEN.value
+KRAKEN_DATA_CLIENT = "KRAKEN"
 UNLIMITED_RATE = "100000000/00:00:01"
 
 
@@ -41,6 +43,8 @@ class NodePlan:
     config: TradingNodeConfig
     submit_rate: str
     notes: tuple[str, ...]
+    settlement_currency: str  # the sandbox account's currency code (USD on replay, ZUSD on Kraken)
+    data_client: str  # REPLAY or KRAKEN
 
 
 def scaled_rate(rate: str, speed: float | None) -> str:
@@ -61,13 +65,17 @@ def build_node_config(
     """The ``TradingNodeConfig`` for a paper session on the sandbox."""
     notes: list[str] = []
     rate = spec.risk.max_order_submit_rate
-    if spec.feed == "replay":
+    if spec.feed != "kraken":
         rate = scaled_rate(rate, spec.speed)
         if spec.speed is None:
             notes.append("order submit-rate cap lifted: replay runs faster than the wall clock")
         elif spec.speed != 1:
             notes.append(f"order submit-rate cap scaled x{spec.speed:g} to market time: {rate}")
     notional = {iid: int(spec.risk.max_notional_per_order) for iid in spec.instruments}
+    live = spec.feed == "kraken"
+    currency = kraken.asset_code(spec.currency) if live else spec.currency
+    data_client = KRAKEN_DATA_CLIENT if live else REPLAY_CLIENT
+    data_config = kraken.data_client_config(spec.instruments) if live else _replay_config(spec)
     config = TradingNodeConfig(
         trader_id=trader_id,
         logging=LoggingConfig(
@@ -94,8 +102,8 @@ def build_node_config(
             purge_account_events_interval_mins=15,
             purge_account_events_lookback_mins=60,
         ),
-        data_clients={REPLAY_CLIENT: _replay_config(spec)},
-        exec_clients={SANDBOX_CLIENT: _sandbox_config(spec)},
+        data_clients={data_client: data_config},
+        exec_clients={SANDBOX_CLIENT: _sandbox_config(spec, currency, bar_execution=not live)},
         timeout_connection=10.0,
         timeout_reconciliation=1.0,
         timeout_portfolio=1.0,
@@ -103,7 +111,8 @@ def build_node_config(
         timeout_post_stop=0.1,
         timeout_shutdown=1.0,
     )
-    return NodePlan(config=config, submit_rate=rate, notes=tuple(notes))
+    return NodePlan(config=config, submit_rate=rate, notes=tuple(notes), settlement_currency=currency,
+                    data_client=data_client)
 
 
 def _replay_config(spec: SessionSpec) -> ReplayDataClientConfig:
@@ -117,13 +126,18 @@ def _replay_config(spec: SessionSpec) -> ReplayDataClientConfig:
     )
 
 
-def _sandbox_config(spec: SessionSpec) -> SandboxExecutionClientConfig:
+def _sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> SandboxExecutionClientConfig:
+    """The local sandbox on the KRAKEN venue, funded in the instruments' own quote currency.
+
+    On the live feed it fills against Kraken's quotes and trades (bars built in the node
+    are not fed to it); on replay, bars are the market.
+    """
     return SandboxExecutionClientConfig(
         venue=KRAKEN.value,
-        starting_balances=[f"{spec.starting_cash} {spec.currency}"],
-        base_currency=spec.currency,
+        starting_balances=[f"{spec.starting_cash} {currency}"],
+        base_currency=currency,
         oms_type="NETTING",
         account_type="MARGIN",
-        bar_execution=True,
+        bar_execution=bar_execution,
         trade_execution=True,
     )

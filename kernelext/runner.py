@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelext.nautilus_compat import new_node_loop  # (must precede TradingNode imports)
+from nautilus_trader.adapters.kraken import KrakenLiveDataClientFactory
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import BarType
@@ -45,6 +46,7 @@ from kernelext.spec import SessionSpec, sleeve_tag
 from kernelext.strategies import registry
 from kernelext.telemetry import Telemetry
 from kernelext.venues.pairs import KRAKEN
+from kernelext.feeds import resolve_feed
 from kernelext.venues.sandbox import route_bars_to_sandbox
 from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClient, ReplayDataClientFactory
 
@@ -78,6 +80,7 @@ class SessionStatus:
     positions: list[dict[str, Any]] = field(default_factory=list)
     equity: dict[str, float] = field(default_factory=dict)
     dropped: int = 0
+    feed_stale: bool = False
     last_error: str | None = None
     notes: tuple[str, ...] = ()
     stop_at: dt.datetime | None = None
@@ -109,6 +112,7 @@ class SessionRunner:
         self.ended_at: dt.datetime | None = None
         self.stop_at: dt.datetime | None = None
         self.notes: tuple[str, ...] = ()
+        self.feed_notes: tuple[str, ...] = ()
         self.node: TradingNode | None = None
         self.telemetry: Telemetry | None = None
         self.strategies: list[Any] = []
@@ -127,10 +131,16 @@ class SessionRunner:
         self._replay = client
 
     def _set_sandbox(self, client: Any) -> None:
-        route_bars_to_sandbox(client._msgbus, client, KRAKEN)
+        if self.spec.feed == "replay":  # on the live feed the sandbox fills against quotes and trades
+            route_bars_to_sandbox(client._msgbus, client, KRAKEN)
 
     def start(self, timeout: float = 60.0) -> SessionRunner:
-        """Start the node in its own thread; return once it runs, or raise ``SessionStartError``."""
+        """Start the node in its own thread; return once it runs, or raise ``SessionStartError``.
+
+        The feed is decided first (``auto``: Kraken if it answers within 5 s, else replay);
+        a feed that cannot be had raises ``SpecError`` before anything is written.
+        """
+        self.spec, self.feed_notes = resolve_feed(self.spec)
         with SessionRunner._live_lock:  # registered first: a concurrent start must not mark us crashed
             SessionRunner._live[self.session_id] = self
         try:
@@ -203,14 +213,17 @@ class SessionRunner:
             log_directory=str(self.log_path.parent),
             log_file_name=self.log_path.stem,
         )
-        self.notes = plan.notes
+        self.notes = self.feed_notes + plan.notes
         node = TradingNode(config=plan.config, loop=loop)
-        node.add_data_client_factory(REPLAY_CLIENT, _capturing(ReplayDataClientFactory, self._set_replay))
+        if plan.data_client == REPLAY_CLIENT:
+            node.add_data_client_factory(REPLAY_CLIENT, _capturing(ReplayDataClientFactory, self._set_replay))
+        else:
+            node.add_data_client_factory(plan.data_client, KrakenLiveDataClientFactory)
         node.add_exec_client_factory(SANDBOX_CLIENT, _capturing(SandboxLiveExecClientFactory, self._set_sandbox))
         sleeves_by_strategy: dict[str, str] = {}
         for i, s in enumerate(self.spec.sleeves):
             entry = registry.get(s.strategy_key)
-            bar_type = BarType.from_str(s.bar_type)
+            bar_type = BarType.from_str(s.bar_type_on(self.spec.feed))
             config = registry.build_config(
                 entry,
                 instrument_id=InstrumentId.from_str(s.instrument_id),
@@ -226,8 +239,10 @@ class SessionRunner:
         self.telemetry = Telemetry(
             session_id=self.session_id,
             venue=KRAKEN,
-            currency=self.spec.currency,
+            currency=plan.settlement_currency,
             starting_cash=float(self.spec.starting_cash),
+            live_feed=self.spec.feed == "kraken",
+            instrument_ids=tuple(self.spec.instruments),
             sleeves_by_strategy=sleeves_by_strategy,
             publish=self.hub.publish,
             max_drawdown_pct=self.spec.risk.max_drawdown_pct,
@@ -489,6 +504,7 @@ class SessionRunner:
             positions=self.positions() if self.is_alive else [],
             equity=dict(tel.equity) if tel else {},
             dropped=self.hub.dropped,
+            feed_stale=bool(tel and tel.feed_stale),
             last_error=self.last_error,
             notes=self.notes,
             stop_at=self.stop_at,

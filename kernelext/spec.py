@@ -22,8 +22,9 @@ from kernelext.venues.pairs import PAIRS, instrument_id, normalize_symbol
 
 EASTERN = ZoneInfo("America/New_York")
 VENUES = ("sandbox",)
-FEEDS = ("replay",)
+FEEDS = ("auto", "replay", "kraken")  # auto: Kraken if it answers within 5 s, else replay
 DEFAULT_BAR_SPEC = "1-MINUTE-LAST"
+_PAIR = re.compile(r"[A-Z0-9]{2,12}/[A-Z0-9]{2,12}")
 _BAR_SPEC = re.compile(r"(\d{1,6})-(SECOND|MINUTE|HOUR|DAY)-LAST")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
@@ -49,7 +50,12 @@ class Sleeve:
 
     @property
     def bar_type(self) -> str:
+        """The replay feed's bar type (bars come from the feed: EXTERNAL)."""
         return f"{self.instrument_id}-{self.bar_spec}-EXTERNAL"
+
+    def bar_type_on(self, feed: str) -> str:
+        """Bars from the feed (replay: EXTERNAL) or built in the node from trades (kraken: INTERNAL)."""
+        return f"{self.instrument_id}-{self.bar_spec}-{'INTERNAL' if feed == 'kraken' else 'EXTERNAL'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,7 @@ class SessionSpec:
 
     sleeves: tuple[Sleeve, ...]
     venue: str = "sandbox"
-    feed: str = "replay"
+    feed: str = "auto"  # resolved to replay or kraken when the session starts
     starting_cash: Decimal = Decimal("100000")
     currency: str = "USD"
     label: str = ""
@@ -182,11 +188,18 @@ def parse_bar_spec(text: str) -> str:
 
 
 def parse_instrument(text: str) -> str:
-    """A replayable pair: ``'btc/usd'`` -> ``'BTC/USD'``; unknown pairs list the known ones."""
+    """A spot pair: ``'btc/usd'``, ``'XBTUSD'`` -> ``'BTC/USD'`` (availability is checked per feed)."""
     symbol = normalize_symbol(str(text))
-    if symbol not in PAIRS:
-        raise SpecError(f"instrument: {text!r} is not a known pair; allowed: {', '.join(PAIRS)}")
+    if not _PAIR.fullmatch(symbol):
+        raise SpecError(f"instrument: expected a spot pair like BTC/USD (got {text!r})")
     return symbol
+
+
+def check_replay_instruments(sleeves: list[Sleeve] | tuple[Sleeve, ...], why: str = "") -> None:
+    """Every instrument must be one the replay feed knows."""
+    for s in sleeves:
+        if s.instrument not in PAIRS:
+            raise SpecError(f"instrument: {s.instrument} is not on the replay feed{why}; replay pairs: {', '.join(PAIRS)}")
 
 
 def parse_params(value: str | dict[str, Any] | None, *, what: str = "params") -> dict[str, Any]:
@@ -297,7 +310,7 @@ def build_spec(
     *,
     sleeves: list[Sleeve],
     venue: str = "sandbox",
-    feed: str | None = "replay",
+    feed: str | None = "auto",
     starting_cash: str | float = "100000 USD",
     label: str | None = None,
     until: str | None = None,
@@ -314,9 +327,11 @@ def build_spec(
     """Check everything and return an immutable ``SessionSpec``."""
     if venue not in VENUES:
         raise SpecError(f"venue: {venue!r} is not available; allowed: {', '.join(VENUES)}")
-    feed = feed or "replay"
+    feed = feed or "auto"
     if feed not in FEEDS:
         raise SpecError(f"feed: {feed!r} is not available; allowed: {', '.join(FEEDS)}")
+    if feed == "replay":
+        check_replay_instruments(sleeves)
     if not sleeves:
         raise SpecError("strategy: a session needs a strategy and instrument, or sleeves")
     names = [s.name for s in sleeves]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
+
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.common.messages import ShutdownSystem
@@ -27,7 +29,7 @@ from nautilus_trader.model.events import (
     PositionEvent,
     PositionOpened,
 )
-from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Currency
 
 from kernelext.events import Event
@@ -45,6 +47,7 @@ _POSITION_STAGES: dict[type, str] = {
     PositionClosed: "position.closed",
 }
 BAR_SAMPLE_NS = 250_000_000
+STALE_AFTER_S = 5.0  # no quote or trade for this long on a live feed -> feed.stale
 EQUITY_FLUSH_NS = 100_000_000  # equity points reach the ledger (and views) 10x per wall second  # bar.received goes to live views at most 4x per wall second
 
 
@@ -68,6 +71,9 @@ class Telemetry(Actor):
         publish: Callable[..., None],
         max_drawdown_pct: float | None = None,
         halt: Callable[[], None] | None = None,
+        live_feed: bool = False,
+        instrument_ids: tuple[str, ...] = (),
+        stale_after_s: float = STALE_AFTER_S,
     ) -> None:
         super().__init__(TelemetryConfig())
         self.session_id = session_id
@@ -77,6 +83,12 @@ class Telemetry(Actor):
         self._publish = publish
         self._max_dd = max_drawdown_pct
         self._halt = halt
+        self._live_feed = live_feed
+        self._instrument_ids = [InstrumentId.from_str(i) for i in instrument_ids]
+        self._stale_after_ns = int(stale_after_s * 1e9)
+        self._last_data_ns = 0
+        self.feed_stale = False
+        self.market_updates = 0
         self._last_equity_ts = -1
         self._last_equity_flush = 0
         self._equity_points: list[tuple[int, float, float, float, float, float, float]] = []
@@ -102,6 +114,34 @@ class Telemetry(Actor):
         self.msgbus.subscribe("data.bars.*", self._on_bar)
         self.msgbus.subscribe("commands.system.shutdown", self._on_shutdown)
         self.subscribe_signal()
+        if self._live_feed:
+            # Quotes give the sandbox a market to fill against; trades build the bars.
+            for iid in self._instrument_ids:
+                self.subscribe_quote_ticks(iid)
+                self.subscribe_trade_ticks(iid)
+            self._last_data_ns = self.clock.timestamp_ns()
+            self.clock.set_timer("paperlab-feed-health", pd.Timedelta(seconds=1), callback=self._check_feed)
+
+    def on_quote_tick(self, tick: Any) -> None:
+        self._market_data()
+
+    def on_trade_tick(self, tick: Any) -> None:
+        self._market_data()
+
+    def _market_data(self) -> None:
+        self.market_updates += 1
+        self._last_data_ns = self.clock.timestamp_ns()
+        if self.feed_stale:
+            self.feed_stale = False
+            self._emit("feed.ok", None, "market data flowing again", self._last_data_ns)
+
+    def _check_feed(self, event: Any = None) -> None:
+        """``feed.stale`` once when no quote or trade came for ``stale_after_s``."""
+        now = self.clock.timestamp_ns()
+        if not self.feed_stale and now - self._last_data_ns > self._stale_after_ns:
+            self.feed_stale = True
+            silent = (now - self._last_data_ns) / 1e9
+            self._emit("feed.stale", None, f"no market data for {silent:.0f}s", now, silent_s=silent)
 
     def on_stop(self) -> None:
         """Hand the last buffered equity points to the ledger."""

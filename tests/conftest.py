@@ -10,6 +10,10 @@ import pytest
 
 _HOME = Path(tempfile.mkdtemp(prefix="paperlab-tests-"))
 os.environ["PAPERLAB_HOME"] = str(_HOME)
+# Nothing in a test may reach Kraken: the default feed ('auto') probes this closed local
+# port, is refused at once and falls back to replay. Kraken tests point these at a peer.
+os.environ["PAPERLAB_KRAKEN_HTTP"] = "http://127.0.0.1:9"
+os.environ["PAPERLAB_KRAKEN_WS"] = "ws://127.0.0.1:9/v2"
 
 
 @pytest.fixture

@@ -62,11 +62,11 @@ __all__ = [
 
 # label -> (venue, feed)
 VENUES: dict[str, tuple[str, str]] = {
+    "Crypto sandbox": ("sandbox", "auto"),  # live Kraken data, sandbox fills; replay if Kraken is unreachable
     "Replay (offline)": ("sandbox", "replay"),
-    "Crypto sandbox": ("sandbox", "kraken"),
 }
-_UNAVAILABLE_REASONS = {"kraken": "live Kraken feed arrives with the Kraken issue"}
-DEFAULT_VENUE = "Replay (offline)"
+_UNAVAILABLE_REASONS: dict[str, str] = {}
+DEFAULT_VENUE = "Crypto sandbox"
 
 _TIMEFRAME_CANDIDATES = (
     "1-SECOND-LAST",

@@ -31,7 +31,7 @@ from nautilus_trader.config import StrategyConfig
 from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.data import BarType
-from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import AggregationSource, OrderSide
 from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
@@ -150,9 +150,10 @@ class PaperStrategy(Strategy):
             # Not a time bar (tick/volume/value bars): ask for the last n bars of a day.
             start = now - pd.Timedelta(days=1)
             limit = n
-        self.log.info(f"Warm-up: requesting {n} bars of {bar_type} from {start}")
+        history_type = self._history_bar_type()
+        self.log.info(f"Warm-up: requesting {n} bars of {history_type} from {start}")
         try:
-            self.request_bars(bar_type, start=start, limit=limit)
+            self.request_bars(history_type, start=start, limit=limit)
         except Exception as e:  # never let a failed history request stop live trading
             self.log.warning(f"Warm-up request failed, starting cold: {e!r}")
 
@@ -185,7 +186,28 @@ class PaperStrategy(Strategy):
             self._last_bar_ts = bar.ts_event
         super().handle_bar(bar, historical)
 
+    def _history_bar_type(self) -> BarType:
+        """Where warm-up history comes from: bars built in the node from trades (INTERNAL)
+        have no history of their own, so ask the venue for the same spec (EXTERNAL)."""
+        bar_type: BarType = self.config.bar_type
+        if bar_type.is_internally_aggregated():
+            return BarType(bar_type.instrument_id, bar_type.spec, AggregationSource.EXTERNAL)
+        return bar_type
+
     def on_historical_data(self, data: Any) -> None:
+        if isinstance(data, Bar) and data.bar_type != self.config.bar_type and data.bar_type == self._history_bar_type():
+            # The venue's history for our internal bars: indicators are registered for the
+            # internal bar type, so feed them here (once per bar, oldest first).
+            if data.ts_event <= self._last_bar_ts:
+                return
+            self._last_bar_ts = data.ts_event
+            for indicator in self._paper_indicators():
+                indicator.handle_bar(data)
+            self.history_bars += 1
+            self._bar_ts = data.ts_event
+            self._observe(data)
+            self._last_close = data.close.as_double()
+            return
         # Registered indicators were already updated by Actor.handle_bar.
         if isinstance(data, Bar) and data.bar_type == self.config.bar_type:
             self.history_bars += 1

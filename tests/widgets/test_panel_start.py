@@ -91,7 +91,7 @@ def test_form_shape_and_css_classes() -> None:
         (card.param_widgets["fast"], "paperlab-param-fast"),
     ]:
         assert css in widget.css_classes
-    assert card.venue.disabled_options == ["Crypto sandbox"]
+    assert card.venue.disabled_options == []
     assert not card.instrument.case_sensitive and card.instrument.search_strategy == "includes"
     assert card.instrument.options == sf.instrument_choices()
     card.strategy.value = "rsi_rules"

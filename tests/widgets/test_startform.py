@@ -42,7 +42,7 @@ def test_choices() -> None:
     assert set(venues) == set(sf.VENUES)
     assert venues["Replay (offline)"].available
     kraken = venues["Crypto sandbox"]
-    assert not kraken.available and "Kraken issue" in kraken.reason
+    assert kraken.available and kraken.feed == "auto"
 
 
 def test_single_state_to_spec_converts_form_values() -> None:
@@ -58,7 +58,7 @@ def test_single_state_to_spec_converts_form_values() -> None:
     (sleeve,) = spec.sleeves
     assert (sleeve.strategy_key, sleeve.instrument, sleeve.bar_spec) == ("ema_cross", "ETH/USD", "5-MINUTE-LAST")
     assert sleeve.params == {"fast": 5, "slow": 20}  # defaults are left out
-    assert (spec.until, spec.label, spec.speed, spec.feed) == ("16:05", "demo", None, "replay")
+    assert (spec.until, spec.label, spec.speed, spec.feed) == ("16:05", "demo", None, "auto")  # the default venue: Kraken, or replay when unreachable
     assert sf.to_spec(FormState()).speed == 60.0  # the documented demo default
 
 
@@ -86,10 +86,9 @@ def test_book_state_to_spec() -> None:
         ({"params": {"fast": "x"}}, "params.fast:"),
         ({"params": {"fast": 40}}, "params:"),  # fast >= slow
         ({"strategy": "rsi_rules", "params": {"indicators": "{"}}, "params.indicators:"),
-        ({"instrument": "FOO/USD"}, "instrument:"),
+        ({"instrument": "FOO/USD", "venue": "Replay (offline)"}, "instrument:"),
         ({"strategy": "nope"}, "strategy:"),
         ({"speed": "fast"}, "speed:"),
-        ({"venue": "Crypto sandbox"}, "venue:"),
         ({"timeframe": "1-TICK-LAST"}, "bar_spec:"),
         ({"timeframe": "1-FORTNIGHT-LAST"}, "bar_spec:"),  # would panic inside Nautilus unchecked
         ({"timeframe": "1-MINUTE-MID"}, "bar_spec:"),

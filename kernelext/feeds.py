@@ -1,0 +1,38 @@
+"""Which feed a session really gets: ``replay``, ``kraken``, or ``auto`` resolved at start.
+
+``auto`` (the default) asks Kraken for up to 5 s and falls back to the offline replay
+feed, and then says REPLAY everywhere (status, dashboard badge, ledger ``feed`` column,
+CLI summary). ``kraken`` asked for explicitly fails with one line when Kraken cannot
+be reached, or when an instrument is not one of its spot pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kernelext.spec import SessionSpec, SpecError, check_replay_instruments
+from kernelext.venues import kraken
+
+
+def resolve_feed(spec: SessionSpec) -> tuple[SessionSpec, tuple[str, ...]]:
+    """The spec with its feed decided, plus notes for the user."""
+    if spec.feed == "replay":
+        return spec, ()
+    found = kraken.probe()
+    if spec.feed == "kraken":
+        if not found.ok:
+            raise SpecError(f"feed: {found.error}; --feed replay trades offline")
+        _check_kraken_pairs(spec, found)
+        return spec, ()
+    if found.ok:
+        _check_kraken_pairs(spec, found)
+        return replace(spec, feed="kraken"), ("LIVE FEED: Kraken spot market data, sandbox fills",)
+    check_replay_instruments(spec.sleeves, why=" (Kraken is unreachable, so the session replays offline)")
+    return replace(spec, feed="replay"), (f"REPLAY: {found.error}; replaying offline bars instead",)
+
+
+def _check_kraken_pairs(spec: SessionSpec, found: kraken.Probe) -> None:
+    for sleeve in spec.sleeves:
+        problem = found.check(sleeve.instrument)
+        if problem:
+            raise SpecError(problem)
