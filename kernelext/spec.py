@@ -137,8 +137,8 @@ def parse_cash(text: str | float | int) -> tuple[Decimal, str]:
         raise SpecError(f"starting_cash: expected an amount and currency like '100000 USD' (got {raw!r})")
     if amount <= 0:
         raise SpecError(f"starting_cash: must be positive, like '100000 USD' (got {raw!r})")
-    if currency not in {"USD", "EUR", "BTC"}:
-        raise SpecError(f"starting_cash: currency must be one of USD, EUR, BTC (got {currency!r})")
+    if not re.fullmatch(r"[A-Z]{3,5}", currency):
+        raise SpecError(f"starting_cash: currency must be a code like USD, EUR or USDT (got {currency!r})")
     return amount, currency
 
 

@@ -1,0 +1,134 @@
+"""Paper sessions on the live-Kraken path, against the local Kraken protocol peer: the
+real Nautilus Kraken adapter, INTERNAL bars from trades, sandbox fills at the peer's
+quotes, feed health, reconnects, malformed frames, and the auto/replay fallback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+
+import kernelext
+from kernelext import frames
+from kernelext.ledger import Ledger
+from kernelext.runner import SessionRunner
+from kernelext.spec import build_spec, make_sleeve
+from kernelext.strategies import PaperStrategy, PaperStrategyConfig
+from tests.peers.kraken_peer import KrakenPeer
+
+BID, ASK = 65_000.0, 65_000.1
+
+
+class RoundTripConfig(PaperStrategyConfig, frozen=True):
+    hold_bars: int = 3
+
+
+@kernelext.register("test_round_trip")
+class RoundTrip(PaperStrategy):
+    """Buy on the first live bar, sell it back ``hold_bars`` bars later, once per session."""
+
+    def __init__(self, config: RoundTripConfig) -> None:
+        super().__init__(config)
+        self.bars_seen = 0
+
+    def _decide(self, bar) -> None:
+        self.bars_seen += 1
+        if self.bars_seen == 1:
+            self._go_long()
+        elif self.bars_seen == 1 + self.config.hold_bars:
+            self._go_flat()
+
+
+@pytest.fixture
+def peer(monkeypatch: pytest.MonkeyPatch, paperlab_home) -> Iterator[KrakenPeer]:
+    with KrakenPeer(pairs=("BTC/USD", "ETH/USD"), tick_interval=0.05) as p:
+        monkeypatch.setenv("PAPERLAB_KRAKEN_HTTP", p.http_url)
+        monkeypatch.setenv("PAPERLAB_KRAKEN_WS", p.ws_url)
+        yield p
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _kraken_spec(strategy: str, params: dict, **kw):
+    return build_spec(
+        sleeves=[make_sleeve(strategy, "BTC/USD", params=params, bar_spec="1-SECOND-LAST")], **kw
+    )
+
+
+def test_fills_at_the_peers_quotes_and_land_in_the_ledger(peer: KrakenPeer) -> None:
+    peer.set_price("BTC/USD", BID, ASK, hold=True)
+    runner = SessionRunner(_kraken_spec("test_round_trip", {"hold_bars": 3, "warmup_bars": 0}, feed="kraken")).start()
+    try:
+        assert runner.spec.feed == "kraken" and runner.status().feed == "kraken"
+        _wait(lambda: runner.status().fills >= 2, 40, "the buy and the sell")
+        runner.writer.flush()
+        fills = frames.fills(runner.session_id, ledger=runner.ledger).sort("ts_ns")
+        assert fills.height == 2
+        buy, sell = fills.row(0, named=True), fills.row(1, named=True)
+        assert (buy["side"], buy["price"]) == ("BUY", ASK), "a market buy fills at the ask"
+        assert (sell["side"], sell["price"]) == ("SELL", BID), "a market sell fills at the bid"
+        assert buy["fee_currency"] == "ZUSD"  # Kraken's instruments settle in its raw asset codes
+        assert runner.ledger.session(runner.session_id)["feed"] == "kraken"
+    finally:
+        runner.stop()
+
+
+def test_reconnect_silence_and_malformed_frames_do_not_end_the_session(peer: KrakenPeer) -> None:
+    runner = SessionRunner(_kraken_spec("ema_cross", {"fast": 2, "slow": 4, "warmup_bars": 0}, feed="kraken")).start()
+    try:
+        _wait(lambda: runner.status().bars >= 3, 30, "internal bars from the peer's trades")
+        peer.send_malformed()
+        peer.drop_connections()
+        bars = runner.status().bars
+        _wait(lambda: runner.status().bars > bars + 2, 30, "bars after a dropped connection")
+        peer.go_silent(7.0)  # longer than the feed's stale threshold (5 s)
+        _wait(lambda: runner.status().feed_stale, 15, "feed.stale")
+        _wait(lambda: not runner.status().feed_stale, 30, "feed.ok after the silence")
+        bars = runner.status().bars
+        _wait(lambda: runner.status().bars > bars + 2, 30, "bars after the silence")
+        assert runner.state == "running", runner.last_error
+        runner.writer.flush()
+        stages = frames.events(runner.session_id, ledger=runner.ledger)["stage"].to_list()
+        assert "feed.stale" in stages and "feed.ok" in stages
+        assert stages.index("feed.stale") < len(stages) - 1 - stages[::-1].index("feed.ok")
+    finally:
+        runner.stop()
+    assert runner.state == "stopped", runner.last_error
+
+
+def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kernelext", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_unreachable_kraken_falls_back_to_replay_or_fails_when_asked_for(paperlab_home) -> None:
+    env = {**os.environ, "PAPERLAB_HOME": str(paperlab_home),
+           "PAPERLAB_KRAKEN_HTTP": "http://127.0.0.1:9", "PAPERLAB_KRAKEN_WS": "ws://127.0.0.1:9/v2"}
+    auto = _cli(env, "paper", "--strategy", "ema_cross", "--instrument", "BTC/USD", "--speed", "max", "--bars", "500")
+    assert auto.returncode == 0, auto.stderr
+    assert "[REPLAY]" in auto.stdout and "REPLAY: Kraken is not reachable" in auto.stdout
+    summary = json.loads(_cli(env, "sessions", "--json").stdout)
+    assert [row["feed"] for row in summary] == ["replay"]
+    asked = _cli(env, "paper", "--feed", "kraken", "--strategy", "ema_cross", "--instrument", "BTC/USD", "--for", "5s")
+    assert asked.returncode != 0
+    err = asked.stderr.strip().splitlines()
+    assert len(err) == 1 and "feed: Kraken is not reachable" in err[0]
+    assert len(json.loads(_cli(env, "sessions", "--json").stdout)) == 1, "the refused session wrote nothing"
+
+
+def test_a_pair_kraken_does_not_list_is_one_line_with_a_suggestion(peer: KrakenPeer) -> None:
+    with pytest.raises(ValueError, match=r"instrument: BTC/USDT is not a Kraken spot pair; did you mean BTC/USD"):
+        SessionRunner(
+            build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USDT")], feed="kraken", starting_cash="100000 USDT")
+        ).start()
+    assert frames.sessions(ledger=Ledger()).height == 0
