@@ -19,6 +19,8 @@ def resolve_feed(spec: SessionSpec) -> tuple[SessionSpec, tuple[str, ...]]:
     if spec.feed == "replay":
         return spec, ()
     found = kraken.probe()
+    if found.ok:
+        _remember_pairs(found)
     if spec.feed == "kraken":
         if not found.ok:
             raise SpecError(f"feed: {found.error}; --feed replay trades offline")
@@ -29,6 +31,16 @@ def resolve_feed(spec: SessionSpec) -> tuple[SessionSpec, tuple[str, ...]]:
         return replace(spec, feed="kraken"), ("LIVE FEED: Kraken spot market data, sandbox fills",)
     check_replay_instruments(spec.sleeves, why=" (Kraken is unreachable, so the session replays offline)")
     return replace(spec, feed="replay"), (f"REPLAY: {found.error}; replaying offline bars instead",)
+
+
+def _remember_pairs(found: kraken.Probe) -> None:
+    """Keep Kraken's pair list in the ledger: the start card searches it offline."""
+    from kernelext.ledger import Ledger
+
+    try:
+        Ledger().cache_instruments("KRAKEN", found.pairs)
+    except Exception:  # noqa: BLE001  (a cache, never a reason to fail a start)
+        pass
 
 
 def _check_kraken_pairs(spec: SessionSpec, found: kraken.Probe) -> None:

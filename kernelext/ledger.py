@@ -106,6 +106,11 @@ MIGRATIONS: list[list[str]] = [
             action TEXT NOT NULL, detail_json TEXT, prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL)""",
     ],
+    [  # v2: venues' instrument lists, cached for offline search and error messages
+        """CREATE TABLE instruments (
+            venue TEXT NOT NULL, symbol TEXT NOT NULL, updated_ts INTEGER NOT NULL,
+            PRIMARY KEY (venue, symbol))""",
+    ],
 ]
 
 _SQL_EVENT = (
@@ -583,6 +588,21 @@ class Ledger:
         ids = [sid for sid, _ in dead]
         log.warning("ledger: marked crashed: %s", ", ".join(ids))
         return ids
+
+    # -- instruments ---------------------------------------------------------
+    def cache_instruments(self, venue: str, symbols: Iterable[str]) -> None:
+        """Replace the cached instrument list of ``venue`` (e.g. Kraken's spot pairs)."""
+        ts = now_ns()
+        with self.transaction() as con:
+            con.execute("DELETE FROM instruments WHERE venue = ?", (venue,))
+            con.executemany(
+                "INSERT INTO instruments(venue, symbol, updated_ts) VALUES (?, ?, ?)",
+                [(venue, sym, ts) for sym in sorted(set(symbols))],
+            )
+
+    def cached_instruments(self, venue: str) -> list[str]:
+        """The last instrument list seen for ``venue`` (empty if never fetched)."""
+        return [r[0] for r in self.query("SELECT symbol FROM instruments WHERE venue = ? ORDER BY symbol", (venue,))]
 
     def delete_session(self, session_id: str) -> None:
         """Remove the session and all its rows in every table (the audit log is kept)."""

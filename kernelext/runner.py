@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from kernelext.nautilus_compat import new_node_loop  # (must precede TradingNode imports)
-from nautilus_trader.adapters.kraken import KrakenLiveDataClientFactory
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import BarType
@@ -47,6 +46,7 @@ from kernelext.strategies import registry
 from kernelext.telemetry import Telemetry
 from kernelext.venues.pairs import KRAKEN
 from kernelext.feeds import resolve_feed
+from kernelext.venues.kraken import SequencedKrakenDataClientFactory
 from kernelext.venues.sandbox import route_bars_to_sandbox
 from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClient, ReplayDataClientFactory
 
@@ -117,6 +117,7 @@ class SessionRunner:
         self.telemetry: Telemetry | None = None
         self.strategies: list[Any] = []
         self._replay: ReplayDataClient | None = None
+        self.market_client: Any = None  # the live feed's data client (Kraken), if any
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
@@ -129,6 +130,9 @@ class SessionRunner:
 
     def _set_replay(self, client: ReplayDataClient) -> None:
         self._replay = client
+
+    def _set_market_client(self, client: Any) -> None:
+        self.market_client = client
 
     def _set_sandbox(self, client: Any) -> None:
         if self.spec.feed == "replay":  # on the live feed the sandbox fills against quotes and trades
@@ -218,7 +222,9 @@ class SessionRunner:
         if plan.data_client == REPLAY_CLIENT:
             node.add_data_client_factory(REPLAY_CLIENT, _capturing(ReplayDataClientFactory, self._set_replay))
         else:
-            node.add_data_client_factory(plan.data_client, KrakenLiveDataClientFactory)
+            node.add_data_client_factory(
+                plan.data_client, _capturing(SequencedKrakenDataClientFactory, self._set_market_client)
+            )
         node.add_exec_client_factory(SANDBOX_CLIENT, _capturing(SandboxLiveExecClientFactory, self._set_sandbox))
         sleeves_by_strategy: dict[str, str] = {}
         for i, s in enumerate(self.spec.sleeves):

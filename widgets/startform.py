@@ -150,11 +150,19 @@ def instrument_choices(query: str = "") -> list[str]:
     query come first.
     """
     q = "".join(query.upper().replace("/", " ").split())
-    symbols = list(PAIRS)
+    symbols = list(PAIRS) + [s for s in _kraken_pairs() if s not in PAIRS]
     if not q:
         return symbols
     hits = [s for s in symbols if q in s.replace("/", "")]
     return sorted(hits, key=lambda s: (not s.startswith(q), symbols.index(s)))
+
+
+def _kraken_pairs() -> list[str]:
+    """Kraken's spot pairs as last seen (cached in the ledger when a session probes Kraken)."""
+    try:
+        return Ledger().cached_instruments("KRAKEN")
+    except Exception:  # noqa: BLE001  (no ledger yet: the replay pairs are enough)
+        return []
 
 
 def suggest_cash(instrument: str | None, current: str) -> str:

@@ -24,7 +24,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from nautilus_trader.adapters.kraken import KrakenDataClientConfig, KrakenProductType
+from typing import Any
+
+from nautilus_trader.adapters.kraken import KrakenDataClientConfig, KrakenLiveDataClientFactory, KrakenProductType
+from nautilus_trader.adapters.kraken.data import KrakenDataClient
+from nautilus_trader.model.data import QuoteTick, TradeTick
 from nautilus_trader.config import InstrumentProviderConfig
 
 from kernelext.venues.pairs import normalize_symbol
@@ -107,3 +111,35 @@ def data_client_config(instrument_ids: list[str]) -> KrakenDataClientConfig:
         instrument_provider=InstrumentProviderConfig(load_ids=frozenset(instrument_ids)),
         update_instruments_interval_mins=None,
     )
+
+
+class SequencedKrakenDataClient(KrakenDataClient):
+    """Nautilus's Kraken data client that drops trades and quotes older than the last seen.
+
+    After a reconnect Kraken re-sends its last trades as a snapshot with their old
+    timestamps; Nautilus sequence-checks bars only, so those trades would reach the
+    sandbox (filling resting orders at stale prices) and the node's bar aggregation.
+    """
+
+    stale_dropped = 0
+
+    def _handle_data(self, data: Any) -> None:
+        if isinstance(data, (TradeTick, QuoteTick)):
+            key = (type(data), data.instrument_id)
+            last = self._last_seen_ts.get(key, 0)
+            if data.ts_event < last:
+                self.stale_dropped += 1
+                return
+            self._last_seen_ts[key] = data.ts_event
+        super()._handle_data(data)
+
+
+class SequencedKrakenDataClientFactory(KrakenLiveDataClientFactory):
+    """Builds Nautilus's Kraken data client as a ``SequencedKrakenDataClient``."""
+
+    @staticmethod
+    def create(*args: Any, **kwargs: Any) -> SequencedKrakenDataClient:  # type: ignore[override]
+        client = KrakenLiveDataClientFactory.create(*args, **kwargs)
+        client.__class__ = SequencedKrakenDataClient  # same layout: a behaviour-only subclass
+        client._last_seen_ts = {}
+        return client

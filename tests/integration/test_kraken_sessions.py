@@ -80,6 +80,8 @@ def test_fills_at_the_peers_quotes_and_land_in_the_ledger(peer: KrakenPeer) -> N
         assert (sell["side"], sell["price"]) == ("SELL", BID), "a market sell fills at the bid"
         assert buy["fee_currency"] == "ZUSD"  # Kraken's instruments settle in its raw asset codes
         assert runner.ledger.session(runner.session_id)["feed"] == "kraken"
+        # Kraken's pair list is cached for offline search (the start card's instrument picker).
+        assert runner.ledger.cached_instruments("KRAKEN") == ["BTC/EUR", "BTC/USD", "ETH/USD", "SOL/USD"]
     finally:
         runner.stop()
 
@@ -98,6 +100,8 @@ def test_reconnect_silence_and_malformed_frames_do_not_end_the_session(peer: Kra
         bars = runner.status().bars
         _wait(lambda: runner.status().bars > bars + 2, 30, "bars after the silence")
         assert runner.state == "running", runner.last_error
+        # Kraken re-sends its last trades after a reconnect: old ones never reach the node.
+        assert runner.market_client.stale_dropped > 0
         runner.writer.flush()
         stages = frames.events(runner.session_id, ledger=runner.ledger)["stage"].to_list()
         assert "feed.stale" in stages and "feed.ok" in stages

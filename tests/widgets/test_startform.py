@@ -125,3 +125,12 @@ def test_error_parts() -> None:
     assert sf.error_parts(err) == ("session x failed to start: boom", "log 1\nlog 2")
     assert sf.error_parts(SpecError("until: bad")) == ("until: bad", "")
     assert sf.error_parts(RuntimeError("oops\nTraceback ...")) == ("RuntimeError: oops", "")
+
+
+def test_instrument_search_includes_krakens_cached_pairs(paperlab_home) -> None:
+    from kernelext.ledger import Ledger
+
+    assert sf.instrument_choices("pepe") == []
+    Ledger().cache_instruments("KRAKEN", ["PEPE/USD", "BTC/USD"])
+    assert sf.instrument_choices("pepe") == ["PEPE/USD"]
+    assert sf.instrument_choices("btc/usd")[0] == "BTC/USD"
