@@ -18,7 +18,7 @@ from typing import Any
 # policy is recorded here, before any Nautilus import, and put back (nautilus_compat).
 HOST_LOOP_POLICY = asyncio.get_event_loop_policy()
 
-__all__ = ["register", "start", "start_book", "frames"]
+__all__ = ["register", "start", "start_book", "backtest", "compare", "frames"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +26,10 @@ def __getattr__(name: str) -> Any:
         from kernelext.strategies import register
 
         return register
+    if name == "compare":
+        from kernelext.comparison import compare
+
+        return compare
     if name == "frames":
         return importlib.import_module("kernelext.frames")
     raise AttributeError(f"module 'kernelext' has no attribute {name!r}")
@@ -43,6 +47,22 @@ def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None
 
     sleeve = make_sleeve(strategy, instrument, params=params, bar_spec=bar_spec)
     return SessionRunner(build_spec(sleeves=[sleeve], **options)).start()
+
+
+def backtest(spec: Any = None, *, like: str | None = None, bars: int | None = None, **options: Any) -> str:
+    """Backtest in Nautilus's BacktestEngine, recorded as a ``backtest`` session; returns its id.
+
+    ``spec``: a ``SessionSpec``, or ``strategy=..., instrument=..., params=...`` keywords;
+    ``like=SESSION`` re-runs an earlier session over exactly the bars it saw.
+    """
+    from kernelext.backtesting import backtest as run
+    from kernelext.spec import build_spec, make_sleeve
+
+    if spec is None and like is None:
+        sleeve = make_sleeve(options.pop("strategy"), options.pop("instrument"), params=options.pop("params", None),
+                             bar_spec=options.pop("bar_spec", None))
+        spec = build_spec(sleeves=[sleeve], feed="replay", **options)
+    return run(spec, like=like, bars=bars)
 
 
 def start_book(sleeves: list[dict[str, Any]] | str, **options: Any):

@@ -49,11 +49,29 @@ def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-notional", type=float, default=None, help="max notional per order (default 25000)")
     p.add_argument("--max-submit-rate", default=None, help="max order submit rate, e.g. 10/00:00:01")
     p.add_argument("--max-drawdown-pct", type=float, default=None, help="halt trading at this drawdown percent")
+    p.add_argument("--require-backtest", action="store_true",
+                   help="refuse to start unless a backtest of the same strategy, instrument and params has a trade")
+    return p
+
+
+def add_backtest_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The flags of ``paperlab backtest`` / ``%paper backtest``: a spec, or --like SESSION."""
+    add_paper_arguments(p)
+    p.add_argument("--like", default=None, help="re-run an earlier session over exactly the bars it saw")
     return p
 
 
 def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
-    """Parsed flags -> validated ``SessionSpec`` (raises ``SpecError``)."""
+    """Parsed flags -> validated ``SessionSpec`` (raises ``SpecError``); checks the backtest gate."""
+    spec = _spec_from_args(ns)
+    if getattr(ns, "require_backtest", False):
+        from kernelext.gate import require_backtest
+
+        require_backtest(spec)
+    return spec
+
+
+def _spec_from_args(ns: argparse.Namespace) -> SessionSpec:
     if ns.sleeves_json:
         if ns.strategy or ns.instrument:
             raise SpecError("sleeves: give either --sleeves-json or --strategy/--instrument, not both")
@@ -86,6 +104,11 @@ def build_parser() -> OneLineParser:
     paper = add_paper_arguments(sub.add_parser("paper", help="run a paper session in the foreground"))
     paper.add_argument("--json", action="store_true", help="end with one JSON summary line")
     sub.add_parser("sessions", help="list sessions, newest first").add_argument("--json", action="store_true")
+    bt = add_backtest_arguments(sub.add_parser("backtest", help="backtest a spec (or --like SESSION), recorded as a session"))
+    bt.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    cmp_ = sub.add_parser("compare", help="backtest vs paper[ vs live]: metrics side by side and an assessment")
+    cmp_.add_argument("sessions", nargs="+", help="2 or 3 session ids (prefixes, or 'latest')")
+    cmp_.add_argument("--html", default=None, help="also write a self-contained HTML report here")
     serve = sub.add_parser("serve", help="serve the PaperLab app (Paper and Sessions tabs)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback needs --basic-auth)")
     serve.add_argument("--port", type=int, default=5006)
@@ -227,6 +250,41 @@ def _print_frame(df: Any) -> None:
         print(df)
 
 
+def cmd_backtest(ns: argparse.Namespace) -> int:
+    from kernelext import frames
+    from kernelext.backtesting import backtest
+
+    spec = None if ns.like else spec_from_args(ns)
+    session_id = backtest(spec, like=ns.like, bars=ns.bars, label=ns.label)
+    perf = frames.performance(session_id)
+    fills = frames.fills(session_id)
+    row = perf.row(0, named=True) if perf.height else {}
+    summary = {
+        "session_id": session_id, "kind": "backtest", "status": "stopped", "fills": fills.height,
+        "trades": row.get("trades", 0), "realized_pnl": round(row.get("realized_pnl") or 0.0, 2),
+        "fees": round(row.get("fees") or 0.0, 2), "win_rate": row.get("win_rate"),
+        "max_drawdown_pct": row.get("max_drawdown_pct"), "sharpe": row.get("sharpe"),
+    }
+    if ns.json:
+        print(json.dumps(summary))
+    else:
+        print(f"backtest {session_id}: {summary['fills']} fills, {summary['trades']} round trips, "
+              f"realized P&L {summary['realized_pnl']:,.2f}, fees {summary['fees']:,.2f}")
+    return 0
+
+
+def cmd_compare(ns: argparse.Namespace) -> int:
+    from kernelext.comparison import compare
+
+    result = compare(*ns.sessions)
+    _print_frame(result.table)
+    print(result.assessment)
+    if ns.html:
+        result.to_html(ns.html)
+        print(f"HTML report -> {ns.html}")
+    return 0
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     from widgets.app import serve  # widgets depend on kernelext, imported only to serve them
 
@@ -234,7 +292,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve}
+COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
+            "backtest": cmd_backtest, "compare": cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,9 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
 - ``equity.batch``: ``currency, points`` with one ``(ts, equity, balance, available,
   unrealized_pnl, realized_pnl, exposure)`` tuple per market timestamp: the full
   equity curve, stored in the ledger's ``equity`` table only (not as event rows).
+- ``bar.batch``: ``bars``, one ``(bar_type, ts, open, high, low, close, volume,
+  historical)`` tuple per bar the strategies saw (historical = warm-up), stored in the
+  ledger's ``bars`` table only: a finished session can be re-run over exactly its data.
 - ``bar.received``: ``instrument, bar_type, open, high, low, close, volume``.
 - ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
 """
@@ -49,6 +52,7 @@ STAGES: frozenset[str] = frozenset(
         "position.closed",
         "equity.update",
         "equity.batch",
+        "bar.batch",
         "risk.halted",
         "control.pause",
         "control.resume",

@@ -43,6 +43,7 @@ SESSION_STATUSES: frozenset[str] = frozenset(
 )
 ACTIVE_STATUSES: tuple[str, ...] = ("starting", "running", "paused")
 SESSION_TABLES: tuple[str, ...] = (
+    "bars",
     "sleeves",
     "orders",
     "fills",
@@ -110,6 +111,12 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE instruments (
             venue TEXT NOT NULL, symbol TEXT NOT NULL, updated_ts INTEGER NOT NULL,
             PRIMARY KEY (venue, symbol))""",
+    ],
+    [  # v3: the bars a session's strategies saw (history = warm-up), for re-runs and comparisons
+        """CREATE TABLE bars (
+            session_id TEXT NOT NULL, bar_type TEXT NOT NULL, ts INTEGER NOT NULL,
+            open REAL, high REAL, low REAL, close REAL, volume REAL, historical INTEGER NOT NULL,
+            PRIMARY KEY (session_id, bar_type, ts, historical))""",
     ],
 ]
 
@@ -253,7 +260,7 @@ def _is_zombie(pid: int) -> bool:
 class _Rows:
     """Per-table parameter lists for one ``write_events`` batch."""
 
-    __slots__ = ("events", "orders", "fills", "positions", "equity", "status")
+    __slots__ = ("events", "orders", "fills", "positions", "equity", "status", "bars")
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
@@ -262,6 +269,7 @@ class _Rows:
         self.positions: list[tuple] = []
         self.equity: list[tuple] = []
         self.status: list[tuple] = []
+        self.bars: list[tuple] = []
 
 
 # Live status changes travel as events, so the node thread never writes the ledger itself.
@@ -279,6 +287,9 @@ def _route(ev: Event, rows: _Rows) -> None:
     if stage == "equity.batch":  # the equity curve: rows of the equity table, not events
         cur = _txt(x.get("currency"))
         rows.equity.extend((sid, *point, cur) for point in x.get("points", ()))
+        return
+    if stage == "bar.batch":  # the bars strategies saw: rows of the bars table, not events
+        rows.bars.extend((sid, *bar) for bar in x.get("bars", ()))
         return
     rows.events.append((sid, sleeve, stage, ev.message, ts, _dumps(x) if x else None))
     if stage in ORDER_STAGES:
@@ -629,7 +640,7 @@ class Ledger:
         rows = _Rows()
         for ev in events:
             _route(ev, rows)
-        if not rows.events and not rows.equity:
+        if not rows.events and not rows.equity and not rows.bars:
             return 0
         with self.transaction() as con:
             con.executemany(_SQL_EVENT, rows.events)
@@ -641,6 +652,12 @@ class Ledger:
                 con.executemany(_SQL_POSITION, rows.positions)
             if rows.equity:
                 con.executemany(_SQL_EQUITY, rows.equity)
+            if rows.bars:
+                con.executemany(
+                    "INSERT OR IGNORE INTO bars(session_id, bar_type, ts, open, high, low, close, volume, historical)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows.bars,
+                )
             if rows.status:
                 con.executemany(
                     "UPDATE sessions SET status = ? WHERE id = ? AND status IN ('starting', 'running', 'paused')",

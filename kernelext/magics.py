@@ -16,7 +16,7 @@ from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from kernelext.cli import OneLineParser, UsageError, add_paper_arguments, spec_from_args
+from kernelext.cli import OneLineParser, UsageError, add_backtest_arguments, add_paper_arguments, spec_from_args
 from kernelext.spec import SpecError
 
 FRAME_COMMANDS = ("sessions", "fills", "orders", "positions", "equity", "events", "perf", "round_trips")
@@ -40,6 +40,10 @@ def build_magic_parser() -> OneLineParser:
         if name == "perf":
             p.add_argument("--by", default=None, choices=("sleeve", "strategy", "instrument"))
     add_paper_arguments(sub.add_parser("book", help="(cell magic) start a book of sleeves", add_help=False))
+    add_backtest_arguments(sub.add_parser("backtest", help="backtest a spec or --like SESSION", add_help=False))
+    cmp_ = sub.add_parser("compare", add_help=False)
+    cmp_.add_argument("sessions", nargs="+")
+    cmp_.add_argument("--html", default=None)
     sub.add_parser("help", add_help=False)
     return parser
 
@@ -51,6 +55,8 @@ def _help_text() -> str:
         "%paper status|dashboard [--session ID]                         live status / Panel dashboard\n"
         "%paper pause|resume|flatten|kill|stop [--session ID]           controls (current session by default)\n"
         "%paper sessions | fills|orders|positions|equity|events|perf|round_trips [ID]   Polars frames\n"
+        "%paper backtest [flags | --like SESSION]                        a recorded BacktestEngine run\n"
+        "%paper compare BACKTEST PAPER [LIVE] [--html FILE]               metrics side by side + assessment\n"
         "%%paper book [flags]  + a cell with a YAML or JSON list of {strategy, instrument, params?, bar_spec?, name?}\n\n"
         + paper.format_help()
     )
@@ -99,6 +105,25 @@ class PaperMagics(Magics):
                 raise UsageError("%%paper book: put the sleeves (YAML or JSON list) in the cell body")
             ns.sleeves_json = json.dumps(_parse_sleeves(cell))
             return self._start(spec_from_args(ns))
+        if command == "backtest":
+            from kernelext.backtesting import backtest
+
+            session_id = backtest(None if ns.like else spec_from_args(ns), like=ns.like, bars=ns.bars, label=ns.label)
+            print(f"backtest {session_id} recorded; compare it with %paper compare {session_id} PAPER_SESSION")
+            return None
+        if command == "compare":
+            from kernelext.comparison import compare
+
+            result = compare(*ns.sessions)
+            if ns.html:
+                result.to_html(ns.html)
+            try:
+                from widgets.compare_view import CompareView
+
+                return CompareView(*ns.sessions).panel()
+            except ImportError:
+                print(result.assessment)
+                return result.table
         if command in CONTROL_COMMANDS:
             from kernelext import control
 

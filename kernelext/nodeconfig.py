@@ -107,7 +107,7 @@ def build_node_config(
         timeout_connection=10.0,
         timeout_reconciliation=1.0,
         timeout_portfolio=1.0,
-        timeout_disconnection=1.0,
+        timeout_disconnection=5.0 if live else 1.0,  # a WebSocket feed takes longer to close
         timeout_post_stop=0.1,
         timeout_shutdown=1.0,
     )

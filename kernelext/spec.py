@@ -404,3 +404,11 @@ def _default_label(sleeves: list[Sleeve]) -> str:
     if len(sleeves) == 1:
         return f"{sleeves[0].strategy_key} {sleeves[0].instrument}"
     return f"book of {len(sleeves)}"
+
+
+def spec_from_dict(d: dict[str, Any]) -> SessionSpec:
+    """A stored spec (``SessionSpec.to_dict``, as in the ledger) back as a ``SessionSpec``."""
+    sleeves = tuple(Sleeve(**s) for s in d["sleeves"])
+    risk = RiskCaps(**d.get("risk", {}))
+    fields = {k: v for k, v in d.items() if k not in ("sleeves", "risk", "starting_cash")}
+    return SessionSpec(sleeves=sleeves, risk=risk, starting_cash=Decimal(d["starting_cash"]), **fields)

@@ -92,6 +92,7 @@ class Telemetry(Actor):
         self._last_equity_ts = -1
         self._last_equity_flush = 0
         self._equity_points: list[tuple[int, float, float, float, float, float, float]] = []
+        self._bar_rows: list[tuple] = []  # (bar_type, ts, o, h, l, c, v, historical), flushed with equity
         self._starting_cash = float(starting_cash)
         self._last_bar_sample = 0
         self.peak_equity: float | None = None
@@ -112,6 +113,7 @@ class Telemetry(Actor):
         self.msgbus.subscribe("events.order.*", self._on_order_event)
         self.msgbus.subscribe("events.position.*", self._on_position_event)
         self.msgbus.subscribe("data.bars.*", self._on_bar)
+        self.msgbus.subscribe("historical.data.bars.*", self._on_history_bar)
         self.msgbus.subscribe("commands.system.shutdown", self._on_shutdown)
         self.subscribe_signal()
         if self._live_feed:
@@ -227,7 +229,18 @@ class Telemetry(Actor):
         message = f"{event.instrument_id.symbol} {event.side.name} {event.quantity}"
         self._emit(stage, self._sleeve(event.strategy_id), message, event.ts_event, **extras)
 
+    def _record_bar(self, bar: Bar, historical: int) -> None:
+        self._bar_rows.append(
+            (str(bar.bar_type), bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
+             bar.close.as_double(), bar.volume.as_double(), historical)
+        )
+
+    def _on_history_bar(self, bar: Bar) -> None:
+        """Warm-up history a strategy asked for: recorded, so a re-run sees the same."""
+        self._record_bar(bar, 1)
+
     def _on_bar(self, bar: Bar) -> None:
+        self._record_bar(bar, 0)
         self.bars += 1
         self.last_bar_ts = bar.ts_event
         self._last_close[bar.bar_type.instrument_id] = bar.close.as_double()
@@ -256,15 +269,14 @@ class Telemetry(Actor):
     # -- equity ---------------------------------------------------------------------------------
 
     def _equity(self, ts: int, force: bool = False) -> None:
-        """One equity point per distinct market timestamp (and after every fill).
+        """One equity point per market timestamp: the state after everything at that ts.
 
-        Points are cheap tuples buffered here; ``_flush_equity`` hands them to the
-        ledger in one ``equity.batch`` at most every ``EQUITY_FLUSH_NS`` of wall time,
-        and shows live views the latest one as a (not stored) ``equity.update``.
+        Several bars can share a timestamp (a book); the point is overwritten until the
+        clock moves on, so it does not depend on the order bars arrive in. Points are
+        cheap tuples buffered here; ``_flush_equity`` hands them to the ledger in one
+        ``equity.batch`` at most every ``EQUITY_FLUSH_NS`` of wall time (and after a
+        fill), and shows live views the latest one as a (not stored) ``equity.update``.
         """
-        if ts == self._last_equity_ts and not force:
-            return
-        self._last_equity_ts = ts
         account = self.cache.account_for_venue(self._venue)
         if account is None:
             return
@@ -275,13 +287,20 @@ class Telemetry(Actor):
         upnl, exposure = self._open_pnl_and_exposure()
         equity = bal + upnl
         point = (ts, equity, bal, free.as_double() if free else 0.0, upnl, bal - self._starting_cash, exposure)
-        self._equity_points.append(point)
+        if ts == self._last_equity_ts and self._equity_points:
+            self._equity_points[-1] = point
+        else:
+            self._equity_points.append(point)
+        self._last_equity_ts = ts
         self._check_drawdown(equity, ts)
         now = self.clock.timestamp_ns()
         if force or now - self._last_equity_flush >= EQUITY_FLUSH_NS:
             self._flush_equity(now)
 
     def _flush_equity(self, now: int | None = None) -> None:
+        if self._bar_rows:
+            rows, self._bar_rows = self._bar_rows, []
+            self._emit("bar.batch", None, f"{len(rows)} bars", rows[-1][1], bars=rows)
         if not self._equity_points:
             return
         points, self._equity_points = self._equity_points, []

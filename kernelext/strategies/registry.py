@@ -44,6 +44,7 @@ __all__ = [
     "get",
     "keys",
     "register",
+    "unregister",
     "user_params",
 ]
 
@@ -146,6 +147,11 @@ def register(key: str) -> Callable[[type[Strategy]], type[Strategy]]:
 def keys() -> list[str]:
     """Registered strategy keys, sorted."""
     return sorted(_REGISTRY)
+
+
+def unregister(key: str) -> None:
+    """Forget a registered strategy (no error if it is not registered)."""
+    _REGISTRY.pop(key, None)
 
 
 def get(key: str) -> StrategyEntry:

@@ -19,7 +19,7 @@ from kernelext import frames
 from kernelext.ledger import Ledger
 from kernelext.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
-from kernelext.strategies import PaperStrategy, PaperStrategyConfig
+from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from tests.peers.kraken_peer import KrakenPeer
 
 BID, ASK = 65_000.0, 65_000.1
@@ -29,7 +29,6 @@ class RoundTripConfig(PaperStrategyConfig, frozen=True):
     hold_bars: int = 3
 
 
-@kernelext.register("test_round_trip")
 class RoundTrip(PaperStrategy):
     """Buy on the first live bar, sell it back ``hold_bars`` bars later, once per session."""
 
@@ -43,6 +42,14 @@ class RoundTrip(PaperStrategy):
             self._go_long()
         elif self.bars_seen == 1 + self.config.hold_bars:
             self._go_flat()
+
+
+@pytest.fixture(autouse=True)
+def round_trip_strategy() -> Iterator[None]:
+    """Registered for these tests only (the registry is process-wide)."""
+    kernelext.register("test_round_trip")(RoundTrip)
+    yield
+    registry.unregister("test_round_trip")
 
 
 @pytest.fixture

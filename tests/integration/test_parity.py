@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from kernelext import frames
-from kernelext.backtest import fills_as_rows, run_backtest
+from kernelext.backtesting import fills_as_rows, run_backtest
 from kernelext.ledger import Ledger
 from kernelext.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve, sleeves_from_json

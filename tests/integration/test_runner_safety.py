@@ -124,7 +124,7 @@ def test_importing_kernelext_backtest_keeps_the_host_loop_policy(paperlab_home) 
         import asyncio, signal
         policy = asyncio.get_event_loop_policy()
         handler = signal.getsignal(signal.SIGINT)
-        import kernelext.backtest
+        import kernelext.backtesting
         print(asyncio.get_event_loop_policy() is policy, signal.getsignal(signal.SIGINT) is handler,
               type(asyncio.get_event_loop_policy()).__module__)
         """,

@@ -1,0 +1,315 @@
+"""The same strategies in Nautilus's ``BacktestEngine``, recorded in the ledger like paper.
+
+``backtest(spec, ...)`` runs a spec's sleeves (same registry, same params) over
+historical bars and stores the run as a session of kind ``backtest``: the telemetry
+actor that records paper sessions runs inside the engine, so every frame (fills,
+equity, round_trips, performance) works the same on both. Bars come from:
+
+- the replay generator (the spec's seed; ``bars`` live bars after its history),
+- a ``ParquetDataCatalog`` (``spec.catalog_path``: its first 500 bars are history),
+- an earlier session (``like=SESSION``): exactly the bars its strategies saw, warm-up
+  history included, so a finished paper session re-runs over its own window.
+
+Warm-up history goes into a temporary ``ParquetDataCatalog`` registered with the engine
+(``BacktestDataClient.request_bars`` is a no-op; the catalog answers the requests).
+Nautilus's post-run analysis is off (``run_analysis=False``): it grows quadratically
+with trades, and ``frames.performance`` computes the same in Polars from the ledger.
+"""
+
+from __future__ import annotations
+
+import kernelext.nautilus_compat  # noqa: F401  (before any Nautilus engine import: keeps the host loop policy)
+
+import tempfile
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from nautilus_trader.backtest.config import BacktestEngineConfig
+from nautilus_trader.backtest.engine import BacktestEngine
+from nautilus_trader.config import DataCatalogConfig, LoggingConfig
+from nautilus_trader.model.currencies import Currency
+from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.model.enums import AccountType, OmsType, TradingState
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.objects import Money, Price, Quantity
+from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+from kernelext.events import Event, now_ns
+from kernelext.hub import Hub
+from kernelext.ledger import Ledger, LedgerWriter
+from kernelext.spec import SessionSpec, SpecError, sleeve_tag, spec_from_dict
+from kernelext.strategies import registry
+from kernelext.venues.generator import HISTORY_BARS, BarGenerator
+from kernelext.venues.pairs import KRAKEN, PAIRS, make_instrument
+
+CATALOG_HISTORY_BARS = 500
+DEFAULT_BARS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestFill:
+    """One fill as the parity comparison needs it."""
+
+    sleeve: str
+    side: str
+    qty: float
+    price: float
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BarData:
+    """Warm-up history and live bars per bar type string."""
+
+    history: dict[str, list[Bar]]
+    live: dict[str, list[Bar]]
+    source: str  # "replay", "catalog", or "session <id>"
+
+    @property
+    def count(self) -> int:
+        return sum(len(b) for b in self.live.values())
+
+
+# -- bar sources --------------------------------------------------------------------------------
+
+
+def replay_bars(spec: SessionSpec, anchor_ns: int, count: int) -> tuple[dict[str, list[Bar]], dict[str, list[Bar]]]:
+    """The generator's history and first ``count`` live bars per bar type of the spec."""
+    history: dict[str, list[Bar]] = {}
+    live: dict[str, list[Bar]] = {}
+    for bar_type_str in sorted({s.bar_type for s in spec.sleeves}):
+        gen = BarGenerator(BarType.from_str(bar_type_str), spec.seed, anchor_ns)
+        history[bar_type_str] = gen.last_history(HISTORY_BARS)
+        live[bar_type_str] = [gen.bar(k) for k in range(count)]
+    return history, live
+
+
+def _catalog_bars(spec: SessionSpec, count: int | None) -> BarData:
+    catalog = ParquetDataCatalog(spec.catalog_path)
+    history, live = {}, {}
+    for bar_type_str in sorted({s.bar_type for s in spec.sleeves}):
+        bars = list(catalog.bars(bar_types=[bar_type_str]))
+        history[bar_type_str] = bars[:CATALOG_HISTORY_BARS]
+        live[bar_type_str] = bars[CATALOG_HISTORY_BARS:][: count or None]
+    return BarData(history, live, "catalog")
+
+
+def session_bars(session_id: str, ledger: Ledger) -> BarData:
+    """Exactly the bars an earlier session's strategies saw (history = their warm-up)."""
+    history: dict[str, list[Bar]] = {}
+    live: dict[str, list[Bar]] = {}
+    rows = ledger.query(
+        "SELECT bar_type, ts, open, high, low, close, volume, historical FROM bars"
+        " WHERE session_id = ? ORDER BY historical DESC, bar_type, ts",
+        (session_id,),
+    )
+    for bar_type_str, ts, o, h, lo, c, v, hist in rows:
+        bar_type = BarType.from_str(bar_type_str)
+        info = PAIRS.get(bar_type.instrument_id.symbol.value)
+        p, q = (info.price_precision, info.size_precision) if info else (8, 8)
+        bar = Bar(bar_type, Price(o, p), Price(h, p), Price(lo, p), Price(c, p), Quantity(v, q), ts, ts)
+        (history if hist else live).setdefault(bar_type_str, []).append(bar)
+    return BarData(history, live, f"session {session_id}")
+
+
+# -- the engine ---------------------------------------------------------------------------------
+
+
+def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str) -> BacktestEngine:
+    engine = BacktestEngine(
+        BacktestEngineConfig(
+            trader_id=trader_id,
+            logging=LoggingConfig(bypass_logging=True),
+            catalogs=[DataCatalogConfig(path=catalog_dir)],
+            run_analysis=False,
+        )
+    )
+    engine.add_venue(
+        venue=KRAKEN,
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.MARGIN,
+        base_currency=Currency.from_str(spec.currency),
+        starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str(spec.currency))],
+        bar_execution=True,
+    )
+    return engine
+
+
+def _add_strategies(engine: BacktestEngine, spec: SessionSpec, bar_types: dict[str, str]) -> dict[str, str]:
+    """The spec's sleeves as strategies; returns strategy id -> sleeve name."""
+    sleeves_by_strategy: dict[str, str] = {}
+    for i, s in enumerate(spec.sleeves):
+        entry = registry.get(s.strategy_key)
+        bar_type = BarType.from_str(bar_types.get(s.instrument_id, s.bar_type))
+        config = registry.build_config(
+            entry,
+            instrument_id=InstrumentId.from_str(s.instrument_id),
+            bar_type=bar_type,
+            params=s.params,
+            order_id_tag=sleeve_tag(i),
+        )
+        strategy = registry.build_strategy(entry, config)
+        engine.add_strategy(strategy)
+        sleeves_by_strategy[strategy.id.value] = s.name
+    return sleeves_by_strategy
+
+
+def _load(engine: BacktestEngine, spec: SessionSpec, data: BarData, catalog_dir: str) -> None:
+    instruments = [make_instrument(sym) for sym in sorted({s.instrument for s in spec.sleeves})]
+    catalog = ParquetDataCatalog(catalog_dir)
+    catalog.write_data(instruments)
+    for bars in data.history.values():
+        if bars:
+            catalog.write_data(bars)
+    for instrument in instruments:
+        engine.add_instrument(instrument)
+    for bars in data.live.values():
+        if bars:
+            engine.add_data(bars)
+
+
+def _strategy_bar_types(data: BarData) -> dict[str, str]:
+    """instrument id -> the bar type its live bars carry (INTERNAL for a Kraken session's)."""
+    return {BarType.from_str(bt).instrument_id.value: bt for bt in data.live}
+
+
+# -- public API ---------------------------------------------------------------------------------
+
+
+def backtest(
+    spec: SessionSpec | None = None,
+    *,
+    like: str | None = None,
+    bars: int | None = None,
+    anchor_ns: int | None = None,
+    label: str | None = None,
+    ledger: Ledger | None = None,
+) -> str:
+    """Run a backtest, record it in the ledger as a ``backtest`` session; returns its id."""
+    from kernelext.runner import _new_session_id
+
+    ledger = ledger or Ledger()
+    if like is not None:
+        source_id = ledger.resolve_session(like)
+        row = ledger.session(source_id) or {}
+        spec = spec_from_dict(row["spec"])
+        data = session_bars(source_id, ledger)
+        if not data.live:
+            raise SpecError(f"like: session {source_id} recorded no bars to re-run")
+        label = label or f"backtest like {row.get('label') or source_id}"
+    elif spec is None:
+        raise SpecError("backtest: give a spec (strategy and instrument, or sleeves) or --like SESSION")
+    elif spec.catalog_path:
+        data = _catalog_bars(spec, bars)
+    else:
+        anchor = anchor_ns or spec.anchor_ns or _default_anchor(spec, bars or spec.max_bars or DEFAULT_BARS)
+        history, live = replay_bars(spec, anchor, bars or spec.max_bars or DEFAULT_BARS)
+        data = BarData(history, live, "replay")
+    spec = replace(spec, label=label or f"backtest {spec.label}")
+    session_id = _new_session_id()
+    return _run_recorded(spec, data, session_id, ledger)
+
+
+def _default_anchor(spec: SessionSpec, count: int) -> int:
+    """End the generated window at the last whole bar before now (a history-like period)."""
+    interval = int(BarType.from_str(spec.sleeves[0].bar_type).spec.timedelta.total_seconds() * 1e9)
+    now = now_ns()
+    return now - now % interval - count * interval
+
+
+def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Ledger) -> str:
+    from kernelext.telemetry import Telemetry
+
+    hub = Hub()
+    writer = LedgerWriter(ledger)
+    hub.add_sink(writer.put)
+    bar_types = _strategy_bar_types(data)
+    ledger.create_session(
+        session_id,
+        label=spec.label,
+        kind="backtest",
+        venue="backtest",
+        feed=data.source,
+        spec=spec.to_dict(),
+        sleeves=_sleeve_rows(spec, bar_types),
+        started_at=now_ns(),
+        status="running",
+    )
+    status, error = "stopped", None
+    try:
+        with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
+            engine = _engine(spec, catalog_dir, trader_id=f"BACKTEST-{session_id[-6:].upper()}")
+            _load(engine, spec, data, catalog_dir)
+            sleeves = _add_strategies(engine, spec, bar_types)
+            risk = engine.kernel.risk_engine
+            telemetry = Telemetry(
+                session_id=session_id,
+                venue=KRAKEN,
+                currency=spec.currency,
+                starting_cash=float(spec.starting_cash),
+                sleeves_by_strategy=sleeves,
+                publish=hub.publish,
+                max_drawdown_pct=spec.risk.max_drawdown_pct,
+                halt=lambda: risk.set_trading_state(TradingState.HALTED),
+            )
+            telemetry.signal_sources = {st.id.value: st for st in engine.trader.strategies()}
+            engine.add_actor(telemetry)
+            engine.run()
+            telemetry._flush_equity()
+            engine.dispose()
+    except Exception as e:  # noqa: BLE001  (recorded, then raised as one line)
+        status, error = "error", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    hub.publish(Event(session_id, None, "session.stopped" if status == "stopped" else "session.error",
+                      f"backtest {status}: {data.count} bars from {data.source}", now_ns(),
+                      {"bars": data.count, "source": data.source}))
+    writer.close()
+    ledger.set_status(session_id, status, ended_at=now_ns(), last_error=error)
+    if error:
+        raise RuntimeError(f"backtest {session_id} failed: {error}")
+    return session_id
+
+
+def _sleeve_rows(spec: SessionSpec, bar_types: dict[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for i, s in enumerate(spec.sleeves):
+        entry = registry.get(s.strategy_key)
+        rows.append({"sleeve": s.name, "strategy_key": s.strategy_key, "instrument": s.instrument_id,
+                     "bar_spec": s.bar_spec, "params": s.params,
+                     "strategy_id": f"{entry.strategy_cls.__name__}-{sleeve_tag(i)}"})
+    return rows
+
+
+def run_backtest(spec: SessionSpec, *, anchor_ns: int, bars: int) -> tuple[BacktestEngine, list[BacktestFill]]:
+    """Backtest ``spec`` over the generator's bars without recording (parity checks)."""
+    history, live = replay_bars(spec, anchor_ns, bars)
+    data = BarData(history, live, "replay")
+    with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
+        engine = _engine(spec, catalog_dir, trader_id="BACKTEST-001")
+        _load(engine, spec, data, catalog_dir)
+        sleeves = _add_strategies(engine, spec, _strategy_bar_types(data))
+        engine.run()
+    return engine, _fills(engine, sleeves)
+
+
+def _fills(engine: BacktestEngine, sleeves_by_strategy: dict[str, str]) -> list[BacktestFill]:
+    out: list[BacktestFill] = []
+    for order in engine.cache.orders():
+        for event in order.events:
+            if type(event).__name__ == "OrderFilled":
+                out.append(
+                    BacktestFill(
+                        sleeve=sleeves_by_strategy.get(event.strategy_id.value, ""),
+                        side=event.order_side.name,
+                        qty=event.last_qty.as_double(),
+                        price=event.last_px.as_double(),
+                        ts=event.ts_event,
+                    )
+                )
+    out.sort(key=lambda f: (f.ts, f.sleeve))
+    return out
+
+
+def fills_as_rows(fills: list[Any]) -> list[tuple[str, str, float, float]]:
+    """(sleeve, side, qty, price) tuples for comparisons."""
+    return [(f.sleeve, f.side, round(f.qty, 8), round(f.price, 8)) for f in fills]

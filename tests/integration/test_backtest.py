@@ -1,0 +1,87 @@
+"""Backtests recorded as sessions: `backtest --like` re-runs a paper session over exactly
+its own bars with identical fills and metrics; the --require-backtest gate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import kernelext
+from kernelext import frames
+from kernelext.gate import require_backtest
+from kernelext.ledger import Ledger
+from kernelext.spec import SpecError, build_spec, make_sleeve, sleeves_from_json
+
+METRICS = ["trades", "wins", "win_rate", "profit_factor", "realized_pnl", "fees", "max_drawdown", "max_drawdown_pct", "sharpe"]
+
+
+def _fills(session_id: str) -> list[tuple]:
+    return frames.fills(session_id).sort("ts_ns", "sleeve", "client_order_id").select(
+        "sleeve", "side", "qty", "price", "fee", "ts_ns"
+    ).rows()
+
+
+@pytest.mark.parametrize("book", [False, True])
+def test_backtest_like_a_paper_session_gives_identical_fills_and_metrics(book: bool, paperlab_home) -> None:
+    if book:
+        runner = kernelext.start_book(
+            [{"strategy": "ema_cross", "instrument": "BTC/USD", "params": {"fast": 8, "slow": 21}},
+             {"strategy": "tsmom", "instrument": "ETH/USD", "params": {"lookback": 30}}],
+            feed="replay", speed="max", max_bars=1500, seed=9)
+    else:
+        runner = kernelext.start("ema_cross", "BTC/USD", params={"fast": 8, "slow": 21},
+                                 feed="replay", speed="max", max_bars=1500, seed=9)
+    assert runner.wait(120) and runner.state == "stopped", runner.last_error
+    backtest_id = kernelext.backtest(like=runner.session_id)
+    paper, bt = _fills(runner.session_id), _fills(backtest_id)
+    assert len(paper) > 10
+    assert paper == bt
+    assert frames.performance(runner.session_id).select(METRICS).rows() == frames.performance(backtest_id).select(METRICS).rows()
+    assert frames.round_trips(runner.session_id).height == frames.round_trips(backtest_id).height
+    by = frames.performance(backtest_id, by="sleeve")
+    assert by.height == len(runner.spec.sleeves)
+    comparison = kernelext.compare(backtest_id, runner.session_id)
+    assert "matches the backtest" in comparison.assessment
+    row = Ledger().session(backtest_id)
+    assert row["kind"] == "backtest" and row["feed"] == f"session {runner.session_id}" and row["status"] == "stopped"
+
+
+def test_backtest_over_the_generator_is_a_session_frames_read(paperlab_home) -> None:
+    spec = build_spec(sleeves=[make_sleeve("tsmom", "ETH/USD", params={"lookback": 20})], feed="replay", seed=2)
+    session_id = kernelext.backtest(spec, bars=3000)
+    assert frames.fills(session_id).height > 0
+    assert frames.equity(session_id).height >= 3000  # a point per bar
+    assert frames.sessions().filter(frames.sessions()["session_id"] == session_id)["kind"].to_list() == ["backtest"]
+
+
+def test_require_backtest_refuses_then_allows(paperlab_home) -> None:
+    spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD", params={"fast": 5, "slow": 13})], feed="replay")
+    with pytest.raises(SpecError, match=r"require_backtest: no backtest of ema_cross on BTC/USD.*paperlab backtest --strategy ema_cross"):
+        require_backtest(spec)
+    other = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD", params={"fast": 6, "slow": 13})], feed="replay")
+    kernelext.backtest(other, bars=2000)
+    with pytest.raises(SpecError):
+        require_backtest(spec)  # different params do not count
+    kernelext.backtest(spec, bars=2000)
+    require_backtest(spec)
+
+
+def test_cli_backtest_like_and_gate(paperlab_home) -> None:
+    env = {**os.environ, "PAPERLAB_HOME": str(paperlab_home)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kernelext", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    refused = cli("paper", "--feed", "replay", "--strategy", "tsmom", "--instrument", "ETH/USD", "--require-backtest")
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    assert "paperlab backtest --strategy tsmom --instrument ETH/USD" in refused.stderr
+    paper = cli("paper", "--feed", "replay", "--strategy", "tsmom", "--instrument", "ETH/USD", "--bars", "1200", "--json")
+    paper_id = json.loads(paper.stdout.strip().splitlines()[-1])["session_id"]
+    out = cli("backtest", "--like", paper_id, "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["kind"] == "backtest" and summary["fills"] == frames.fills(paper_id).height > 0
