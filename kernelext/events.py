@@ -61,6 +61,7 @@ STAGES: frozenset[str] = frozenset(
         "control.stop",
         "feed.stale",
         "feed.ok",
+        "feed.reconnected",
     }
 )
 

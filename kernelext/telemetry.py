@@ -89,6 +89,7 @@ class Telemetry(Actor):
         self._last_data_ns = 0
         self.feed_stale = False
         self.market_updates = 0
+        self.reconnects = 0
         self._last_equity_ts = -1
         self._last_equity_flush = 0
         self._equity_points: list[tuple[int, float, float, float, float, float, float]] = []
@@ -122,6 +123,7 @@ class Telemetry(Actor):
                 self.subscribe_quote_ticks(iid)
                 self.subscribe_trade_ticks(iid)
             self._last_data_ns = self.clock.timestamp_ns()
+            self.msgbus.subscribe("paperlab.feed.reconnected", self._on_reconnected)
             self.clock.set_timer("paperlab-feed-health", pd.Timedelta(seconds=1), callback=self._check_feed)
 
     def on_quote_tick(self, tick: Any) -> None:
@@ -136,6 +138,12 @@ class Telemetry(Actor):
         if self.feed_stale:
             self.feed_stale = False
             self._emit("feed.ok", None, "market data flowing again", self._last_data_ns)
+
+    def _on_reconnected(self, info: dict[str, Any]) -> None:
+        """The feed's data client reconnected (its re-sent snapshot was seen and dropped)."""
+        self.reconnects += 1
+        self._emit("feed.reconnected", None, f"feed reconnected and resubscribed ({info['instrument']})",
+                   info["ts"], instrument=info["instrument"], reconnects=self.reconnects)
 
     def _check_feed(self, event: Any = None) -> None:
         """``feed.stale`` once when no quote or trade came for ``stale_after_s``."""

@@ -38,6 +38,8 @@ WS_ENV = "PAPERLAB_KRAKEN_WS"
 DEFAULT_HTTP = "https://api.kraken.com"
 DEFAULT_WS = "wss://ws.kraken.com/v2"
 PROBE_TIMEOUT_S = 5.0
+RECONNECT_TOPIC = "paperlab.feed.reconnected"
+RECONNECT_GAP_NS = 1_000_000_000  # drops closer together than this belong to one snapshot
 _ASSET_CODES = {"USD": "ZUSD", "EUR": "ZEUR", "GBP": "ZGBP", "CAD": "ZCAD", "JPY": "ZJPY", "BTC": "XXBT", "ETH": "XETH"}
 
 
@@ -122,16 +124,25 @@ class SequencedKrakenDataClient(KrakenDataClient):
     """
 
     stale_dropped = 0
+    _last_drop_ns = 0
 
     def _handle_data(self, data: Any) -> None:
         if isinstance(data, (TradeTick, QuoteTick)):
             key = (type(data), data.instrument_id)
             last = self._last_seen_ts.get(key, 0)
             if data.ts_event < last:
-                self.stale_dropped += 1
+                self._dropped(data)
                 return
             self._last_seen_ts[key] = data.ts_event
         super()._handle_data(data)
+
+    def _dropped(self, data: Any) -> None:
+        """A re-sent snapshot means the adapter reconnected and resubscribed: say so once."""
+        self.stale_dropped += 1
+        now = self._clock.timestamp_ns()
+        if now - self._last_drop_ns > RECONNECT_GAP_NS:
+            self._msgbus.publish(RECONNECT_TOPIC, {"instrument": data.instrument_id.value, "ts": now})
+        self._last_drop_ns = now
 
 
 class SequencedKrakenDataClientFactory(KrakenLiveDataClientFactory):

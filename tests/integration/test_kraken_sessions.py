@@ -112,6 +112,7 @@ def test_reconnect_silence_and_malformed_frames_do_not_end_the_session(peer: Kra
         runner.writer.flush()
         stages = frames.events(runner.session_id, ledger=runner.ledger)["stage"].to_list()
         assert "feed.stale" in stages and "feed.ok" in stages
+        assert "feed.reconnected" in stages, "a reconnect is surfaced, never silent"
         assert stages.index("feed.stale") < len(stages) - 1 - stages[::-1].index("feed.ok")
     finally:
         runner.stop()
