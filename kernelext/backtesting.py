@@ -31,15 +31,14 @@ from nautilus_trader.config import DataCatalogConfig, LoggingConfig
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import AccountType, OmsType, TradingState
-from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from kernelext.events import Event, now_ns
 from kernelext.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter
-from kernelext.spec import SessionSpec, SpecError, sleeve_tag, spec_from_dict
-from kernelext.strategies import registry
+from kernelext.sleeves import build_strategies, sleeve_rows
+from kernelext.spec import SessionSpec, SpecError, spec_from_dict
 from kernelext.venues.generator import HISTORY_BARS, BarGenerator
 from kernelext.venues.pairs import KRAKEN, PAIRS, make_instrument
 
@@ -139,19 +138,9 @@ def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str) -> BacktestEngi
 def _add_strategies(engine: BacktestEngine, spec: SessionSpec, bar_types: dict[str, str]) -> dict[str, str]:
     """The spec's sleeves as strategies; returns strategy id -> sleeve name."""
     sleeves_by_strategy: dict[str, str] = {}
-    for i, s in enumerate(spec.sleeves):
-        entry = registry.get(s.strategy_key)
-        bar_type = BarType.from_str(bar_types.get(s.instrument_id, s.bar_type))
-        config = registry.build_config(
-            entry,
-            instrument_id=InstrumentId.from_str(s.instrument_id),
-            bar_type=bar_type,
-            params=s.params,
-            order_id_tag=sleeve_tag(i),
-        )
-        strategy = registry.build_strategy(entry, config)
+    for strategy, sleeve in build_strategies(spec, lambda s: bar_types.get(s.instrument_id, s.bar_type)):
         engine.add_strategy(strategy)
-        sleeves_by_strategy[strategy.id.value] = s.name
+        sleeves_by_strategy[strategy.id.value] = sleeve
     return sleeves_by_strategy
 
 
@@ -232,7 +221,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
         venue="backtest",
         feed=data.source,
         spec=spec.to_dict(),
-        sleeves=_sleeve_rows(spec, bar_types),
+        sleeves=sleeve_rows(spec),
         started_at=now_ns(),
         status="running",
     )
@@ -268,16 +257,6 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
     if error:
         raise RuntimeError(f"backtest {session_id} failed: {error}")
     return session_id
-
-
-def _sleeve_rows(spec: SessionSpec, bar_types: dict[str, str]) -> list[dict[str, Any]]:
-    rows = []
-    for i, s in enumerate(spec.sleeves):
-        entry = registry.get(s.strategy_key)
-        rows.append({"sleeve": s.name, "strategy_key": s.strategy_key, "instrument": s.instrument_id,
-                     "bar_spec": s.bar_spec, "params": s.params,
-                     "strategy_id": f"{entry.strategy_cls.__name__}-{sleeve_tag(i)}"})
-    return rows
 
 
 def run_backtest(spec: SessionSpec, *, anchor_ns: int, bars: int) -> tuple[BacktestEngine, list[BacktestFill]]:

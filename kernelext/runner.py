@@ -33,16 +33,14 @@ from typing import Any
 from kernelext.nautilus_compat import new_node_loop  # (must precede TradingNode imports)
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
-from nautilus_trader.model.data import BarType
 from nautilus_trader.model.enums import TradingState, trading_state_to_str
-from nautilus_trader.model.identifiers import InstrumentId
 
 from kernelext.events import Event, now_ns
 from kernelext.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter, paperlab_home
 from kernelext.nodeconfig import SANDBOX_CLIENT, build_node_config
-from kernelext.spec import SessionSpec, sleeve_tag
-from kernelext.strategies import registry
+from kernelext.sleeves import build_strategies, sleeve_rows
+from kernelext.spec import SessionSpec
 from kernelext.telemetry import Telemetry
 from kernelext.venues.pairs import KRAKEN
 from kernelext.feeds import resolve_feed
@@ -156,7 +154,7 @@ class SessionRunner:
                 venue=self.spec.venue,
                 feed=self.spec.feed,
                 spec=self.spec.to_dict(),
-                sleeves=self._sleeve_rows(),
+                sleeves=sleeve_rows(self.spec),
                 started_at=now_ns(),
             )
         except BaseException:
@@ -177,22 +175,6 @@ class SessionRunner:
             self._done.wait(10)
             raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error}\n{self.log_tail()}")
         return self
-
-    def _sleeve_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for i, s in enumerate(self.spec.sleeves):
-            entry = registry.get(s.strategy_key)
-            rows.append(
-                {
-                    "sleeve": s.name,
-                    "strategy_key": s.strategy_key,
-                    "instrument": s.instrument_id,
-                    "bar_spec": s.bar_spec,
-                    "params": s.params,
-                    "strategy_id": f"{entry.strategy_cls.__name__}-{sleeve_tag(i)}",
-                }
-            )
-        return rows
 
     def _thread_main(self) -> None:
         loop = new_node_loop()
@@ -227,20 +209,10 @@ class SessionRunner:
             )
         node.add_exec_client_factory(SANDBOX_CLIENT, _capturing(SandboxLiveExecClientFactory, self._set_sandbox))
         sleeves_by_strategy: dict[str, str] = {}
-        for i, s in enumerate(self.spec.sleeves):
-            entry = registry.get(s.strategy_key)
-            bar_type = BarType.from_str(s.bar_type_on(self.spec.feed))
-            config = registry.build_config(
-                entry,
-                instrument_id=InstrumentId.from_str(s.instrument_id),
-                bar_type=bar_type,
-                params=s.params,
-                order_id_tag=sleeve_tag(i),
-            )
-            strategy = registry.build_strategy(entry, config)
+        for strategy, sleeve in build_strategies(self.spec, lambda s: s.bar_type_on(self.spec.feed)):
             node.trader.add_strategy(strategy)
             self.strategies.append(strategy)
-            sleeves_by_strategy[strategy.id.value] = s.name
+            sleeves_by_strategy[strategy.id.value] = sleeve
         risk = node.kernel.risk_engine
         self.telemetry = Telemetry(
             session_id=self.session_id,

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ import pytest
 
 from kernelext import frames
 from kernelext.ledger import Ledger
-from tests.browser.conftest import chromium_path, free_port, page, screenshot  # noqa: F401  (fixtures)
+from tests.browser.conftest import chromium_path, free_port, page, screenshot, wait_http  # noqa: F401  (fixtures)
 
 MEASURE_S = 40.0  # seconds of fills measured
 SETTLE_S = 3.0  # after the window: fills of its last moments still reach the page
@@ -136,15 +135,7 @@ def served_app(free_port: int, paperlab_home: Path) -> Iterator[str]:  # noqa: F
     )
     url = f"http://127.0.0.1:{free_port}/"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("paperlab serve did not come up") from None
-                time.sleep(0.25)
+        wait_http(url, proc, what="paperlab serve")
         yield url
     finally:
         proc.terminate()

@@ -73,3 +73,19 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), timeout=20_000, animations="disabled", full_page=True)
     return path
+
+
+def wait_http(url: str, proc: Any, timeout: float = 60, what: str = "the server") -> None:
+    """Poll ``url`` until it answers; fail if ``proc`` exits or ``timeout`` passes."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError(f"{what} did not come up at {url}") from None
+            time.sleep(0.5)

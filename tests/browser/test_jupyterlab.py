@@ -8,14 +8,13 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "notebooks/01_quickstart.ipynb"
@@ -35,15 +34,7 @@ def lab(free_port: int, paperlab_home: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{free_port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("JupyterLab did not start") from None
-                time.sleep(0.5)
+        wait_http(f"{base}/api/status?token={token}", proc, what="JupyterLab")
         yield f"{base}/lab/tree/{NOTEBOOK}?token={token}&reset"
     finally:
         proc.terminate()

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 
 from kernelext import frames
 from kernelext.ledger import Ledger
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, wait_http
 
 
 @pytest.fixture
@@ -30,15 +29,7 @@ def app_url(free_port: int, paperlab_home: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{free_port}/"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("paperlab serve did not come up") from None
-                time.sleep(0.5)
+        wait_http(url, proc, what="paperlab serve")
         yield url
     finally:
         proc.terminate()

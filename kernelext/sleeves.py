@@ -1,0 +1,52 @@
+"""A spec's sleeves as Nautilus strategies, and as ledger rows: one place for both.
+
+Paper (the runner) and backtests build the same strategies the same way: same
+registry entry, same params, the sleeve's ``order_id_tag`` (so strategy ids are
+distinct in a book), and the bar type the data carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.trading.strategy import Strategy
+
+from kernelext.spec import SessionSpec, Sleeve, sleeve_tag
+from kernelext.strategies import registry
+
+
+def build_strategies(spec: SessionSpec, bar_type_of: Callable[[Sleeve], str]) -> list[tuple[Strategy, str]]:
+    """``(strategy, sleeve name)`` for every sleeve; ``bar_type_of`` gives each sleeve's bar type."""
+    out = []
+    for i, sleeve in enumerate(spec.sleeves):
+        entry = registry.get(sleeve.strategy_key)
+        config = registry.build_config(
+            entry,
+            instrument_id=InstrumentId.from_str(sleeve.instrument_id),
+            bar_type=BarType.from_str(bar_type_of(sleeve)),
+            params=sleeve.params,
+            order_id_tag=sleeve_tag(i),
+        )
+        out.append((registry.build_strategy(entry, config), sleeve.name))
+    return out
+
+
+def sleeve_rows(spec: SessionSpec) -> list[dict[str, Any]]:
+    """The ledger's ``sleeves`` rows of a spec."""
+    rows = []
+    for i, s in enumerate(spec.sleeves):
+        entry = registry.get(s.strategy_key)
+        rows.append(
+            {
+                "sleeve": s.name,
+                "strategy_key": s.strategy_key,
+                "instrument": s.instrument_id,
+                "bar_spec": s.bar_spec,
+                "params": s.params,
+                "strategy_id": f"{entry.strategy_cls.__name__}-{sleeve_tag(i)}",
+            }
+        )
+    return rows
