@@ -109,6 +109,9 @@ def build_parser() -> OneLineParser:
     cmp_ = sub.add_parser("compare", help="backtest vs paper[ vs live]: metrics side by side and an assessment")
     cmp_.add_argument("sessions", nargs="+", help="2 or 3 session ids (prefixes, or 'latest')")
     cmp_.add_argument("--html", default=None, help="also write a self-contained HTML report here")
+    ib = sub.add_parser("ib", help="Interactive Brokers: the paper account at rest, gateway health")
+    ib.add_argument("action", choices=("status",), help="status: read-only account probe (never an order)")
+    ib.add_argument("--timeout", type=float, default=5.0)
     serve = sub.add_parser("serve", help="serve the PaperLab app (Paper and Sessions tabs)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback needs --basic-auth)")
     serve.add_argument("--port", type=int, default=5006)
@@ -285,6 +288,21 @@ def cmd_compare(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ib(ns: argparse.Namespace) -> int:
+    from kernelext.venues.ib import AccountSnapshot, GatewayTarget, health_of, probe_account
+
+    result = probe_account(GatewayTarget.from_env(paper=True), timeout=ns.timeout)
+    print(f"gateway: {health_of(result)}")
+    if not isinstance(result, AccountSnapshot):
+        print(f"paperlab: error: {result.message}", file=sys.stderr)
+        return 1
+    print(f"account {result.account_id} ({'paper' if result.is_paper else 'LIVE'}): equity {result.equity:,.2f} "
+          f"cash {result.cash:,.2f} buying power {result.buying_power:,.2f} exposure {result.exposure:,.2f} {result.currency}")
+    for h in result.holdings:
+        print(f"  {h.symbol}.{h.exchange}  {h.position:g} @ {h.avg_cost:,.4f}")
+    return 0
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     from widgets.app import serve  # widgets depend on kernelext, imported only to serve them
 
@@ -293,7 +311,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
 
 COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
-            "backtest": cmd_backtest, "compare": cmd_compare}
+            "backtest": cmd_backtest, "compare": cmd_compare, "ib": cmd_ib}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

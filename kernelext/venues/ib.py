@@ -36,7 +36,8 @@ T = TypeVar("T")
 PAPER_PORT = 4002
 LIVE_PORT = 4001
 DEFAULT_CLIENT_ID = 17
-START_COMMAND = "docker compose --profile paper up -d ib-gateway"
+COMPOSE_FILE = "kernelext/venues/ib_gateway/compose.yaml"
+START_COMMAND = f"docker compose -f {COMPOSE_FILE} --profile paper up -d ib-gateway"
 HOST_ENV, PORT_ENV, CLIENT_ID_ENV, ACCOUNT_ENV = (
     "PAPERLAB_IB_HOST",
     "PAPERLAB_IB_PORT",
@@ -297,10 +298,15 @@ def probe_account(target: GatewayTarget | None = None, timeout: float = 5.0) -> 
             check_paper_account(target.account_id)
         except ValueError as exc:
             return ProbeFailure("not a paper account", str(exc))
+    quiet = logging.getLogger("ib_async")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # our ProbeFailure says it in one line; ib_async would add its own
     try:
         return _IbLoop.run(_probe(target, timeout), timeout * 2 + 2)
     except TimeoutError:
         return ProbeFailure("logged out", f"IB Gateway at {target.where} did not answer in time: re-login needed")
+    finally:
+        quiet.setLevel(level)
 
 
 # -- health monitor ----------------------------------------------------------------------

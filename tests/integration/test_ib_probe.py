@@ -170,3 +170,27 @@ def test_health_monitor_thread_reports_and_stops() -> None:
         finally:
             health.stop()
     assert seen[:1] == ["ok"] and health.state == "ok"
+
+
+def test_cli_ib_status_shows_the_account_or_one_line(paperlab_home) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.peers.tws_peer import TwsPeer
+
+    def status(port: int) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PAPERLAB_IB_PORT": str(port), "PAPERLAB_IB_ACCOUNT_ID": "DU1234567"}
+        return subprocess.run([sys.executable, "-m", "kernelext", "ib", "status", "--timeout", "3"],
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    with TwsPeer(accounts=("DU1234567",)) as peer:
+        out = status(peer.port)
+        assert out.returncode == 0, out.stderr
+        assert "gateway: ok" in out.stdout and "(paper): equity" in out.stdout
+        assert 3 not in peer.requests  # never a placeOrder
+        port = peer.port
+    down = status(port)
+    assert down.returncode == 1
+    assert down.stderr.strip().splitlines() == [down.stderr.strip()]  # one line
+    assert "docker compose -f kernelext/venues/ib_gateway/compose.yaml --profile paper up -d ib-gateway" in down.stderr
