@@ -8,6 +8,7 @@ drawdown halt, and the reason of a system shutdown (a strategy that raised).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,9 +47,11 @@ _POSITION_STAGES: dict[type, str] = {
     PositionChanged: "position.changed",
     PositionClosed: "position.closed",
 }
-BAR_SAMPLE_NS = 250_000_000
+# Cadences are wall time (time.monotonic_ns), not the node's clock: in a backtest that
+# clock is market time, and would flush on every bar.
+BAR_SAMPLE_NS = 250_000_000  # bar.received goes to live views at most 4x per wall second
+EQUITY_FLUSH_NS = 100_000_000  # equity points and bars reach the ledger (and views) 10x per wall second
 STALE_AFTER_S = 5.0  # no quote or trade for this long on a live feed -> feed.stale
-EQUITY_FLUSH_NS = 100_000_000  # equity points reach the ledger (and views) 10x per wall second  # bar.received goes to live views at most 4x per wall second
 
 
 class TelemetryConfig(ActorConfig, frozen=True):
@@ -252,7 +255,7 @@ class Telemetry(Actor):
         self.bars += 1
         self.last_bar_ts = bar.ts_event
         self._last_close[bar.bar_type.instrument_id] = bar.close.as_double()
-        now = self.clock.timestamp_ns()
+        now = time.monotonic_ns()
         if now - self._last_bar_sample >= BAR_SAMPLE_NS:
             self._last_bar_sample = now
             self._emit(
@@ -301,7 +304,7 @@ class Telemetry(Actor):
             self._equity_points.append(point)
         self._last_equity_ts = ts
         self._check_drawdown(equity, ts)
-        now = self.clock.timestamp_ns()
+        now = time.monotonic_ns()
         if force or now - self._last_equity_flush >= EQUITY_FLUSH_NS:
             self._flush_equity(now)
 
@@ -312,7 +315,7 @@ class Telemetry(Actor):
         if not self._equity_points:
             return
         points, self._equity_points = self._equity_points, []
-        self._last_equity_flush = now if now is not None else self.clock.timestamp_ns()
+        self._last_equity_flush = now if now is not None else time.monotonic_ns()
         ts, equity, bal, free, upnl, rpnl, exposure = points[-1]
         cur = self._currency.code
         self.equity = {
