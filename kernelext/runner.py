@@ -405,20 +405,36 @@ class SessionRunner:
         self.node.kernel.risk_engine.set_trading_state(state)
 
     async def _flatten(self) -> None:
+        """Reduce-only, cancel everything, close every position until flat, then halt.
+
+        An order a strategy sent just before the flatten has already passed the
+        RiskEngine and can fill after the closes (re-opening a position), and Nautilus's
+        REDUCING lets a strategy open again from flat: so close whatever is open until
+        the account is flat with nothing in flight, halt, and check once more.
+        """
         assert self.node is not None
-        self.node.kernel.risk_engine.set_trading_state(TradingState.REDUCING)
-        for strategy in self.strategies:
-            iid = strategy.config.instrument_id
-            strategy.cancel_all_orders(iid)
-            strategy.close_all_positions(iid)
+        risk = self.node.kernel.risk_engine
         cache = self.node.kernel.cache
+        risk.set_trading_state(TradingState.REDUCING)
+        for strategy in self.strategies:
+            strategy.cancel_all_orders(strategy.config.instrument_id)
         deadline = time.monotonic() + FLATTEN_TIMEOUT_S
-        while (cache.positions_open() or cache.orders_open()) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            busy = cache.orders_open() or cache.orders_inflight()
+            if cache.positions_open() and not busy:
+                for strategy in self.strategies:
+                    strategy.close_all_positions(strategy.config.instrument_id)
+                await asyncio.sleep(0.01)  # let the closes reach the RiskEngine (in flight from then on)
+            elif not cache.positions_open() and not busy:
+                risk.set_trading_state(TradingState.HALTED)
+                await asyncio.sleep(0.01)  # anything already past the RiskEngine lands now
+                if not cache.positions_open() and not cache.orders_open():
+                    break
+                risk.set_trading_state(TradingState.REDUCING)
             await asyncio.sleep(0.002)
         if cache.positions_open():
             self._publish("control.flatten", f"flatten incomplete: {len(cache.positions_open())} position(s) still open")
-        # Nautilus's REDUCING lets a strategy open again from flat: once flat, halt until resume.
-        self.node.kernel.risk_engine.set_trading_state(TradingState.HALTED)
+        risk.set_trading_state(TradingState.HALTED)  # no re-entry until resume
         self.state = "paused"
 
     # -- events ---------------------------------------------------------------------------------
