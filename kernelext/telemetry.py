@@ -54,6 +54,11 @@ EQUITY_FLUSH_NS = 100_000_000  # equity points and bars reach the ledger (and vi
 STALE_AFTER_S = 5.0  # no quote or trade for this long on a live feed -> feed.stale
 
 
+def _num(value: Any) -> float:
+    """A Price/Quantity/Money as the float nearest its exact decimal (65821.4, not 65821.40000000001)."""
+    return float(value.as_decimal())
+
+
 class TelemetryConfig(ActorConfig, frozen=True):
     """Config of the telemetry actor (identity only; wiring is passed in code)."""
 
@@ -191,8 +196,8 @@ class Telemetry(Actor):
             "strategy_id": event.strategy_id.value,
             "side": order.side_string() if order else None,
             "order_type": order.type_string() if order else None,
-            "quantity": order.quantity.as_double() if order else None,
-            "price": order.price.as_double() if order is not None and order.has_price else None,
+            "quantity": _num(order.quantity) if order else None,
+            "price": _num(order.price) if order is not None and order.has_price else None,
             "status": order.status_string() if order else None,
         }
         if isinstance(event, (OrderDenied, OrderRejected)):
@@ -206,9 +211,9 @@ class Telemetry(Actor):
                 trade_id=event.trade_id.value,
                 venue_order_id=event.venue_order_id.value,
                 position_id=event.position_id.value if event.position_id else None,
-                last_qty=event.last_qty.as_double(),
-                last_px=event.last_px.as_double(),
-                commission=event.commission.as_double(),
+                last_qty=_num(event.last_qty),
+                last_px=_num(event.last_px),
+                commission=_num(event.commission),
                 commission_currency=event.commission.currency.code,
                 liquidity=event.liquidity_side.name,
                 side=event.order_side.name,
@@ -230,11 +235,11 @@ class Telemetry(Actor):
             "position_id": event.position_id.value,
             "instrument": event.instrument_id.value,
             "side": event.side.name,
-            "quantity": event.quantity.as_double(),
+            "quantity": _num(event.quantity),
             "avg_px_open": float(event.avg_px_open),
             "avg_px_close": float(event.avg_px_close) if event.avg_px_close else None,
-            "realized_pnl": event.realized_pnl.as_double() if event.realized_pnl else 0.0,
-            "unrealized_pnl": event.unrealized_pnl.as_double() if event.unrealized_pnl else 0.0,
+            "realized_pnl": _num(event.realized_pnl) if event.realized_pnl else 0.0,
+            "unrealized_pnl": _num(event.unrealized_pnl) if event.unrealized_pnl else 0.0,
             "currency": event.currency.code,
         }
         message = f"{event.instrument_id.symbol} {event.side.name} {event.quantity}"
