@@ -10,7 +10,6 @@ import argparse
 import json
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn

@@ -27,7 +27,6 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kernelext.nautilus_compat import new_node_loop  # (must precede TradingNode imports)

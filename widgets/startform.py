@@ -9,7 +9,6 @@ and the per-strategy parameter fields come from here too.
 from __future__ import annotations
 
 import json
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -80,18 +79,14 @@ _TIMEFRAME_CANDIDATES = (
 
 # Pre-check before kernelext.spec.parse_bar_spec: Nautilus's BarSpecification.from_str
 # aborts the process (a Rust panic) on unknown aggregation words, which would kill the kernel.
-_BAR_SPEC_SHAPE = re.compile(r"^\d+-(SECOND|MINUTE|HOUR|DAY)-LAST$")
 
 
 def check_timeframe(text: str, where: str = "") -> str:
     """A time bar spec like '1-MINUTE-LAST' (uppercased), checked safely; ``SpecError`` otherwise."""
-    raw = str(text or "").strip().upper()
-    if not _BAR_SPEC_SHAPE.match(raw):
-        raise SpecError(
-            f"{where}bar_spec: expected STEP-UNIT-LAST with UNIT one of SECOND, MINUTE, HOUR, DAY, "
-            f"e.g. 1-MINUTE-LAST (got {text!r})"
-        )
-    return parse_bar_spec(raw)
+    try:
+        return parse_bar_spec(str(text or ""))  # checks the shape before Nautilus parses it
+    except SpecError as e:
+        raise SpecError(f"{where}{e}") from None
 
 
 def _accepted(bar_spec: str) -> bool:

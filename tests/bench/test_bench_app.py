@@ -25,6 +25,8 @@ with that phase, p95/max (a full period) is the steadier figure.
 
 from __future__ import annotations
 
+from tests.helpers import stop_process
+
 import json
 import os
 import statistics
@@ -138,12 +140,7 @@ def served_app(free_port: int, paperlab_home: Path) -> Iterator[str]:  # noqa: F
         wait_http(url, proc, what="paperlab serve")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
         log.close()
 
 

@@ -3,6 +3,8 @@ Panel dashboard render with a growing equity curve, and use the control bar."""
 
 from __future__ import annotations
 
+from tests.helpers import stop_process
+
 import os
 import secrets
 import subprocess
@@ -37,11 +39,7 @@ def lab(free_port: int, paperlab_home: Path) -> Iterator[str]:
         wait_http(f"{base}/api/status?token={token}", proc, what="JupyterLab")
         yield f"{base}/lab/tree/{NOTEBOOK}?token={token}&reset"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def wait_for(page: Any, js: str, timeout: float = 60, what: str = "") -> Any:

@@ -4,6 +4,8 @@ in the Sessions tab."""
 
 from __future__ import annotations
 
+from tests.helpers import stop_process
+
 import os
 import re
 import subprocess
@@ -32,11 +34,7 @@ def app_url(free_port: int, paperlab_home: Path) -> Iterator[str]:
         wait_http(url, proc, what="paperlab serve")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def wait_text(page: Any, pattern: str, timeout: float = 60) -> None:

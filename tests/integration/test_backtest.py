@@ -14,7 +14,7 @@ import kernelext
 from kernelext import frames
 from kernelext.gate import require_backtest
 from kernelext.ledger import Ledger
-from kernelext.spec import SpecError, build_spec, make_sleeve, sleeves_from_json
+from kernelext.spec import SpecError, build_spec, make_sleeve
 
 METRICS = ["trades", "wins", "win_rate", "profit_factor", "realized_pnl", "fees", "max_drawdown", "max_drawdown_pct", "sharpe"]
 

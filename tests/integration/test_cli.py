@@ -7,6 +7,8 @@ the ledger (opened afresh from this process with ``kernelext.frames``).
 
 from __future__ import annotations
 
+from tests.helpers import wait_for as _wait_for
+
 import io
 import json
 import os
@@ -49,14 +51,8 @@ def paperlab(home: Path, *args: str, timeout: float = 120) -> subprocess.Complet
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
+    """Poll ``predicate`` until it is truthy; fail (saying what we waited for) at the deadline."""
+    return _wait_for(predicate, what, timeout, interval=0.05)
 
 
 def read_ledger(home: Path, read: Callable[[Ledger], Any]) -> Any:

@@ -11,8 +11,9 @@ asserts on elapsed time.
 
 from __future__ import annotations
 
+from tests.helpers import wait_for as _wait_for
+
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,14 +34,7 @@ FAST_EMA = {"fast": 2, "slow": 5}  # flips often on 1-minute replay bars
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
     """Poll ``predicate`` until it is truthy; fail (saying what we waited for) at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
+    return _wait_for(predicate, what, timeout, interval=0.02)
 
 
 def ema_spec(speed: float | str = 600, name: str | None = None, instrument: str = "BTC/USD", **options: Any) -> SessionSpec:

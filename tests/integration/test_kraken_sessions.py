@@ -8,10 +8,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
-import polars as pl
 import pytest
 
 import kernelext
@@ -20,6 +18,7 @@ from kernelext.ledger import Ledger
 from kernelext.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
+from tests.helpers import wait_for
 from tests.peers.kraken_peer import KrakenPeer
 
 BID, ASK = 65_000.0, 65_000.1
@@ -61,10 +60,7 @@ def peer(monkeypatch: pytest.MonkeyPatch, paperlab_home) -> Iterator[KrakenPeer]
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    wait_for(predicate, what, timeout, interval=0.1)
 
 
 def _kraken_spec(strategy: str, params: dict, **kw):

@@ -18,7 +18,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
 
 from kernelext.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
