@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kernelext.spec import DEFAULT_BAR_SPEC, SessionSpec, SpecError, build_spec, make_sleeve, sleeves_from_json
+from kernelext.spec import DEFAULT_BAR_SPEC, DEFAULT_IB_BAR_SPEC, IB_VENUES, SessionSpec, SpecError, build_spec, make_sleeve, sleeves_from_json
 
 
 class UsageError(ValueError):
@@ -31,13 +31,16 @@ class OneLineParser(argparse.ArgumentParser):
 def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags of ``paperlab paper`` / ``%paper start``."""
     p.add_argument("--strategy", help="registered strategy key, e.g. ema_cross")
-    p.add_argument("--instrument", help="pair, e.g. BTC/USD")
-    p.add_argument("--bar-spec", default=DEFAULT_BAR_SPEC, help="STEP-UNIT-LAST, e.g. 1-MINUTE-LAST")
+    p.add_argument("--instrument", help="pair, e.g. BTC/USD; on ib-paper IB symbology, e.g. QQQ.NASDAQ")
+    p.add_argument("--bar-spec", default=None,
+                   help=f"STEP-UNIT-LAST, e.g. 1-MINUTE-LAST (default {DEFAULT_BAR_SPEC}; {DEFAULT_IB_BAR_SPEC} on ib-paper)")
     p.add_argument("--params", default=None, help='strategy params as JSON, e.g. \'{"fast": 10, "slow": 30}\'')
     p.add_argument("--sleeves-json", default=None, help="a book: JSON list of {strategy, instrument, params?, bar_spec?, name?}")
     p.add_argument("--starting-cash", default="100000 USD", help="e.g. '100000 USD'")
     p.add_argument("--label", default=None)
-    p.add_argument("--venue", default="sandbox", help="sandbox")
+    p.add_argument("--venue", default="sandbox", help="sandbox (crypto sandbox or replay) or ib-paper (IB Gateway paper account)")
+    p.add_argument("--outside-rth", action="store_true", help="ib-paper: also trade outside regular trading hours")
+    p.add_argument("--account", default=None, help="ib-paper: the DU... paper account (default $PAPERLAB_IB_ACCOUNT_ID or the gateway's)")
     p.add_argument("--feed", default="auto", help="kraken (live), replay (offline), or auto: Kraken if it answers within 5 s, else replay")
     p.add_argument("--speed", default="max", help="replay speed: 1 = real time, 60, or max")
     p.add_argument("--seed", type=int, default=7, help="replay generator seed")
@@ -71,14 +74,17 @@ def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
 
 
 def _spec_from_args(ns: argparse.Namespace) -> SessionSpec:
+    ib = getattr(ns, "venue", "sandbox") in IB_VENUES
+    bar_spec = ns.bar_spec or (DEFAULT_IB_BAR_SPEC if ib else DEFAULT_BAR_SPEC)
     if ns.sleeves_json:
         if ns.strategy or ns.instrument:
             raise SpecError("sleeves: give either --sleeves-json or --strategy/--instrument, not both")
-        sleeves = sleeves_from_json(ns.sleeves_json, default_bar_spec=ns.bar_spec)
+        sleeves = sleeves_from_json(ns.sleeves_json, default_bar_spec=bar_spec)
     else:
         if not ns.instrument:
-            raise SpecError("instrument: required, e.g. --instrument BTC/USD")
-        sleeves = [make_sleeve(ns.strategy or "", ns.instrument, params=ns.params, bar_spec=ns.bar_spec)]
+            raise SpecError(f"instrument: required, e.g. --instrument {'QQQ.NASDAQ' if ib else 'BTC/USD'}")
+        sleeves = [make_sleeve(ns.strategy or "", ns.instrument, params=ns.params, bar_spec=bar_spec)]
+    ib_extras = {"outside_rth": bool(getattr(ns, "outside_rth", False)), "account_id": getattr(ns, "account", None)}
     return build_spec(
         sleeves=sleeves,
         venue=ns.venue,
@@ -94,6 +100,7 @@ def _spec_from_args(ns: argparse.Namespace) -> SessionSpec:
         seed=ns.seed,
         catalog_path=ns.catalog,
         max_bars=ns.bars,
+        **ib_extras,
     )
 
 
@@ -288,14 +295,18 @@ def cmd_compare(ns: argparse.Namespace) -> int:
 
 
 def cmd_ib(ns: argparse.Namespace) -> int:
-    from kernelext.venues.ib import AccountSnapshot, GatewayTarget, health_of, probe_account
+    from kernelext.ledger import Ledger
+    from kernelext.venues.ib import AccountSnapshot, GatewayTarget, health_of, mask_account, probe_account
+    from kernelext.venues.ib_health import record_result
 
-    result = probe_account(GatewayTarget.from_env(paper=True), timeout=ns.timeout)
+    target = GatewayTarget.from_env(paper=True)
+    result = probe_account(target, timeout=ns.timeout)
+    record_result(Ledger(), target, result)  # health transitions are kept in the ledger
     print(f"gateway: {health_of(result)}")
     if not isinstance(result, AccountSnapshot):
         print(f"paperlab: error: {result.message}", file=sys.stderr)
         return 1
-    print(f"account {result.account_id} ({'paper' if result.is_paper else 'LIVE'}): equity {result.equity:,.2f} "
+    print(f"account {mask_account(result.account_id)} ({'paper' if result.is_paper else 'LIVE'}): equity {result.equity:,.2f} "
           f"cash {result.cash:,.2f} buying power {result.buying_power:,.2f} exposure {result.exposure:,.2f} {result.currency}")
     for h in result.holdings:
         print(f"  {h.symbol}.{h.exchange}  {h.position:g} @ {h.avg_cost:,.4f}")

@@ -118,6 +118,12 @@ MIGRATIONS: list[list[str]] = [
             open REAL, high REAL, low REAL, close REAL, volume REAL, historical INTEGER NOT NULL,
             PRIMARY KEY (session_id, bar_type, ts, historical))""",
     ],
+    [  # v4: IB Gateway health: one row per observed transition (ok / re-login needed / off)
+        """CREATE TABLE gateway_health (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, gateway TEXT NOT NULL, ts INTEGER NOT NULL,
+            state TEXT NOT NULL, previous TEXT, message TEXT)""",
+        "CREATE INDEX gateway_health_ts ON gateway_health(gateway, ts)",
+    ],
 ]
 
 _SQL_EVENT = (
@@ -614,6 +620,26 @@ class Ledger:
     def cached_instruments(self, venue: str) -> list[str]:
         """The last instrument list seen for ``venue`` (empty if never fetched)."""
         return [r[0] for r in self.query("SELECT symbol FROM instruments WHERE venue = ? ORDER BY symbol", (venue,))]
+
+    # -- gateway health ------------------------------------------------------
+    def record_gateway_health(self, gateway: str, previous: str | None, state: str, message: str) -> None:
+        """Store one gateway health transition (``gateway`` is ``host:port``)."""
+        with self.transaction() as con:
+            con.execute(
+                "INSERT INTO gateway_health(gateway, ts, state, previous, message) VALUES (?, ?, ?, ?, ?)",
+                (gateway, now_ns(), state, previous, message),
+            )
+
+    def gateway_health(self, gateway: str | None = None, limit: int = 1) -> list[dict[str, Any]]:
+        """The latest health rows, newest first (of one gateway, or of any)."""
+        where, params = ("WHERE gateway = ?", (gateway,)) if gateway else ("", ())
+        cur = self._con().execute(
+            f"SELECT gateway, ts, state, previous, message FROM gateway_health {where}"
+            " ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def delete_session(self, session_id: str) -> None:
         """Remove the session and all its rows in every table (the audit log is kept)."""

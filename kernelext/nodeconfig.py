@@ -27,7 +27,7 @@ from nautilus_trader.config import (
 )
 
 from kernelext.spec import SessionSpec
-from kernelext.venues import kraken
+from kernelext.venues import ib_session, kraken
 from kernelext.venues.pairs import KRAKEN
 from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClientConfig
 
@@ -62,9 +62,11 @@ def build_node_config(
     log_directory: str | None = None,
     log_file_name: str | None = None,
 ) -> NodePlan:
-    """The ``TradingNodeConfig`` for a paper session on the sandbox."""
+    """The ``TradingNodeConfig`` for a paper session: the sandbox, or IB paper (``_ib_plan``)."""
     notes: list[str] = []
     rate = spec.risk.max_order_submit_rate
+    if spec.is_ib:
+        return _ib_plan(spec, trader_id, log_directory, log_file_name)
     if spec.feed != "kraken":
         rate = scaled_rate(rate, spec.speed)
         if spec.speed is None:
@@ -78,30 +80,10 @@ def build_node_config(
     data_config = kraken.data_client_config(spec.instruments) if live else _replay_config(spec)
     config = TradingNodeConfig(
         trader_id=trader_id,
-        logging=LoggingConfig(
-            log_level="ERROR",
-            log_level_file="INFO" if log_directory else None,
-            log_directory=log_directory,
-            log_file_name=log_file_name,
-            log_colors=False,
-        ),
+        logging=_logging(log_directory, log_file_name),
         data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
-        risk_engine=LiveRiskEngineConfig(
-            graceful_shutdown_on_exception=True,
-            max_order_submit_rate=rate,
-            max_notional_per_order=notional,
-        ),
-        exec_engine=LiveExecEngineConfig(
-            graceful_shutdown_on_exception=True,
-            reconciliation=False,
-            reconciliation_startup_delay_secs=0.1,
-            purge_closed_orders_interval_mins=15,
-            purge_closed_orders_buffer_mins=60,
-            purge_closed_positions_interval_mins=15,
-            purge_closed_positions_buffer_mins=60,
-            purge_account_events_interval_mins=15,
-            purge_account_events_lookback_mins=60,
-        ),
+        risk_engine=_risk_engine(rate, notional),
+        exec_engine=_exec_engine(reconciliation=False),
         data_clients={data_client: data_config},
         exec_clients={SANDBOX_CLIENT: _sandbox_config(spec, currency, bar_execution=not live)},
         timeout_connection=10.0,
@@ -113,6 +95,67 @@ def build_node_config(
     )
     return NodePlan(config=config, submit_rate=rate, notes=tuple(notes), settlement_currency=currency,
                     data_client=data_client)
+
+
+def _logging(log_directory: str | None, log_file_name: str | None) -> LoggingConfig:
+    return LoggingConfig(
+        log_level="ERROR",
+        log_level_file="INFO" if log_directory else None,
+        log_directory=log_directory,
+        log_file_name=log_file_name,
+        log_colors=False,
+    )
+
+
+def _risk_engine(rate: str, notional: dict[str, int]) -> LiveRiskEngineConfig:
+    return LiveRiskEngineConfig(
+        graceful_shutdown_on_exception=True,
+        max_order_submit_rate=rate,
+        max_notional_per_order=notional,
+    )
+
+
+def _exec_engine(*, reconciliation: bool) -> LiveExecEngineConfig:
+    return LiveExecEngineConfig(
+        graceful_shutdown_on_exception=True,
+        reconciliation=reconciliation,
+        reconciliation_startup_delay_secs=0.1 if not reconciliation else 1.0,
+        purge_closed_orders_interval_mins=15,
+        purge_closed_orders_buffer_mins=60,
+        purge_closed_positions_interval_mins=15,
+        purge_closed_positions_buffer_mins=60,
+        purge_account_events_interval_mins=15,
+        purge_account_events_lookback_mins=60,
+    )
+
+
+def _ib_plan(spec: SessionSpec, trader_id: str, log_directory: str | None, log_file_name: str | None) -> NodePlan:
+    """IB data and IB paper execution through one gateway connection; startup reconciliation on.
+
+    The submit-rate cap stays wall-clock (IB's own pacing is 50 messages/s).
+    """
+    rate = spec.risk.max_order_submit_rate
+    notional = {iid: int(spec.risk.max_notional_per_order) for iid in spec.instruments}
+    notes = [ib_session.SYMBOLOGY_NOTE]
+    notes.append("orders and bars outside regular trading hours allowed" if spec.outside_rth
+                 else "decisions only inside regular trading hours (IB liquidHours); --outside-rth to allow more")
+    config = TradingNodeConfig(
+        trader_id=trader_id,
+        logging=_logging(log_directory, log_file_name),
+        data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
+        risk_engine=_risk_engine(rate, notional),
+        exec_engine=_exec_engine(reconciliation=True),
+        data_clients={ib_session.IB_CLIENT: ib_session.data_client_config(spec)},
+        exec_clients={ib_session.IB_CLIENT: ib_session.exec_client_config(spec)},
+        timeout_connection=30.0,
+        timeout_reconciliation=15.0,
+        timeout_portfolio=5.0,
+        timeout_disconnection=5.0,
+        timeout_post_stop=0.5,
+        timeout_shutdown=2.0,
+    )
+    return NodePlan(config=config, submit_rate=rate, notes=tuple(notes), settlement_currency=spec.currency,
+                    data_client=ib_session.IB_CLIENT)
 
 
 def _replay_config(spec: SessionSpec) -> ReplayDataClientConfig:

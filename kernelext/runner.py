@@ -32,7 +32,12 @@ from typing import Any
 from kernelext.nautilus_compat import new_node_loop  # (must precede TradingNode imports)
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
-from nautilus_trader.model.enums import TradingState, trading_state_to_str
+from nautilus_trader.adapters.interactive_brokers.common import IB_VENUE
+from nautilus_trader.adapters.interactive_brokers.factories import (
+    InteractiveBrokersLiveDataClientFactory,
+    InteractiveBrokersLiveExecClientFactory,
+)
+from nautilus_trader.model.enums import TimeInForce, TradingState, trading_state_to_str
 
 from kernelext.events import Event, now_ns
 from kernelext.hub import Hub
@@ -46,6 +51,8 @@ from kernelext.feeds import resolve_feed
 from kernelext.venues.kraken import SequencedKrakenDataClientFactory
 from kernelext.venues.sandbox import route_bars_to_sandbox
 from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClient, ReplayDataClientFactory
+from kernelext.venues import ib_session
+from kernelext.venues.ib_health import record_result, watch_gateway
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +101,7 @@ class SessionRunner:
 
     _live: dict[str, SessionRunner] = {}
     _live_lock = threading.Lock()
+    _ib_start_lock = threading.Lock()  # preflight + create_session of ib-paper sessions, one at a time
 
     def __init__(self, spec: SessionSpec, *, ledger: Ledger | None = None, session_id: str | None = None) -> None:
         self.spec = spec
@@ -141,8 +149,39 @@ class SessionRunner:
         The feed is decided first (``auto``: Kraken if it answers within 5 s, else replay);
         a feed that cannot be had raises ``SpecError`` before anything is written.
         """
-        self.spec, self.feed_notes = resolve_feed(self.spec)
-        with SessionRunner._live_lock:  # registered first: a concurrent start must not mark us crashed
+        if self.spec.is_ib:
+            with SessionRunner._ib_start_lock:
+                self.ledger.mark_crashed(live_ids=set(SessionRunner.live()))
+                self.spec, account = ib_session.preflight(self.spec, self.ledger)
+                self.feed_notes = (
+                    f"IB PAPER: account {account.account_id[:3]}… at {self.spec.ib_gateway}, "
+                    f"equity {account.equity:,.2f} {account.currency}",
+                )
+                self._register_and_create()
+            target = ib_session.target_for(self.spec)
+            record_result(self.ledger, target, account)
+            watch_gateway(self.ledger, target)  # every PAPERLAB_IB_HEALTH_MINUTES (15)
+        else:
+            self.spec, self.feed_notes = resolve_feed(self.spec)
+            self._register_and_create()
+        self._publish("session.starting", f"starting {self.spec.describe()}")
+        self._thread = threading.Thread(target=self._thread_main, name=f"paperlab-{self.session_id[:8]}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._running.is_set() and not self._done.is_set():
+            self._running.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                self._request_stop("start timed out")
+                self.last_error = self.last_error or f"the node did not start within {timeout:g}s"
+                break
+        if not self._running.is_set():
+            self._done.wait(10)
+            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error}\n{self.log_tail()}")
+        return self
+
+    def _register_and_create(self) -> None:
+        """Register as live, then write the session row (a concurrent start must not mark us crashed)."""
+        with SessionRunner._live_lock:
             SessionRunner._live[self.session_id] = self
         try:
             self.ledger.mark_crashed(live_ids=set(SessionRunner.live()))
@@ -160,20 +199,6 @@ class SessionRunner:
             with SessionRunner._live_lock:
                 SessionRunner._live.pop(self.session_id, None)
             raise
-        self._publish("session.starting", f"starting {self.spec.describe()}")
-        self._thread = threading.Thread(target=self._thread_main, name=f"paperlab-{self.session_id[:8]}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._running.is_set() and not self._done.is_set():
-            self._running.wait(min(0.05, max(0.0, deadline - time.monotonic())))
-            if time.monotonic() >= deadline:
-                self._request_stop("start timed out")
-                self.last_error = self.last_error or f"the node did not start within {timeout:g}s"
-                break
-        if not self._running.is_set():
-            self._done.wait(10)
-            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error}\n{self.log_tail()}")
-        return self
 
     def _thread_main(self) -> None:
         loop = new_node_loop()
@@ -200,24 +225,35 @@ class SessionRunner:
         )
         self.notes = self.feed_notes + plan.notes
         node = TradingNode(config=plan.config, loop=loop)
-        if plan.data_client == REPLAY_CLIENT:
+        ib = self.spec.is_ib
+        if ib:
+            node.add_data_client_factory(
+                plan.data_client, _capturing(InteractiveBrokersLiveDataClientFactory, self._set_market_client)
+            )
+            node.add_exec_client_factory(plan.data_client, InteractiveBrokersLiveExecClientFactory)
+        elif plan.data_client == REPLAY_CLIENT:
             node.add_data_client_factory(REPLAY_CLIENT, _capturing(ReplayDataClientFactory, self._set_replay))
         else:
             node.add_data_client_factory(
                 plan.data_client, _capturing(SequencedKrakenDataClientFactory, self._set_market_client)
             )
-        node.add_exec_client_factory(SANDBOX_CLIENT, _capturing(SandboxLiveExecClientFactory, self._set_sandbox))
+        if not ib:
+            node.add_exec_client_factory(SANDBOX_CLIENT, _capturing(SandboxLiveExecClientFactory, self._set_sandbox))
         sleeves_by_strategy: dict[str, str] = {}
         for strategy, sleeve in build_strategies(self.spec, lambda s: s.bar_type_on(self.spec.feed)):
+            if ib:
+                strategy.regular_hours_only = not self.spec.outside_rth
+                strategy.order_tags = ib_session.order_tags(self.spec)
+                strategy.order_time_in_force = TimeInForce.DAY
             node.trader.add_strategy(strategy)
             self.strategies.append(strategy)
             sleeves_by_strategy[strategy.id.value] = sleeve
         risk = node.kernel.risk_engine
         self.telemetry = Telemetry(
             session_id=self.session_id,
-            venue=KRAKEN,
+            venue=IB_VENUE if ib else KRAKEN,
             currency=plan.settlement_currency,
-            starting_cash=float(self.spec.starting_cash),
+            starting_cash=None if ib else float(self.spec.starting_cash),  # IB: the account's own
             live_feed=self.spec.feed == "kraken",
             instrument_ids=tuple(self.spec.instruments),
             sleeves_by_strategy=sleeves_by_strategy,
@@ -296,6 +332,8 @@ class SessionRunner:
         except Exception as e:  # noqa: BLE001
             log.debug("dispose failed: %s", e)
         finally:
+            if self.spec.is_ib:
+                ib_session.forget_clients(self.spec)
             if not loop.is_closed():
                 _cancel_pending(loop)
                 loop.close()

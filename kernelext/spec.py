@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -21,10 +22,15 @@ from kernelext.strategies import registry
 from kernelext.venues.pairs import PAIRS, instrument_id, normalize_symbol
 
 EASTERN = ZoneInfo("America/New_York")
-VENUES = ("sandbox",)
-FEEDS = ("auto", "replay", "kraken")  # auto: Kraken if it answers within 5 s, else replay
+IB_ACCOUNT_ENV = "PAPERLAB_IB_ACCOUNT_ID"
+VENUES = ("sandbox", "ib-paper")
+FEEDS = ("auto", "replay", "kraken", "ib")  # auto: Kraken if it answers within 5 s, else replay
+IB_VENUES = ("ib-paper",)
 DEFAULT_BAR_SPEC = "1-MINUTE-LAST"
+DEFAULT_IB_BAR_SPEC = "1-DAY-LAST"
 _PAIR = re.compile(r"[A-Z0-9]{2,12}/[A-Z0-9]{2,12}")
+# IB simplified symbology: SYMBOL.PRIMARY_EXCHANGE, spaces in the symbol as '-' (BRK-B.NYSE)
+_IB_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9\-]{0,14}\.[A-Z][A-Z0-9]{1,11}")
 _BAR_SPEC = re.compile(r"(\d{1,6})-(SECOND|MINUTE|HOUR|DAY)-LAST")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
@@ -40,12 +46,14 @@ class Sleeve:
 
     name: str
     strategy_key: str
-    instrument: str  # "BTC/USD"
+    instrument: str  # "BTC/USD" (sandbox) or "QQQ.NASDAQ" (IB symbology)
     bar_spec: str  # "1-MINUTE-LAST"
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def instrument_id(self) -> str:
+        if is_ib_symbol(self.instrument):
+            return self.instrument  # IB symbology is already a Nautilus instrument id
         return str(instrument_id(self.instrument))
 
     @property
@@ -85,6 +93,13 @@ class SessionSpec:
     catalog_path: str | None = None
     anchor_ns: int | None = None
     max_bars: int | None = None
+    outside_rth: bool = False  # IB: trade and take bars outside regular trading hours
+    account_id: str = ""  # IB: the DU... paper account (masked in to_dict)
+    ib_gateway: str = ""  # IB: "host:port" of the gateway, set when the session starts
+
+    @property
+    def is_ib(self) -> bool:
+        return self.venue in IB_VENUES
 
     @property
     def is_book(self) -> bool:
@@ -113,11 +128,16 @@ class SessionSpec:
         d = asdict(self)
         d["starting_cash"] = str(self.starting_cash)
         d["sleeves"] = [asdict(s) for s in self.sleeves]
+        if self.account_id:
+            d["account_id"] = self.account_id[:3] + "…"
         return d
 
     def describe(self) -> str:
         """One line, e.g. ``ema_cross on BTC/USD (1-MINUTE-LAST), replay feed``."""
         parts = [f"{s.strategy_key} on {s.instrument} ({s.bar_spec})" for s in self.sleeves]
+        if self.is_ib:
+            hours = "outside RTH allowed" if self.outside_rth else "regular trading hours"
+            return f"{' + '.join(parts)}, IB symbology (SYMBOL.EXCHANGE), {hours}, {self.venue}"
         return f"{' + '.join(parts)}, {self.feed} feed, {self.venue}"
 
 
@@ -187,12 +207,48 @@ def parse_bar_spec(text: str) -> str:
     return raw
 
 
+def is_ib_symbol(text: str) -> bool:
+    """``QQQ.NASDAQ``: IB simplified symbology (SYMBOL.PRIMARY_EXCHANGE)."""
+    return bool(_IB_SYMBOL.fullmatch(text))
+
+
 def parse_instrument(text: str) -> str:
-    """A spot pair: ``'btc/usd'``, ``'XBTUSD'`` -> ``'BTC/USD'`` (availability is checked per feed)."""
+    """A spot pair (``'btc/usd'``, ``'XBTUSD'`` -> ``'BTC/USD'``) or an IB symbol (``'qqq.nasdaq'``
+    -> ``'QQQ.NASDAQ'``); which venue takes which is checked by ``build_spec``."""
+    raw = str(text).strip().upper()
+    if is_ib_symbol(raw):
+        return raw
     symbol = normalize_symbol(str(text))
     if not _PAIR.fullmatch(symbol):
-        raise SpecError(f"instrument: expected a spot pair like BTC/USD (got {text!r})")
+        raise SpecError(
+            f"instrument: expected a spot pair like BTC/USD, or an IB symbol like QQQ.NASDAQ for ib-paper (got {text!r})"
+        )
     return symbol
+
+
+def check_venue_instruments(venue: str, sleeves: list[Sleeve] | tuple[Sleeve, ...]) -> None:
+    """IB venues take IB symbology (QQQ.NASDAQ); the sandbox takes spot pairs (BTC/USD)."""
+    for s in sleeves:
+        ib = is_ib_symbol(s.instrument)
+        if venue in IB_VENUES and not ib:
+            raise SpecError(
+                f"instrument: {venue} takes IB symbology SYMBOL.EXCHANGE like QQQ.NASDAQ (got {s.instrument!r})"
+            )
+        if venue not in IB_VENUES and ib:
+            raise SpecError(
+                f"instrument: {s.instrument} is IB symbology; use --venue ib-paper, or a spot pair like BTC/USD"
+            )
+
+
+def check_ib_account(account_id: str) -> str:
+    """The ib-paper account: ``PAPERLAB_IB_ACCOUNT_ID`` style id starting ``DU`` (empty: the gateway's)."""
+    account_id = (account_id or "").strip()
+    if account_id and not account_id.startswith("DU"):
+        raise SpecError(
+            f"account: ib-paper needs a paper account id starting with DU (got {account_id[:3]}…); "
+            "live accounts (U…) are refused"
+        )
+    return account_id
 
 
 def check_replay_instruments(sleeves: list[Sleeve] | tuple[Sleeve, ...], why: str = "") -> None:
@@ -323,13 +379,31 @@ def build_spec(
     catalog_path: str | None = None,
     anchor_ns: int | None = None,
     max_bars: int | None = None,
+    outside_rth: bool = False,
+    account_id: str | None = None,
 ) -> SessionSpec:
-    """Check everything and return an immutable ``SessionSpec``."""
+    """Check everything and return an immutable ``SessionSpec``.
+
+    ``account_id`` (ib-paper): default ``PAPERLAB_IB_ACCOUNT_ID``; anything not ``DU…`` is refused.
+    """
     if venue not in VENUES:
         raise SpecError(f"venue: {venue!r} is not available; allowed: {', '.join(VENUES)}")
     feed = feed or "auto"
     if feed not in FEEDS:
         raise SpecError(f"feed: {feed!r} is not available; allowed: {', '.join(FEEDS)}")
+    ib = venue in IB_VENUES
+    if ib and feed not in ("auto", "ib"):
+        raise SpecError(f"feed: {venue} takes its market data from IB; allowed: ib (got {feed!r})")
+    if not ib and feed == "ib":
+        raise SpecError("feed: the ib feed needs --venue ib-paper")
+    if ib:
+        feed = "ib"
+        account_id = check_ib_account(os.environ.get(IB_ACCOUNT_ENV, "") if account_id is None else account_id)
+        if speed not in (None, "", "max"):
+            raise SpecError("speed: ib-paper runs in real time; speed applies to the replay feed only")
+    elif outside_rth:
+        raise SpecError("outside_rth: applies to ib-paper equity sessions only")
+    check_venue_instruments(venue, sleeves)
     if feed == "replay":
         check_replay_instruments(sleeves)
     if not sleeves:
@@ -347,7 +421,7 @@ def build_spec(
     for i, s in enumerate(sleeves):
         _check_strategy(s, i, book=len(sleeves) > 1)
     cash, currency = parse_cash(starting_cash)
-    quotes = {s.instrument.split("/")[1] for s in sleeves}
+    quotes = {s.instrument.split("/")[1] for s in sleeves} if not ib else {currency}
     if quotes != {currency}:
         raise SpecError(
             f"starting_cash: currency {currency} must be the quote currency of every instrument ({', '.join(sorted(quotes))})"
@@ -367,11 +441,13 @@ def build_spec(
         until=parse_until(until) if until else None,
         duration_s=parse_duration(duration) if duration not in (None, "") else None,
         risk=risk,
-        speed=parse_speed(speed),
+        speed=None if ib else parse_speed(speed),
         seed=int(seed),
         catalog_path=catalog_path,
         anchor_ns=anchor_ns,
         max_bars=max_bars,
+        outside_rth=bool(outside_rth),
+        account_id=(account_id or "") if ib else "",
     )
 
 

@@ -74,7 +74,7 @@ class Telemetry(Actor):
         session_id: str,
         venue: Venue,
         currency: str,
-        starting_cash: float,
+        starting_cash: float | None,
         sleeves_by_strategy: dict[str, str],
         publish: Callable[..., None],
         max_drawdown_pct: float | None = None,
@@ -102,7 +102,8 @@ class Telemetry(Actor):
         self._last_equity_flush = 0
         self._equity_points: list[tuple[int, float, float, float, float, float, float]] = []
         self._bar_rows: list[tuple] = []  # (bar_type, ts, o, h, l, c, v, historical), flushed with equity
-        self._starting_cash = float(starting_cash)
+        # None: the account's own balance when first seen (an IB account brings its own cash)
+        self._starting_cash: float | None = None if starting_cash is None else float(starting_cash)
         self._last_bar_sample = 0
         self.peak_equity: float | None = None
         self.halted = False
@@ -302,6 +303,8 @@ class Telemetry(Actor):
         bal = balance.as_double() if balance else 0.0
         upnl, exposure = self._open_pnl_and_exposure()
         equity = bal + upnl
+        if self._starting_cash is None:
+            self._starting_cash = bal
         point = (ts, equity, bal, free.as_double() if free else 0.0, upnl, bal - self._starting_cash, exposure)
         if ts == self._last_equity_ts and self._equity_points:
             self._equity_points[-1] = point

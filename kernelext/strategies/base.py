@@ -102,6 +102,12 @@ class PaperStrategy(Strategy):
         self.live_bars: int = 0
         self.last_signal: dict[str, Any] | None = None
         self._pending: set[Any] = set()  # our orders not yet known to be closed
+        # Set by the runner for IB equity sessions: decide only inside regular trading
+        # hours (``MarketHours.is_open``), and tags for every order (e.g. outsideRth).
+        self.regular_hours_only: bool = False
+        self.market_hours: Any = None  # MarketHours of the instrument when regular_hours_only
+        self.order_tags: list[str] | None = None
+        self.rth_skipped_bars: int = 0
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -129,6 +135,11 @@ class PaperStrategy(Strategy):
         for indicator in self._paper_indicators():
             self.register_indicator_for_bars(self.config.bar_type, indicator)
 
+        if self.regular_hours_only:
+            from kernelext.venues.market_hours import MarketHours
+
+            self.market_hours = MarketHours.from_instrument(self.instrument)
+            self.log.info(f"Decisions inside regular trading hours only ({self.market_hours.source})")
         self._request_warmup()
         self.subscribe_bars(self.config.bar_type)
 
@@ -227,6 +238,10 @@ class PaperStrategy(Strategy):
         if self._has_pending_orders():
             self.log.info("Orders in flight; no decision on this bar")
             return
+        if self.market_hours is not None and not self.market_hours.is_open(self.clock.timestamp_ns()):
+            self.rth_skipped_bars += 1
+            self.log.info("Outside regular trading hours; no decision on this bar (--outside-rth allows it)")
+            return
         self._decide(bar)
 
     # -- helpers for subclasses -----------------------------------------------------------
@@ -285,6 +300,7 @@ class PaperStrategy(Strategy):
             quantity=self.instrument.make_qty(qty),
             time_in_force=self.order_time_in_force,
             reduce_only=reduce_only,
+            tags=self.order_tags,
         )
         self._pending.add(order.client_order_id)
         self.submit_order(order)
