@@ -6,7 +6,9 @@
 The app process is a runner host: sessions started here run in it. The Paper tab
 shows the session started here or, when none is shown (or the shown one ended),
 the newest running session in the ledger, also one a notebook started. Binding
-to anything but loopback needs a password (Panel's basic auth).
+to anything but loopback needs a password (Panel's basic auth). The header carries
+the IB gateway health chip (the ledger's latest ``gateway_health`` row; "not checked"
+when there is none), refreshed on the session poll.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from typing import Any
 import panel as pn
 
 from kernelext.ledger import ACTIVE_STATUSES, Ledger
+from kernelext.venues.ib_health import HealthRow, latest_health
 from widgets.dashboard import SessionDashboard
+from widgets.ib_panel import health_chip_html, health_class, health_text, health_tooltip
 from widgets.sessions_view import SessionsView, session_alive
 
 log = logging.getLogger(__name__)
@@ -116,6 +120,8 @@ class PaperApp:
         self.dashboard: SessionDashboard | None = None
         self.sessions = SessionsView(self.ledger)
         self.slot = pn.Column(pn.pane.Markdown(NO_SESSION), sizing_mode="stretch_width")
+        self.health = pn.pane.HTML(self._chip(None), css_classes=["paperlab-app-ib-health"], margin=(22, 10))
+        self.health_row: HealthRow | None = None
         self.start_card: Any = None  # made with the layout
         self._started: list[str] = []
         self._lock = threading.Lock()
@@ -132,8 +138,31 @@ class PaperApp:
         with self._lock:
             self._started.append(runner.session_id)
 
+    @staticmethod
+    def _chip(row: HealthRow | None) -> str:
+        return health_chip_html(row.state if row else None, health_tooltip(row))
+
+    @property
+    def ib_health_text(self) -> str:
+        """The header chip's text ('IB gateway: ok' ... 'IB gateway: not checked')."""
+        return health_text(self.health_row.state if self.health_row else None)
+
+    @property
+    def ib_health_class(self) -> str:
+        """The header chip's css classes."""
+        return health_class(self.health_row.state if self.health_row else None)
+
+    def refresh_health(self) -> None:
+        """Re-read the latest gateway health row; update the chip when it changed."""
+        row = latest_health(self.ledger)
+        if row != self.health_row:
+            self.health_row = row
+            self.health.object = self._chip(row)
+
     def poll(self) -> None:
-        """Show a session started here, else (when nothing live is shown) the newest running one."""
+        """The gateway chip; then show a session started here, else (when nothing live is shown)
+        the newest running one."""
+        self.refresh_health()
         with self._lock:
             started, self._started = self._started, []
         if started:
@@ -195,7 +224,8 @@ class PaperApp:
                               sizing_mode="stretch_width")
             tabs = pn.Tabs(("Paper", paper), ("Sessions", self.sessions.panel()), sizing_mode="stretch_width")
             tabs.param.watch(self._on_tab, "active")  # opening the history shows it as it is now
-            self._layout = pn.Column(pn.pane.Markdown("## PaperLab"), tabs, sizing_mode="stretch_width")
+            header = pn.Row(pn.pane.Markdown("## PaperLab"), self.health, sizing_mode="stretch_width")
+            self._layout = pn.Column(header, tabs, sizing_mode="stretch_width")
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self._tick, period=self.poll_ms)
         return self._layout

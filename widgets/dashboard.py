@@ -13,7 +13,9 @@ and applies the whole batch at once; every buffer is bounded. Controls run
 ``control.*`` event arriving through the feed. Times are US/Eastern.
 
 Test hooks: ``refresh()`` (one poll + apply, no server needed), ``metrics``,
-``counts``, ``status``, ``feed_badge``, ``alert_text``, ``buttons``.
+``counts``, ``status``, ``feed_badge``, ``alert_text``, ``buttons``, ``ib_chip``.
+An ib-paper session's header also shows the IB gateway health chip (the ledger's
+latest ``gateway_health`` row, read on the same poll).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import panel as pn
@@ -34,6 +36,9 @@ from panel.io.notebook import push_notebook
 from kernelext import control, frames
 from kernelext.ledger import ACTIVE_STATUSES, Ledger
 from widgets.feed import LedgerFeed, eastern_ms, eastern_str
+
+if TYPE_CHECKING:
+    from kernelext.venues.ib_health import HealthRow
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,7 @@ QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curv
 _ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.denied": "DENIED", "order.rejected": "REJECTED",
                  "order.filled": "FILLED", "order.canceled": "CANCELED"}
 _PNL_COLORS = [(0.0, "#c0392b"), (float("inf"), "#1e8449")]  # red below 0, green from 0
+IB_VENUES = frozenset({"ib-paper"})
 
 
 def _r(value: Any, digits: int) -> float | None:
@@ -147,6 +153,7 @@ class SessionDashboard:
         self.status = "unknown"
         self.session_row: dict[str, Any] = {}
         self.alert_text = ""
+        self.ib_health: HealthRow | None = None  # ib-paper sessions: the latest gateway health row
         self._loaded = False
         self._drained = False
         self._fills: deque[dict[str, Any]] = deque()
@@ -250,6 +257,20 @@ class SessionDashboard:
         return "REPLAY" if self.session_row.get("feed") == "replay" else "LIVE FEED"
 
     @property
+    def is_ib(self) -> bool:
+        """The session trades through the IB gateway (venue ib-paper)."""
+        return self.session_row.get("venue") in IB_VENUES
+
+    @property
+    def ib_chip(self) -> str:
+        """The header's gateway chip text ('IB gateway: ok', ...); '' for other venues."""
+        if not self.is_ib:
+            return ""
+        from widgets.ib_panel import health_text
+
+        return health_text(self.ib_health.state if self.ib_health else None)
+
+    @property
     def event_stages(self) -> list[str]:
         """Stages in the event feed, newest first."""
         return list(self.events_table.value["stage"])
@@ -266,6 +287,7 @@ class SessionDashboard:
     def refresh(self) -> None:
         """One poll of the ledger and one batched apply of everything that changed."""
         self._read_status()
+        self._read_ib_health()
         batch = [] if self._drained else self.feed.poll()
         if self._loaded and not batch and not self.feed.behind and self.status not in ACTIVE_STATUSES:
             self._drained = True  # an ended session's feed is read to the end: poll the status only
@@ -296,6 +318,17 @@ class SessionDashboard:
             if self._loaded and row["status"] not in ACTIVE_STATUSES:
                 self._sleeves_due, self._sleeves_at = True, 0.0  # final numbers now, not in a few seconds
         self.session_row, self.status = row, row["status"]
+
+    def _read_ib_health(self) -> None:
+        """ib-paper sessions: the latest gateway health row (header chip) when it changed."""
+        if not self.is_ib:
+            return
+        from kernelext.venues.ib_health import latest_health  # ib_async only for IB sessions
+
+        row = latest_health(self.ledger)
+        if row != self.ib_health:
+            self.ib_health = row
+            self._dirty.add("header")
 
     def _load_tables(self) -> None:
         """Fills, orders and positions from frames (the last ``table_rows`` of each)."""
@@ -455,12 +488,17 @@ class SessionDashboard:
                     f'margin-left:8px;font-size:0.85em;font-weight:600">{html.escape(text)}</span>')
 
         error = f' <span style="color:#c0392b">{html.escape(row["last_error"])}</span>' if row.get("last_error") else ""
+        chip = ""
+        if self.is_ib:
+            from widgets.ib_panel import health_chip_html, health_tooltip
+
+            chip = health_chip_html(self.ib_health.state if self.ib_health else None, health_tooltip(self.ib_health))
         return (
             f'<div style="font-size:1.1em"><b>{html.escape(row.get("label") or "")}</b>'
             f' <code>{html.escape(self.session_id)}</code>'
             f'{badge(self.status.upper(), status_color)}{badge(self.feed_badge, badge_color)}'
             f' <span style="margin-left:8px;color:#566573">venue: {html.escape(row.get("venue") or "?")}</span>'
-            f'{error}</div>'
+            f'{chip}{error}</div>'
         )
 
     # -- controls ------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ Same form as the ipywidgets ``StartCard``, all logic in ``widgets.startform``. S
 validates at once (one-line error in an Alert), then runs ``startform.launch`` in a
 worker thread; the outcome is applied on the Bokeh document's loop when served
 (``pn.state.execute`` under the captured document), directly otherwise. Every
-interactive widget has a stable ``paperlab-*`` CSS class for browser tests.
+interactive widget has a stable ``paperlab-*`` CSS class for browser tests. On the
+"IB paper" venue the IB panel (``widgets.ib_panel``) and an Outside RTH box replace
+speed and starting cash.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from panel.io.state import set_curdoc
 from kernelext.ledger import Ledger
 from kernelext.spec import SpecError
 from widgets import startform as sf
+from widgets.ib_panel import IB_CASH_NOTE, PanelIbPanel
 from widgets.startform import FormState, ParamField, error_parts
 
 if TYPE_CHECKING:
@@ -56,16 +59,28 @@ def _param_widget(f: ParamField) -> pn.widgets.Widget:
     return pn.widgets.TextInput(value=sf.default_text(f), placeholder=hint, **kw)
 
 
+def _set_instruments(widget: pn.widgets.AutocompleteInput, venue: str, value: str | None = None) -> None:
+    """Point an instrument input at ``venue``: its choices, free text on IB, ``value`` or its default."""
+    ib = sf.is_ib(venue)
+    widget.param.update(
+        restrict=not ib, options=sf.instrument_choices(venue=venue), value=value or sf.venue_defaults(venue)[0],
+        placeholder="SYMBOL.EXCHANGE, e.g. QQQ.NASDAQ" if ib else "type to search, e.g. eth",
+    )
+
+
 class _PanelSleeveRow:
     """One book sleeve: strategy, instrument, params JSON, remove button."""
 
-    def __init__(self, strategy: str, instrument: str, on_remove: Callable[[_PanelSleeveRow], None]) -> None:
+    def __init__(
+        self, strategy: str, instrument: str, on_remove: Callable[[_PanelSleeveRow], None], venue: str | None = None
+    ) -> None:
         self.strategy = pn.widgets.Select(
             options=sf.strategy_choices(), value=strategy, width=140, css_classes=["paperlab-sleeve-strategy"]
         )
         self.instrument = pn.widgets.AutocompleteInput(
-            options=sf.instrument_choices(), value=instrument, case_sensitive=False, search_strategy="includes",
-            min_characters=1, restrict=True, width=120, css_classes=["paperlab-sleeve-instrument"],
+            options=sf.instrument_choices(venue=venue), value=instrument, case_sensitive=False,
+            search_strategy="includes", min_characters=1, restrict=not sf.is_ib(venue), width=120,
+            css_classes=["paperlab-sleeve-instrument"],
         )
         self.params = pn.widgets.TextAreaInput(
             placeholder=sf.params_placeholder(strategy), height=40, width=280, css_classes=["paperlab-sleeve-params"]
@@ -74,6 +89,10 @@ class _PanelSleeveRow:
         self.remove_button.on_click(lambda _e: on_remove(self))
         self.strategy.param.watch(lambda e: setattr(self.params, "placeholder", sf.params_placeholder(e.new)), "value")
         self.row = pn.Row(self.strategy, self.instrument, self.params, self.remove_button)
+
+    def set_venue(self, venue: str, instrument: str) -> None:
+        """Pairs only (restricted), or free IB symbology text with suggestions; now ``instrument``."""
+        _set_instruments(self.instrument, venue, instrument)
 
     def value(self) -> dict[str, Any]:
         return {"strategy": self.strategy.value, "instrument": self.instrument.value, "params": self.params.value}
@@ -89,6 +108,7 @@ class PanelStartCard:
         self.ledger = ledger
         self.started_runner: SessionRunner | None = None
         self._starting: Future | None = None
+        self._ib = False
         choices = sf.venue_choices()
         unavailable = [c for c in choices if not c.available]
         self.venue = pn.widgets.Select(
@@ -127,18 +147,29 @@ class PanelStartCard:
             label="Speed", value=sf.DEFAULT_SPEED, css_classes=["paperlab-speed"],
             description="bar intervals per interval of wall time: 1 = real time, 60 = a 1-minute bar a second, max",
         )
+        self.outside_rth = pn.widgets.Checkbox(
+            label="Outside RTH (trade and take bars outside regular trading hours)", value=False,
+            css_classes=["paperlab-outside-rth"],
+        )
+        self.ib_panel = PanelIbPanel(ledger)
+        self.ib_section = pn.Column(
+            pn.pane.Markdown(f"*{IB_CASH_NOTE}*", css_classes=["paperlab-ib-note"]), self.outside_rth,
+            self.ib_panel.panel(), visible=False, css_classes=["paperlab-ib-section"], sizing_mode="stretch_width",
+        )
         self.start_button = pn.widgets.Button(label="Start", color="primary", css_classes=["paperlab-start"])
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["paperlab-error"])
         self.log_text = pn.pane.Str("", css_classes=["paperlab-log-text"])
         self.log_card = pn.Card(self.log_text, title="log tail", collapsed=True, visible=False, css_classes=["paperlab-log"])
         self.started = pn.pane.Alert("", alert_type="success", visible=False, css_classes=["paperlab-started"])
         self._layout = pn.Column(
-            pn.pane.Markdown("### New paper session"), self.venue, self.mode, self.single, self.book, self.timeframe,
-            self.cash, self.until, self.label, self.speed, self.start_button, self.error, self.log_card, self.started,
+            pn.pane.Markdown("### New paper session"), self.venue, self.ib_section, self.mode, self.single, self.book,
+            self.timeframe, self.cash, self.until, self.label, self.speed, self.start_button, self.error,
+            self.log_card, self.started,
             css_classes=["paperlab-start-card"],
         )
         self.strategy.param.watch(lambda _e: self._make_params(), "value")
         self.mode.param.watch(lambda _e: self._mode_changed(), "value")
+        self.venue.param.watch(lambda _e: self._venue_changed(), "value")
         self.instrument.param.watch(lambda e: setattr(self.cash, "value", sf.suggest_cash(e.new, self.cash.value)), "value")
         self.add_sleeve_button.on_click(lambda _e: self.add_sleeve())
         self.start_button.on_click(lambda _e: self.start())
@@ -160,16 +191,33 @@ class PanelStartCard:
         self.param_widgets = {f.name: _param_widget(f) for f in fields}
         self.params.objects = list(self.param_widgets.values())
 
+    def _venue_changed(self) -> None:
+        """IB paper <-> the other venues: IB panel and Outside RTH vs speed and cash; defaults."""
+        venue = self.venue.value
+        ib = sf.is_ib(venue)
+        if ib == self._ib:
+            return
+        self._ib = ib
+        self.ib_section.visible = ib
+        self.cash.visible = self.speed.visible = not ib
+        _set_instruments(self.instrument, venue)
+        self.timeframe.value = sf.venue_defaults(venue)[1]
+        for row, default in zip(self.sleeve_rows, sf.default_instruments(venue, len(self.sleeve_rows)), strict=True):
+            row.set_venue(venue, default)
+        if ib:
+            self.ib_panel.show()
+
     def _mode_changed(self) -> None:
         book = self.mode.value == "book"
         if book and not self.sleeve_rows:
-            self.add_sleeve(self.strategy.value, self.instrument.value or "BTC/USD")
+            self.add_sleeve(self.strategy.value, self.instrument.value or sf.venue_defaults(self.venue.value)[0])
         self.single.visible = not book
         self.book.visible = book
 
-    def add_sleeve(self, strategy: str | None = None, instrument: str = "ETH/USD") -> _PanelSleeveRow:
-        """A new book row (also the Add sleeve button)."""
-        row = _PanelSleeveRow(strategy or sf.strategy_choices()[0], instrument, self._remove_sleeve)
+    def add_sleeve(self, strategy: str | None = None, instrument: str | None = None) -> _PanelSleeveRow:
+        """A new book row (also the Add sleeve button); instrument default ETH/USD (SPY.ARCA on IB)."""
+        instrument = instrument or (sf.IB_INSTRUMENTS[1] if self._ib else "ETH/USD")
+        row = _PanelSleeveRow(strategy or sf.strategy_choices()[0], instrument, self._remove_sleeve, self.venue.value)
         self.sleeve_rows.append(row)
         self.rows.objects = [r.row for r in self.sleeve_rows]
         return row
@@ -192,6 +240,7 @@ class PanelStartCard:
             label=self.label.value,
             speed=self.speed.value,
             sleeves=[r.value() for r in self.sleeve_rows],
+            outside_rth=self.outside_rth.value,
         )
 
     # -- starting ------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 ``StartCard().widget`` is the form; a successful Start flips it (its VBox children are
 replaced) to a ``SessionCard``: status cards, Pause/Resume/Flatten/Kill and an event feed.
+On the "IB paper" venue the form shows the IB panel (``widgets.ib_panel``: gateway state,
+the account, Check / Start / Restart gateway) and an Outside RTH box instead of speed
+and starting cash.
 
 Threading: widget state is only ever changed on the kernel's thread. Starting a session
 and the controls run in worker threads, which hand their results back through a
@@ -31,6 +34,7 @@ from kernelext.events import STAGES, Event, now_ns
 from kernelext.ledger import Ledger
 from kernelext.spec import EASTERN, SpecError
 from widgets import startform as sf
+from widgets.ib_panel import IB_CASH_NOTE, IbPanel
 from widgets.startform import FormState, ParamField, error_parts
 
 if TYPE_CHECKING:
@@ -379,17 +383,33 @@ def _param_widget(f: ParamField) -> w.Widget:
     return w.Text(value=sf.default_text(f), placeholder=hint, **common)
 
 
+def _instrument_input(venue: str | None, value: str) -> w.Widget:
+    """A book row's instrument: a pair dropdown, or free IB symbology text with suggestions."""
+    if sf.is_ib(venue):
+        return w.Combobox(options=list(sf.IB_INSTRUMENTS), value=value, ensure_option=False,
+                          placeholder="QQQ.NASDAQ", layout=w.Layout(width="9em"))
+    return w.Dropdown(options=sf.instrument_choices(), value=value, layout=w.Layout(width="9em"))
+
+
 class _SleeveRow:
     """One book sleeve: strategy, instrument, params JSON, remove button."""
 
-    def __init__(self, strategy: str, instrument: str, on_remove: Callable[[_SleeveRow], None]) -> None:
+    def __init__(
+        self, strategy: str, instrument: str, on_remove: Callable[[_SleeveRow], None], venue: str | None = None
+    ) -> None:
         self.strategy = w.Dropdown(options=sf.strategy_choices(), value=strategy, layout=w.Layout(width="10em"))
-        self.instrument = w.Dropdown(options=sf.instrument_choices(), value=instrument, layout=w.Layout(width="9em"))
+        self.instrument = _instrument_input(venue, instrument)
         self.params = w.Textarea(placeholder=sf.params_placeholder(strategy), rows=1, layout=w.Layout(width="22em"))
         self.remove_button = w.Button(icon="times", tooltip="remove this sleeve", layout=w.Layout(width="3em"))
         self.remove_button.on_click(lambda _b: on_remove(self))
         self.strategy.observe(lambda ch: setattr(self.params, "placeholder", sf.params_placeholder(ch["new"])), "value")
         self.box = w.HBox([self.strategy, self.instrument, self.params, self.remove_button])
+
+    def set_venue(self, venue: str, instrument: str) -> None:
+        """Swap the instrument input for ``venue``'s kind, now at ``instrument``."""
+        old, self.instrument = self.instrument, _instrument_input(venue, instrument)
+        self.box.children = (self.strategy, self.instrument, self.params, self.remove_button)
+        old.close()
 
     def value(self) -> dict[str, Any]:
         return {"strategy": self.strategy.value, "instrument": self.instrument.value, "params": self.params.value}
@@ -412,6 +432,7 @@ class StartCard:
         self.error_text = ""
         self._bridge = LoopBridge(loop)
         self._starting: Future | None = None
+        self._ib = False
         self._build()
 
     # -- layout --------------------------------------------------------------------------------
@@ -428,9 +449,15 @@ class StartCard:
         self.strategy = w.Dropdown(options=sf.strategy_choices(), value="ema_cross", description="Strategy", style=_DESC)
         self.instrument_search = w.Text(placeholder="search pairs, e.g. eth", description="Instrument", style=_DESC)
         self.instrument = w.Dropdown(options=sf.instrument_choices(), value="BTC/USD", layout=w.Layout(width="10em"))
+        self.pair_box = w.HBox([self.instrument_search, self.instrument])
+        self.ib_instrument = w.Combobox(
+            options=list(sf.IB_INSTRUMENTS), value=sf.DEFAULT_IB_INSTRUMENT, ensure_option=False,
+            placeholder="SYMBOL.EXCHANGE, e.g. QQQ.NASDAQ", description="Instrument", style=_DESC,
+        )
+        _hide(self.ib_instrument, True)
         self.params_box = w.VBox()
         self.param_widgets: dict[str, w.Widget] = {}
-        self.single_box = w.VBox([self.strategy, w.HBox([self.instrument_search, self.instrument]), self.params_box])
+        self.single_box = w.VBox([self.strategy, self.pair_box, self.ib_instrument, self.params_box])
         self.sleeve_rows: list[_SleeveRow] = []
         self.rows_box = w.VBox()
         self.add_sleeve_button = w.Button(description="Add sleeve", icon="plus")
@@ -445,12 +472,20 @@ class StartCard:
             value=sf.DEFAULT_SPEED, description="Speed", style=_DESC,
             tooltip="bar intervals per interval of wall time: 1 = real time, 60 = a 1-minute bar a second, max",
         )
+        self.outside_rth = w.Checkbox(
+            value=False, description="Outside RTH", style=_DESC,
+            tooltip="trade and take bars outside regular trading hours (IB)",
+        )
+        self.ib_note = w.HTML(f"<i style='color:#555'>{html.escape(IB_CASH_NOTE)}</i>")
+        self.ib_panel = IbPanel(self.ledger, bridge=self._bridge)
+        self.ib_box = w.VBox([self.ib_note, self.outside_rth, self.ib_panel.widget])
+        _hide(self.ib_box, True)
         self.start_button = w.Button(description="Start", button_style="success", icon="play")
         self.message = w.HTML()
         self.log_tail = w.HTML()
         self.form = w.VBox(
             [
-                w.HTML("<b>New paper session</b>"), w.HBox([self.venue, self.venue_note]), self.mode,
+                w.HTML("<b>New paper session</b>"), w.HBox([self.venue, self.venue_note]), self.ib_box, self.mode,
                 self.single_box, self.book_box, self.timeframe, self.cash, self.until, self.label, self.speed,
                 self.start_button, self.message, self.log_tail,
             ]
@@ -470,11 +505,28 @@ class StartCard:
         choice = self._venues[self.venue.value]
         self.venue_note.value = "" if choice.available else f"<i style='color:#888'>unavailable: {html.escape(choice.reason)}</i>"
         self.start_button.disabled = not choice.available or self._busy
+        if sf.is_ib(choice.label) != self._ib:
+            self._switch_ib(choice.label)
+
+    def _switch_ib(self, venue: str) -> None:
+        """IB paper <-> the other venues: IB panel and Outside RTH vs speed and cash; defaults."""
+        ib = self._ib = sf.is_ib(venue)
+        for widget, hidden in ((self.ib_box, not ib), (self.ib_instrument, not ib), (self.pair_box, ib),
+                               (self.cash, ib), (self.speed, ib)):
+            _hide(widget, hidden)
+        instrument, self.timeframe.value = sf.venue_defaults(venue)
+        if ib:
+            self.ib_instrument.value = instrument
+        for row, default in zip(self.sleeve_rows, sf.default_instruments(venue, len(self.sleeve_rows)), strict=True):
+            row.set_venue(venue, default)
+        if ib:
+            self.ib_panel.show()
 
     def _mode_changed(self) -> None:
         book = self.mode.value == "book"
         if book and not self.sleeve_rows:
-            self.add_sleeve(self.strategy.value, self.instrument.value or "BTC/USD")
+            current = self.ib_instrument.value.strip() if self._ib else self.instrument.value
+            self.add_sleeve(self.strategy.value, current or sf.venue_defaults(self.venue.value)[0])
         _hide(self.single_box, book)
         _hide(self.book_box, not book)
 
@@ -493,9 +545,10 @@ class StartCard:
     def _instrument_changed(self, instrument: str | None) -> None:
         self.cash.value = sf.suggest_cash(instrument, self.cash.value)
 
-    def add_sleeve(self, strategy: str | None = None, instrument: str = "ETH/USD") -> _SleeveRow:
-        """A new book row (also the Add sleeve button)."""
-        row = _SleeveRow(strategy or sf.strategy_choices()[0], instrument, self._remove_sleeve)
+    def add_sleeve(self, strategy: str | None = None, instrument: str | None = None) -> _SleeveRow:
+        """A new book row (also the Add sleeve button); instrument default ETH/USD (SPY.ARCA on IB)."""
+        instrument = instrument or (sf.IB_INSTRUMENTS[1] if self._ib else "ETH/USD")
+        row = _SleeveRow(strategy or sf.strategy_choices()[0], instrument, self._remove_sleeve, self.venue.value)
         self.sleeve_rows.append(row)
         self.rows_box.children = tuple(r.box for r in self.sleeve_rows)
         return row
@@ -510,13 +563,19 @@ class StartCard:
     def _busy(self) -> bool:
         return self._starting is not None and not self._starting.done()
 
+    def _instrument(self) -> str:
+        """The single-mode instrument: the IB text on IB paper, else the chosen pair (or the search)."""
+        if self._ib:
+            return self.ib_instrument.value.strip()
+        return self.instrument.value or self.instrument_search.value
+
     def state(self) -> FormState:
         """The form's current values."""
         return FormState(
             mode=self.mode.value,
             venue=self.venue.value,
             strategy=self.strategy.value or "",
-            instrument=self.instrument.value or self.instrument_search.value,
+            instrument=self._instrument(),
             timeframe=self.timeframe.value,
             params={name: wid.value for name, wid in self.param_widgets.items()},
             starting_cash=self.cash.value,
@@ -524,6 +583,7 @@ class StartCard:
             label=self.label.value,
             speed=self.speed.value,
             sleeves=[r.value() for r in self.sleeve_rows],
+            outside_rth=self.outside_rth.value,
         )
 
     def start(self) -> Future | None:

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from kernelext.ledger import Ledger
 from kernelext.spec import (
     DEFAULT_BAR_SPEC,
+    DEFAULT_IB_BAR_SPEC,
     FEEDS,
+    IB_VENUES,
     SessionSpec,
     SpecError,
     build_spec,
@@ -36,18 +38,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CASH",
+    "DEFAULT_IB_INSTRUMENT",
     "DEFAULT_SPEED",
     "DEFAULT_TIMEFRAME",
     "DEFAULT_VENUE",
+    "IB_INSTRUMENTS",
+    "IB_VENUE",
     "TIMEFRAMES",
     "VENUES",
     "FormState",
     "ParamField",
     "VenueChoice",
     "check_timeframe",
+    "default_instruments",
     "default_text",
     "error_parts",
     "instrument_choices",
+    "is_ib",
     "launch",
     "param_fields",
     "params_from_form",
@@ -57,15 +64,21 @@ __all__ = [
     "suggest_cash",
     "to_spec",
     "venue_choices",
+    "venue_defaults",
 ]
 
 # label -> (venue, feed)
 VENUES: dict[str, tuple[str, str]] = {
     "Crypto sandbox": ("sandbox", "auto"),  # live Kraken data, sandbox fills; replay if Kraken is unreachable
     "Replay (offline)": ("sandbox", "replay"),
+    "IB paper": ("ib-paper", "ib"),  # IB Gateway paper account; IB market data, IB paper fills
 }
-_UNAVAILABLE_REASONS: dict[str, str] = {}
+_UNAVAILABLE_REASONS: dict[str, str] = {"ib": "needs kernelext with the ib-paper venue"}
 DEFAULT_VENUE = "Crypto sandbox"
+IB_VENUE = "IB paper"
+# IB simplified symbology SYMBOL.EXCHANGE: free text, these are suggestions
+IB_INSTRUMENTS: tuple[str, ...] = ("QQQ.NASDAQ", "SPY.ARCA", "AAPL.NASDAQ", "MSFT.NASDAQ")
+DEFAULT_IB_INSTRUMENT = IB_INSTRUMENTS[0]
 
 _TIMEFRAME_CANDIDATES = (
     "1-SECOND-LAST",
@@ -133,17 +146,39 @@ def venue_choices() -> list[VenueChoice]:
     return out
 
 
+def is_ib(label: str | None) -> bool:
+    """True when the venue label trades through IB (``IB paper``)."""
+    return VENUES.get(label or "", ("", ""))[0] in IB_VENUES
+
+
+def venue_defaults(label: str | None) -> tuple[str, str]:
+    """``(instrument, timeframe)`` a form starts with on this venue."""
+    if is_ib(label):
+        return DEFAULT_IB_INSTRUMENT, DEFAULT_IB_BAR_SPEC
+    return "BTC/USD", DEFAULT_TIMEFRAME
+
+
+def default_instruments(venue: str | None, n: int) -> list[str]:
+    """``n`` different default instruments for book rows on ``venue`` (cycling past the choices)."""
+    choices = list(IB_INSTRUMENTS) if is_ib(venue) else list(PAIRS)
+    return [choices[i % len(choices)] for i in range(n)]
+
+
 def strategy_choices() -> list[str]:
     """Registered strategy keys (notebook-registered ones included), sorted."""
     return registry.keys()
 
 
-def instrument_choices(query: str = "") -> list[str]:
+def instrument_choices(query: str = "", venue: str | None = None) -> list[str]:
     """Pairs matching ``query`` case-insensitively ('eth' -> ETH/USD, ETH/EUR, ETH/BTC).
 
     The slash is optional ('ethusd' finds ETH/USD); pairs whose base starts with the
-    query come first.
+    query come first. For an IB venue label: suggestions in IB symbology (any
+    SYMBOL.EXCHANGE is accepted as free text).
     """
+    if is_ib(venue):
+        qi = query.strip().upper()
+        return [s for s in IB_INSTRUMENTS if qi in s]
     q = "".join(query.upper().replace("/", " ").split())
     symbols = list(PAIRS) + [s for s in _kraken_pairs() if s not in PAIRS]
     if not q:
@@ -325,19 +360,31 @@ class FormState:
     ``{strategy, instrument, params (JSON text or dict), bar_spec?, name?}``; the
     ``timeframe`` is their default bar spec. ``params`` (single mode): raw form values
     by name, or a JSON object as text.
+
+    On ``IB paper``: ``instrument``/``timeframe`` default to ``QQQ.NASDAQ`` / ``1-DAY-LAST``,
+    ``speed`` and ``starting_cash`` are not used (real time, the IB account's own cash),
+    ``outside_rth`` lets the session trade outside regular trading hours.
     """
 
     mode: Literal["single", "book"] = "single"
     venue: str = DEFAULT_VENUE
     strategy: str = "ema_cross"
-    instrument: str = "BTC/USD"
-    timeframe: str = DEFAULT_TIMEFRAME
+    instrument: str | None = None  # None: the venue's default (``venue_defaults``), set on init
+    timeframe: str | None = None
     params: dict[str, Any] | str = field(default_factory=dict)
     starting_cash: str = "100000 USD"
     until: str = ""
     label: str = ""
     speed: str = DEFAULT_SPEED
     sleeves: list[dict[str, Any]] = field(default_factory=list)
+    outside_rth: bool = False
+
+    def __post_init__(self) -> None:
+        instrument, timeframe = venue_defaults(self.venue)
+        if self.instrument is None:
+            self.instrument = instrument
+        if self.timeframe is None:
+            self.timeframe = timeframe
 
 
 def _venue_feed(label: str) -> tuple[str, str]:
@@ -352,7 +399,7 @@ def _venue_feed(label: str) -> tuple[str, str]:
 def to_spec(state: FormState) -> SessionSpec:
     """Validate ``state`` into a ``SessionSpec``; raises a one-line ``SpecError`` naming the field."""
     venue, feed = _venue_feed(state.venue)
-    timeframe = check_timeframe(state.timeframe or DEFAULT_TIMEFRAME)
+    timeframe = check_timeframe(state.timeframe or venue_defaults(state.venue)[1])
     if state.mode == "book":
         for i, item in enumerate(state.sleeves):
             if isinstance(item, dict) and item.get("bar_spec"):
@@ -366,15 +413,13 @@ def to_spec(state: FormState) -> SessionSpec:
         sleeves = [make_sleeve(strategy, state.instrument or "", params=params, bar_spec=timeframe)]
     else:
         raise SpecError(f"mode: expected 'single' or 'book' (got {state.mode!r})")
-    return build_spec(
-        sleeves=sleeves,
-        venue=venue,
-        feed=feed,
-        starting_cash=state.starting_cash,
-        label=state.label,
-        until=(state.until or "").strip() or None,
-        speed=state.speed,
-    )
+    common: dict[str, Any] = {
+        "sleeves": sleeves, "venue": venue, "feed": feed, "label": state.label,
+        "until": (state.until or "").strip() or None,
+    }
+    if venue in IB_VENUES:  # real time on the IB account's own cash; account from PAPERLAB_IB_ACCOUNT_ID
+        return build_spec(**common, outside_rth=bool(state.outside_rth))
+    return build_spec(**common, starting_cash=state.starting_cash, speed=state.speed)
 
 
 def error_parts(error: BaseException) -> tuple[str, str]:
