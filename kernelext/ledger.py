@@ -130,6 +130,9 @@ _SQL_EVENT = (
     "INSERT INTO events(session_id, sleeve, stage, message, ts, extras_json)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
+# An order's status follows its newest event, except that a final status (FILLED, CANCELED,
+# ...) is never replaced by an earlier stage: venues stamp fills with their own clock (IB's
+# execution times are whole seconds), so OrderSubmitted can carry a later ts than the fill.
 _SQL_ORDER = """
 INSERT INTO orders(session_id, sleeve, client_order_id, instrument, side, order_type,
                    quantity, price, status, reason, strategy_id, ts_submitted, ts_updated)
@@ -143,8 +146,16 @@ ON CONFLICT(session_id, client_order_id) DO UPDATE SET
     price = COALESCE(excluded.price, orders.price),
     strategy_id = COALESCE(excluded.strategy_id, orders.strategy_id),
     reason = COALESCE(excluded.reason, orders.reason),
-    status = CASE WHEN excluded.ts_updated >= orders.ts_updated
-                  THEN COALESCE(excluded.status, orders.status) ELSE orders.status END,
+    status = CASE
+        WHEN excluded.status IS NULL THEN orders.status
+        WHEN orders.status IN ('FILLED', 'CANCELED', 'REJECTED', 'DENIED', 'EXPIRED')
+             AND excluded.status NOT IN ('FILLED', 'CANCELED', 'REJECTED', 'DENIED', 'EXPIRED')
+             THEN orders.status
+        WHEN excluded.status IN ('FILLED', 'CANCELED', 'REJECTED', 'DENIED', 'EXPIRED')
+             AND orders.status NOT IN ('FILLED', 'CANCELED', 'REJECTED', 'DENIED', 'EXPIRED')
+             THEN excluded.status
+        WHEN excluded.ts_updated >= orders.ts_updated THEN excluded.status
+        ELSE orders.status END,
     ts_submitted = MIN(orders.ts_submitted, excluded.ts_submitted),
     ts_updated = MAX(orders.ts_updated, excluded.ts_updated)
 """

@@ -318,6 +318,8 @@ class SessionRunner:
                 await self.node.stop_async()
             except Exception as e:  # noqa: BLE001
                 self.last_error = self.last_error or f"stop: {_one_line(e)}"
+        if self.spec.is_ib:
+            await _ib_client_stopped()
         run_task.cancel()
         try:
             await run_task
@@ -589,6 +591,18 @@ def _engines_idle(data_engine: Any, risk_engine: Any, exec_engine: Any) -> bool:
         or exec_engine.cmd_qsize()
         or exec_engine.evt_qsize()
     )
+
+
+async def _ib_client_stopped(timeout: float = 3.0) -> None:
+    """Let the IB client's ``_stop_async`` finish (disconnect, clear bar timers) before the
+    loop's leftovers are cancelled: cancelled mid-way, Nautilus's task callback calls
+    ``task.exception()`` on it and logs a CancelledError traceback."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stopping = [t for t in asyncio.all_tasks() if not t.done() and "_stop_async" in repr(t.get_coro())]
+        if not stopping:
+            return
+        await asyncio.sleep(0.02)
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:

@@ -245,6 +245,13 @@ def test_late_status_does_not_overwrite_newer(ledger: Ledger) -> None:
     assert ledger.query("SELECT status, ts_submitted, ts_updated FROM orders") == [("CANCELED", 100, 200)]
 
 
+def test_final_status_wins_over_a_later_stamped_earlier_stage(ledger: Ledger) -> None:
+    """IB stamps fills in whole seconds: the fill can carry an older ts than OrderSubmitted."""
+    ledger.write_events([fill_event("O-1", "T-1", 1_000_000_000)])
+    ledger.write_events([order_event("order.submitted", "O-1", 1_400_000_000)])
+    assert ledger.query("SELECT client_order_id, status FROM orders") == [("O-1", "FILLED")]
+
+
 def test_position_reopened_clears_closed_ts(ledger: Ledger) -> None:
     ledger.write_events([position_event("position.opened", 1), position_event("position.closed", 2, side="FLAT")])
     ledger.write_events([position_event("position.opened", 3)])
