@@ -139,6 +139,15 @@ class SessionRunner:
     def _set_market_client(self, client: Any) -> None:
         self.market_client = client
 
+    def _on_ib_connection(self, ready: bool) -> None:
+        """The IB API connection went down or came back (Nautilus reconnects by itself)."""
+        if self.telemetry is not None:
+            self.telemetry.feed_stale = not ready
+        if ready:
+            self._publish("feed.reconnected", "IB connection restored; subscriptions renewed and orders reconciled")
+        else:
+            self._publish("feed.stale", "IB connection lost; reconnecting (Nautilus retries every ~6 s)")
+
     def _set_sandbox(self, client: Any) -> None:
         if self.spec.feed == "replay":  # on the live feed the sandbox fills against quotes and trades
             route_bars_to_sandbox(client._msgbus, client, KRAKEN)
@@ -284,7 +293,12 @@ class SessionRunner:
         self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes))
         self._running.set()
         threading.Thread(target=self._poll_commands, name=f"paperlab-cmd-{self.session_id[-6:]}", daemon=True).start()
+        watcher = None
+        if self.spec.is_ib and self.market_client is not None:
+            watcher = asyncio.ensure_future(ib_session.watch_connection(self.market_client._client, self._on_ib_connection))
         await self._watch(run_task)
+        if watcher is not None:
+            watcher.cancel()
         await self._shutdown(run_task)
 
     async def _watch(self, run_task: asyncio.Future) -> None:

@@ -21,8 +21,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from nautilus_trader.adapters.interactive_brokers import factories as ib_factories
 from nautilus_trader.adapters.interactive_brokers.common import IB_VENUE, IBOrderTags
@@ -139,3 +142,18 @@ def forget_clients(spec: SessionSpec) -> None:
             client._eclient.disconnect()  # the socket, if the node's stop did not close it
         except Exception:  # noqa: BLE001
             pass
+
+
+async def watch_connection(client: Any, on_change: Callable[[bool], None], interval_s: float = 0.25) -> None:
+    """Call ``on_change(ready)`` whenever the IB client's API connection goes down or comes back.
+
+    Nautilus's client reconnects by itself (its watchdog notices within 1 s, waits 5 s,
+    reconnects, resubscribes); this only reports it, for the session's events and status.
+    """
+    ready = bool(client.is_ready)
+    while True:
+        await asyncio.sleep(interval_s)
+        now = bool(client.is_ready)
+        if now != ready:
+            ready = now
+            on_change(now)
