@@ -253,8 +253,9 @@ class SessionDashboard:
 
     @property
     def feed_badge(self) -> str:
-        """"REPLAY" for the replay feed, else "LIVE FEED"."""
-        return "REPLAY" if self.session_row.get("feed") == "replay" else "LIVE FEED"
+        """"REPLAY" for the replay feed, "IB PAPER" for IB's data and paper fills, else "LIVE FEED"."""
+        feed = self.session_row.get("feed")
+        return {"replay": "REPLAY", "ib": "IB PAPER"}.get(feed, "LIVE FEED")
 
     @property
     def is_ib(self) -> bool:
