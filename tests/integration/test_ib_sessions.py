@@ -1,0 +1,195 @@
+"""ib-paper sessions against the local TWS peer: NautilusTrader's own IB adapter for data and
+execution, IB's (the peer's) paper fills with commissions in the ledger and frames, a dropped
+connection reconciled without duplicated or lost fills, one session per gateway, and no
+credential anywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kernelext import frames
+from kernelext.ledger import Ledger
+from kernelext.runner import SessionRunner
+from kernelext.spec import SpecError, build_spec, make_sleeve
+from tests.helpers import wait_for
+from tests.peers.tws_peer import TwsPeer
+
+pytestmark = pytest.mark.timeout(180)
+ACCOUNT = "DU1234567"
+SECRET_PASSWORD = "hunter2-Secret!"
+SECRET_USER = "paperuser-xyz"
+
+
+@pytest.fixture
+def peer(monkeypatch: pytest.MonkeyPatch, paperlab_home) -> Iterator[TwsPeer]:
+    monkeypatch.setenv("TWS_PASSWORD", SECRET_PASSWORD)
+    monkeypatch.setenv("TWS_USERID", SECRET_USER)
+    with TwsPeer(accounts=(ACCOUNT,), positions=(), bar_interval_s=0.3) as p:
+        monkeypatch.setenv("PAPERLAB_IB_PORT", str(p.port))
+        monkeypatch.setenv("PAPERLAB_IB_CLIENT_ID", "40")
+        monkeypatch.setenv("PAPERLAB_IB_ACCOUNT_ID", ACCOUNT)
+        yield p
+
+
+def _spec(**kw):
+    sleeve = make_sleeve("ibs_reversion", "QQQ.NASDAQ", bar_spec="1-DAY-LAST", params={"trade_notional": 10_000})
+    return build_spec(sleeves=[sleeve], venue="ib-paper", **kw)
+
+
+def _fills(sid: str) -> int:
+    return frames.fills(sid).height
+
+
+def _assert_ledger_matches_peer(sid: str, peer: TwsPeer) -> None:
+    """Every peer execution is in the ledger exactly once, with its price, size and commission."""
+    fills = frames.fills(sid)
+    execs = {e.exec_id: e for e in peer.executions}
+    assert fills.height == len(execs) > 0
+    assert fills["trade_id"].n_unique() == fills.height  # no duplicate
+    for row in fills.iter_rows(named=True):
+        ex = execs[row["trade_id"]]
+        assert row["side"] == ("BUY" if ex.side == "BOT" else "SELL")
+        assert row["qty"] == pytest.approx(ex.shares)
+        assert row["price"] == pytest.approx(ex.price)
+        assert row["fee"] == pytest.approx(ex.commission) and row["fee_currency"] == "USD"
+        assert row["instrument"] == "QQQ.NASDAQ"
+
+
+def test_ibs_reversion_on_qqq_fills_with_commissions_in_ledger_and_frames(peer: TwsPeer) -> None:
+    runner = SessionRunner(_spec()).start(timeout=60)
+    sid = runner.session_id
+    try:
+        wait_for(lambda: _fills(sid) >= 4, "two IBS round trips filled by the peer", timeout=60)
+    finally:
+        runner.stop()
+    assert runner.state == "stopped", runner.last_error
+    _assert_ledger_matches_peer(sid, peer)
+    fills = frames.fills(sid)
+    assert (fills["fee"] >= 1.0).all()  # IB's minimum commission per order
+    orders = frames.orders(sid)
+    assert set(orders["status"]) <= {"FILLED", "CANCELED"} and (orders["status"] == "FILLED").sum() >= 4
+    session = frames.sessions().filter(frames.sessions()["session_id"] == sid).row(0, named=True)
+    assert session["venue"] == "ib-paper" and session["feed"] == "ib"
+    running = Ledger().query("SELECT message, extras_json FROM events WHERE session_id = ? AND stage = 'session.running'", (sid,))
+    assert "IB symbology" in running[0][0] and "IB PAPER: account DU1" in json.loads(running[0][1])["notes"][0]
+    # the session's net position equals the peer's
+    net = sum((1 if e.side == "BOT" else -1) * e.shares for e in peer.executions)
+    held = peer.position("QQQ")
+    assert (held.position if held else 0.0) == pytest.approx(net)
+
+
+def test_dropped_connection_reconnects_and_reconciles_without_duplicate_or_lost_fills(peer: TwsPeer) -> None:
+    runner = SessionRunner(_spec()).start(timeout=60)
+    sid = runner.session_id
+    try:
+        wait_for(lambda: _fills(sid) >= 1, "a first fill", timeout=60)
+        handshakes = peer.handshakes
+        peer.drop()
+        wait_for(lambda: peer.handshakes > handshakes, "the adapter to reconnect", timeout=30)
+        before = len(peer.executions)
+        wait_for(lambda: len(peer.executions) >= before + 2, "fills after the reconnect", timeout=60)
+        wait_for(lambda: _fills(sid) == len(peer.executions), "the ledger to catch up", timeout=15)
+    finally:
+        runner.stop()
+    assert runner.state == "stopped", runner.last_error
+    _assert_ledger_matches_peer(sid, peer)
+    stages = frames.events(sid)["stage"].to_list()
+    assert stages.index("feed.stale") < stages.index("feed.reconnected")  # shown in the event feed
+
+
+def test_rejected_order_then_kill_flattens_the_ib_account(peer: TwsPeer) -> None:
+    """IB's error 201 lands as a rejected order with its reason; kill closes at IB and stops."""
+    peer.reject_next_order(201, "Order rejected - reason:Insufficient buying power")
+    runner = SessionRunner(_spec()).start(timeout=60)
+    sid = runner.session_id
+    try:
+        wait_for(lambda: (frames.orders(sid)["status"] == "REJECTED").any(), "the rejected order", timeout=60)
+        wait_for(lambda: runner.positions(), "a position opened by a later signal", timeout=60)
+        runner.kill()
+    finally:
+        runner.stop()
+    assert runner.state == "stopped", runner.last_error
+    rejected = frames.orders(sid).filter(frames.orders(sid)["status"] == "REJECTED").row(0, named=True)
+    assert "Insufficient buying power" in rejected["reason"]
+    held = peer.position("QQQ")
+    assert held is None or held.position == 0  # flat at IB after the kill
+    _assert_ledger_matches_peer(sid, peer)
+
+
+def _hours_closed_now() -> tuple[str, str]:
+    """IB hours strings (US/Eastern) whose regular session ended yesterday, while the extended
+    trading hours cover today: outside RTH at any wall time the test runs."""
+    today = dt.datetime.now(ZoneInfo("America/New_York")).date()
+    yesterday, tomorrow = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
+    liquid = f"{yesterday:%Y%m%d}:0930-{yesterday:%Y%m%d}:1600;{today:%Y%m%d}:CLOSED"
+    trading = f"{yesterday:%Y%m%d}:0000-{today:%Y%m%d}:0000;{today:%Y%m%d}:0000-{tomorrow:%Y%m%d}:0000"
+    return trading, liquid
+
+
+@pytest.mark.parametrize("outside_rth", [False, True])
+def test_regular_trading_hours_unless_outside_rth(monkeypatch: pytest.MonkeyPatch, paperlab_home, outside_rth: bool) -> None:
+    with TwsPeer(accounts=(ACCOUNT,), positions=(), bar_interval_s=0.3, hours=_hours_closed_now()) as peer:
+        monkeypatch.setenv("PAPERLAB_IB_PORT", str(peer.port))
+        monkeypatch.setenv("PAPERLAB_IB_ACCOUNT_ID", ACCOUNT)
+        runner = SessionRunner(_spec(outside_rth=outside_rth)).start(timeout=60)
+        try:
+            if outside_rth:
+                wait_for(lambda: _fills(runner.session_id) >= 2, "fills outside RTH", timeout=60)
+            else:
+                wait_for(lambda: runner.strategies[0].rth_skipped_bars >= 12, "bars outside RTH", timeout=60)
+        finally:
+            runner.stop()
+        assert runner.state == "stopped", runner.last_error
+        if outside_rth:
+            assert all(o.outside_rth for o in peer.orders)  # IB's outsideRth flag on every order
+            _assert_ledger_matches_peer(runner.session_id, peer)
+        else:  # 12 IBS bars give trades when the market is open (the test above); closed: none
+            assert peer.placed_orders == 0 and frames.orders(runner.session_id).height == 0
+            assert runner.strategies[0].market_hours.source == "IB liquidHours"
+
+
+def test_one_ib_session_per_gateway_then_a_new_one_in_the_same_process(peer: TwsPeer) -> None:
+    first = SessionRunner(_spec()).start(timeout=60)
+    try:
+        with pytest.raises(SpecError, match=r"^venue: an ib-paper session .* already running on the IB Gateway"):
+            SessionRunner(_spec()).start(timeout=60)
+    finally:
+        first.stop()
+    second = SessionRunner(_spec()).start(timeout=60)  # Nautilus's cached IB client was forgotten
+    try:
+        wait_for(lambda: second.bars >= 2, "bars in the second session", timeout=30)
+    finally:
+        second.stop()
+    assert second.state == "stopped", second.last_error
+
+
+def test_cli_session_and_no_credential_in_logs_events_ledger_or_errors(peer: TwsPeer, paperlab_home) -> None:
+    """A fresh process (its own Nautilus log file): the CLI's ib-paper session, then the
+    gateway-down error; neither the gateway password nor the user is anywhere."""
+    env = {**os.environ}
+    cmd = [sys.executable, "-m", "kernelext", "paper", "--venue", "ib-paper", "--strategy", "ibs_reversion",
+           "--instrument", "QQQ.NASDAQ", "--bar-spec", "1-DAY-LAST", "--for", "6s", "--json"]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "stopped" and summary["venue"] == "ib-paper" and summary["fills"] >= 1
+    assert summary["fills"] == len(peer.executions)
+    peer.stop()
+    down = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert down.returncode == 2 and "gateway" in down.stderr and len(down.stderr.strip().splitlines()) == 1
+    texts = [run.stdout, run.stderr, down.stdout, down.stderr]
+    for path in Path(paperlab_home).rglob("*"):
+        if path.is_file():
+            texts.append(path.read_bytes().decode("utf-8", "replace"))
+    assert any("InteractiveBrokersClient" in t for t in texts)  # Nautilus's log file was read
+    for text in texts:
+        assert SECRET_PASSWORD not in text and SECRET_USER not in text
