@@ -29,7 +29,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ib_async import IB, StartupFetchNONE, util
+from ib_async import IB, StartupFetchNONE, Stock, util
 
 T = TypeVar("T")
 
@@ -303,6 +303,48 @@ def probe_account(target: GatewayTarget | None = None, timeout: float = 5.0) -> 
     quiet.setLevel(logging.CRITICAL)  # our ProbeFailure says it in one line; ib_async would add its own
     try:
         return _IbLoop.run(_probe(target, timeout), timeout * 2 + 2)
+    except TimeoutError:
+        return ProbeFailure("logged out", f"IB Gateway at {target.where} did not answer in time: re-login needed")
+    finally:
+        quiet.setLevel(level)
+
+
+# -- contracts ---------------------------------------------------------------------------
+
+
+def ib_stock(instrument_id: str) -> Stock:
+    """``QQQ.NASDAQ`` (IB simplified symbology) -> the SMART-routed stock on that primary exchange."""
+    symbol, _, exchange = instrument_id.rpartition(".")
+    return Stock(symbol.replace("-", " "), "SMART", "", primaryExchange=exchange)
+
+
+async def _missing(target: GatewayTarget, instrument_ids: list[str], timeout: float) -> list[str] | ProbeFailure:
+    ib = IB()
+    try:
+        failure = await _connect(ib, target, timeout)
+        if failure is not None:
+            return failure
+        missing = []
+        for iid in instrument_ids:
+            details = await asyncio.wait_for(ib.reqContractDetailsAsync(ib_stock(iid)), timeout)
+            if not details:
+                missing.append(iid)
+        return missing
+    finally:
+        ib.disconnect()
+
+
+def missing_contracts(target: GatewayTarget, instrument_ids: list[str], timeout: float = 5.0) -> list[str] | ProbeFailure:
+    """The instruments IB has no stock contract for (read-only ``reqContractDetails``).
+
+    Nautilus's IB adapter waits out its request timeout on an unknown contract and then
+    fails to start; asking first turns a typo into one line before anything is written.
+    """
+    quiet = logging.getLogger("ib_async")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # error 200 for an unknown contract is our message to give
+    try:
+        return _IbLoop.run(_missing(target, instrument_ids, timeout), timeout * (len(instrument_ids) + 1) + 2)
     except TimeoutError:
         return ProbeFailure("logged out", f"IB Gateway at {target.where} did not answer in time: re-login needed")
     finally:

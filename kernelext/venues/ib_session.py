@@ -1,8 +1,9 @@
 """ib-paper sessions: NautilusTrader's Interactive Brokers adapter inside the session's node.
 
 - **Preflight** (before any ledger row): the read-only probe must reach the gateway and
-  see a paper (``DU…``) account; its one-line reason is the error otherwise ("gateway
-  down" names the command that starts it). The account the node trades is the one the
+  see a paper (``DU…``) account, and IB must know every instrument; its one-line reason
+  is the error otherwise ("gateway down" names the command that starts it; an unknown
+  symbol would otherwise cost the adapter's request timeout and a failed start). The account the node trades is the one the
   probe settled on (``PAPERLAB_IB_ACCOUNT_ID`` or the gateway's DU account).
 - **One session per gateway.** IB allows one login per gateway, and two nodes on one
   account would reconcile each other's orders: a second start on the same ``host:port``
@@ -39,7 +40,14 @@ from nautilus_trader.config import RoutingConfig
 
 from kernelext.ledger import ACTIVE_STATUSES, Ledger
 from kernelext.spec import SessionSpec, SpecError
-from kernelext.venues.ib import AccountSnapshot, GatewayTarget, mask_account, probe_account
+from kernelext.venues.ib import (
+    AccountSnapshot,
+    GatewayTarget,
+    ProbeFailure,
+    mask_account,
+    missing_contracts,
+    probe_account,
+)
 
 IB_CLIENT = IB_VENUE.value  # "INTERACTIVE_BROKERS": the exec client's account issuer
 SYMBOLOGY_NOTE = "IB symbology SYMBOL.PRIMARY_EXCHANGE (e.g. QQQ.NASDAQ), not catalog symbology"
@@ -70,6 +78,14 @@ def preflight(spec: SessionSpec, ledger: Ledger, *, timeout: float = 5.0) -> tup
         raise SpecError(f"venue: {result.message}")
     if not result.is_paper:  # the probe refuses live accounts on the paper profile; belt and braces
         raise SpecError(f"account: ib-paper needs a paper account (DU…), the gateway has {mask_account(result.account_id)}")
+    missing = missing_contracts(target, spec.instruments, timeout=timeout)
+    if isinstance(missing, ProbeFailure):
+        raise SpecError(f"venue: {missing.message}")
+    if missing:
+        raise SpecError(
+            f"instrument: IB has no stock {missing[0]} (IB symbology SYMBOL.PRIMARY_EXCHANGE, e.g. QQQ.NASDAQ, "
+            "AAPL.NASDAQ, SPY.ARCA; a space in the symbol is '-', e.g. BRK-B.NYSE)"
+        )
     return replace(spec, account_id=result.account_id, ib_gateway=target.where), result
 
 

@@ -40,8 +40,8 @@ def peer(monkeypatch: pytest.MonkeyPatch, paperlab_home) -> Iterator[TwsPeer]:
         yield p
 
 
-def _spec(**kw):
-    sleeve = make_sleeve("ibs_reversion", "QQQ.NASDAQ", bar_spec="1-DAY-LAST", params={"trade_notional": 10_000})
+def _spec(instrument: str = "QQQ.NASDAQ", **kw):
+    sleeve = make_sleeve("ibs_reversion", instrument, bar_spec="1-DAY-LAST", params={"trade_notional": 10_000})
     return build_spec(sleeves=[sleeve], venue="ib-paper", **kw)
 
 
@@ -155,6 +155,13 @@ def test_regular_trading_hours_unless_outside_rth(monkeypatch: pytest.MonkeyPatc
         else:  # 12 IBS bars give trades when the market is open (the test above); closed: none
             assert peer.placed_orders == 0 and frames.orders(runner.session_id).height == 0
             assert runner.strategies[0].market_hours.source == "IB liquidHours"
+
+
+def test_unknown_ib_symbol_is_one_line_before_anything_is_written(peer: TwsPeer) -> None:
+    with pytest.raises(SpecError) as err:
+        SessionRunner(_spec(instrument="QQQQ.NASDAQ")).start(timeout=60)
+    assert str(err.value).startswith("instrument: IB has no stock QQQQ.NASDAQ") and "\n" not in str(err.value)
+    assert frames.sessions().height == 0 and peer.placed_orders == 0
 
 
 def test_one_ib_session_per_gateway_then_a_new_one_in_the_same_process(peer: TwsPeer) -> None:
