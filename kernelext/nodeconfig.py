@@ -116,9 +116,14 @@ def _risk_engine(rate: str, notional: dict[str, int]) -> LiveRiskEngineConfig:
 
 
 def _exec_engine(*, reconciliation: bool) -> LiveExecEngineConfig:
+    """Engine config; with ``reconciliation`` (a real venue) also continuous reconciliation:
+    open orders checked every 5 s and positions every 15 s against the venue, so a fill the
+    venue made while the connection was down (its execDetails lost) still reaches the ledger."""
     return LiveExecEngineConfig(
         graceful_shutdown_on_exception=True,
         reconciliation=reconciliation,
+        open_check_interval_secs=5.0 if reconciliation else None,
+        position_check_interval_secs=15.0 if reconciliation else None,
         reconciliation_startup_delay_secs=0.1 if not reconciliation else 1.0,
         purge_closed_orders_interval_mins=15,
         purge_closed_orders_buffer_mins=60,

@@ -14,9 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from nautilus_trader.model.enums import OrderSide
+
 import pytest
 
+import kernelext
 from kernelext import frames
+from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from kernelext.ledger import Ledger
 from kernelext.runner import SessionRunner
 from kernelext.spec import SpecError, build_spec, make_sleeve
@@ -27,6 +31,35 @@ pytestmark = pytest.mark.timeout(180)
 ACCOUNT = "DU1234567"
 SECRET_PASSWORD = "hunter2-Secret!"
 SECRET_USER = "paperuser-xyz"
+
+
+class RestingBuyConfig(PaperStrategyConfig, frozen=True):
+    below_pct: float = 1.0
+
+
+class RestingBuy(PaperStrategy):
+    """Once: a limit buy resting ``below_pct`` under the first live close (fills on a dip)."""
+
+    def __init__(self, config: RestingBuyConfig) -> None:
+        super().__init__(config)
+
+    def _decide(self, bar) -> None:
+        if self._pending or self._net_decimal():
+            return
+        if getattr(self, "_placed", False):
+            return
+        self._placed = True
+        price = self.instrument.make_price(bar.close.as_double() * (1 - self.config.below_pct / 100))
+        order = self.order_factory.limit(self.config.instrument_id, OrderSide.BUY, self.instrument.make_qty(10), price)
+        self._pending.add(order.client_order_id)
+        self.submit_order(order)
+
+
+@pytest.fixture(autouse=True)
+def resting_buy_strategy() -> Iterator[None]:
+    kernelext.register("test_resting_buy")(RestingBuy)
+    yield
+    registry.unregister("test_resting_buy")
 
 
 @pytest.fixture
@@ -104,6 +137,28 @@ def test_dropped_connection_reconnects_and_reconciles_without_duplicate_or_lost_
     _assert_ledger_matches_peer(sid, peer)
     stages = frames.events(sid)["stage"].to_list()
     assert stages.index("feed.stale") < stages.index("feed.reconnected")  # shown in the event feed
+
+
+def test_fill_made_while_disconnected_reaches_the_ledger(peer: TwsPeer) -> None:
+    """A resting limit fills at IB while the API connection is down (its execDetails never
+    arrive); after the reconnect, reconciliation brings the fill into the ledger, once."""
+    spec = build_spec(sleeves=[make_sleeve("test_resting_buy", "QQQ.NASDAQ", bar_spec="1-DAY-LAST",
+                                           params={"below_pct": 0.5})], venue="ib-paper")
+    runner = SessionRunner(spec).start(timeout=60)
+    sid = runner.session_id
+    try:
+        wait_for(lambda: any(o.is_working for o in peer.orders), "the resting limit at the peer", timeout=30)
+        peer.start_streaming(always=True)  # the market goes on while the client is away
+        peer.drop()
+        wait_for(lambda: peer.executions, "the limit to fill at the peer during the disconnect", timeout=30)
+        assert _fills(sid) == 0  # the node has not heard of it
+        wait_for(lambda: _fills(sid) == 1, "reconciliation to bring the fill in", timeout=60)
+    finally:
+        runner.stop()
+    fills = frames.fills(sid)
+    ex = peer.executions[0]
+    assert fills.height == 1 and fills["qty"][0] == ex.shares and fills["price"][0] == pytest.approx(ex.price)
+    assert frames.orders(sid)["status"].to_list() == ["FILLED"]
 
 
 def test_rejected_order_then_kill_flattens_the_ib_account(peer: TwsPeer) -> None:
