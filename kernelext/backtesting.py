@@ -31,6 +31,7 @@ from nautilus_trader.config import DataCatalogConfig, LoggingConfig
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import AccountType, OmsType, TradingState
+from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
@@ -38,7 +39,8 @@ from kernelext.events import Event, now_ns
 from kernelext.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter
 from kernelext.sleeves import build_strategies, sleeve_rows
-from kernelext.spec import SessionSpec, SpecError, spec_from_dict
+from kernelext.spec import SessionSpec, SpecError, is_ib_symbol, spec_from_dict
+from kernelext.venues import ib_backtest
 from kernelext.venues.generator import HISTORY_BARS, BarGenerator
 from kernelext.venues.pairs import KRAKEN, PAIRS, make_instrument
 
@@ -106,13 +108,23 @@ def session_bars(session_id: str, ledger: Ledger) -> BarData:
     for bar_type_str, ts, o, h, lo, c, v, hist in rows:
         bar_type = BarType.from_str(bar_type_str)
         info = PAIRS.get(bar_type.instrument_id.symbol.value)
-        p, q = (info.price_precision, info.size_precision) if info else (8, 8)
+        if is_ib_symbol(bar_type.instrument_id.value):
+            p, q = ib_backtest.PRICE_PRECISION, 0
+        else:
+            p, q = (info.price_precision, info.size_precision) if info else (8, 8)
         bar = Bar(bar_type, Price(o, p), Price(h, p), Price(lo, p), Price(c, p), Quantity(v, q), ts, ts)
         (history if hist else live).setdefault(bar_type_str, []).append(bar)
     return BarData(history, live, f"session {session_id}")
 
 
 # -- the engine ---------------------------------------------------------------------------------
+
+
+def _venue(spec: SessionSpec) -> Venue:
+    """Where the backtest trades: KRAKEN (sandbox sessions), or the IB stock's exchange."""
+    if spec.is_ib:
+        return InstrumentId.from_str(spec.instruments[0]).venue
+    return KRAKEN
 
 
 def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str) -> BacktestEngine:
@@ -124,14 +136,17 @@ def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str) -> BacktestEngi
             run_analysis=False,
         )
     )
-    engine.add_venue(
-        venue=KRAKEN,
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.MARGIN,
-        base_currency=Currency.from_str(spec.currency),
-        starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str(spec.currency))],
-        bar_execution=True,
-    )
+    venues = sorted({InstrumentId.from_str(i).venue.value for i in spec.instruments}) if spec.is_ib else [KRAKEN.value]
+    for venue in venues:
+        engine.add_venue(
+            venue=Venue(venue),
+            oms_type=OmsType.NETTING,
+            account_type=AccountType.MARGIN,
+            base_currency=Currency.from_str(spec.currency),
+            starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str(spec.currency))],
+            bar_execution=True,
+            fee_model=ib_backtest.IbFixedFeeModel() if spec.is_ib else None,
+        )
     return engine
 
 
@@ -145,7 +160,8 @@ def _add_strategies(engine: BacktestEngine, spec: SessionSpec, bar_types: dict[s
 
 
 def _load(engine: BacktestEngine, spec: SessionSpec, data: BarData, catalog_dir: str) -> None:
-    instruments = [make_instrument(sym) for sym in sorted({s.instrument for s in spec.sleeves})]
+    symbols = sorted({s.instrument for s in spec.sleeves})
+    instruments = [ib_backtest.equity_instrument(sym) if is_ib_symbol(sym) else make_instrument(sym) for sym in symbols]
     catalog = ParquetDataCatalog(catalog_dir)
     catalog.write_data(instruments)
     for bars in data.history.values():
@@ -183,6 +199,10 @@ def backtest(
         source_id = ledger.resolve_session(like)
         row = ledger.session(source_id) or {}
         spec = spec_from_dict(row["spec"])
+        if spec.is_ib:  # the IB account's own cash at the session's start
+            first = ledger.query("SELECT balance FROM equity WHERE session_id = ? ORDER BY ts LIMIT 1", (source_id,))
+            if first and first[0][0]:
+                spec = replace(spec, starting_cash=Decimal(str(round(first[0][0], 2))))
         data = session_bars(source_id, ledger)
         if not data.live:
             raise SpecError(f"like: session {source_id} recorded no bars to re-run")
@@ -191,6 +211,8 @@ def backtest(
         raise SpecError("backtest: give a spec (strategy and instrument, or sleeves) or --like SESSION")
     elif spec.catalog_path:
         data = _catalog_bars(spec, bars)
+    elif spec.is_ib:
+        raise SpecError("backtest: an ib-paper spec backtests over an IB session's bars (--like SESSION) or a catalog")
     else:
         anchor = anchor_ns or spec.anchor_ns or _default_anchor(spec, bars or spec.max_bars or DEFAULT_BARS)
         history, live = replay_bars(spec, anchor, bars or spec.max_bars or DEFAULT_BARS)
@@ -234,7 +256,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
             risk = engine.kernel.risk_engine
             telemetry = Telemetry(
                 session_id=session_id,
-                venue=KRAKEN,
+                venue=_venue(spec),
                 currency=spec.currency,
                 starting_cash=float(spec.starting_cash),
                 sleeves_by_strategy=sleeves,

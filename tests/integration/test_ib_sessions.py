@@ -119,6 +119,17 @@ def test_ibs_reversion_on_qqq_fills_with_commissions_in_ledger_and_frames(peer: 
     held = peer.position("QQQ")
     assert (held.position if held else 0.0) == pytest.approx(net)
 
+    # the same strategy over the bars the session saw, in Nautilus's BacktestEngine
+    bt = kernelext.backtest(like=sid)
+    paper_trades = [(r["side"], r["qty"]) for r in fills.iter_rows(named=True)]
+    bt_fills = frames.fills(bt)
+    assert [(r["side"], r["qty"]) for r in bt_fills.iter_rows(named=True)][: len(paper_trades)] == paper_trades
+    assert bt_fills["fee"].to_list()[: len(paper_trades)] == fills["fee"].to_list()  # IB's commission model
+    assert bt_fills["instrument"].unique().to_list() == ["QQQ.NASDAQ"]
+    comparison = kernelext.compare(bt, sid)  # paper fills at the peer's next price: P&L differs, trades do not
+    trips = frames.round_trips(sid).height
+    assert trips >= 2 and f"trades {trips} vs {trips}" in comparison.assessment
+
 
 def test_dropped_connection_reconnects_and_reconciles_without_duplicate_or_lost_fills(peer: TwsPeer) -> None:
     runner = SessionRunner(_spec()).start(timeout=60)
