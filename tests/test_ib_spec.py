@@ -126,3 +126,13 @@ def test_a_second_ib_session_on_one_gateway_is_refused() -> None:
         mp.setenv("PAPERLAB_IB_PORT", str(port))
         with pytest.raises(SpecError, match=r"^venue: an ib-paper session \(s-ib-1\) is already running"):
             preflight(spec, led)
+
+
+def test_ib_fixed_rate_commission() -> None:
+    from decimal import Decimal as D
+
+    from kernelext.venues.ib_backtest import ib_commission
+
+    assert ib_commission(D(24), D("405.94")) == D("1.00")  # the minimum
+    assert ib_commission(D(1000), D("50")) == D("5.00")  # 0.005 a share
+    assert ib_commission(D(100), D("0.50")) == D("0.50")  # at most 1 % of the value
