@@ -26,6 +26,8 @@ from nautilus_trader.config import (
     TradingNodeConfig,
 )
 
+from nautilus_trader.model.identifiers import InstrumentId
+
 from kernelext.spec import SessionSpec
 from kernelext.venues import ib_session, kraken
 from kernelext.venues.pairs import KRAKEN
@@ -115,13 +117,16 @@ def _risk_engine(rate: str, notional: dict[str, int]) -> LiveRiskEngineConfig:
     )
 
 
-def _exec_engine(*, reconciliation: bool) -> LiveExecEngineConfig:
+def _exec_engine(*, reconciliation: bool, instrument_ids: list[str] | None = None) -> LiveExecEngineConfig:
     """Engine config; with ``reconciliation`` (a real venue) also continuous reconciliation:
     open orders checked every 5 s and positions every 15 s against the venue, so a fill the
-    venue made while the connection was down (its execDetails lost) still reaches the ledger."""
+    venue made while the connection was down (its execDetails lost) still reaches the ledger.
+    ``instrument_ids``: reconcile only the session's instruments (the account's other
+    holdings are not the session's business)."""
     return LiveExecEngineConfig(
         graceful_shutdown_on_exception=True,
         reconciliation=reconciliation,
+        reconciliation_instrument_ids=[InstrumentId.from_str(i) for i in instrument_ids] if instrument_ids else None,
         open_check_interval_secs=5.0 if reconciliation else None,
         position_check_interval_secs=15.0 if reconciliation else None,
         reconciliation_startup_delay_secs=0.1 if not reconciliation else 1.0,
@@ -149,7 +154,7 @@ def _ib_plan(spec: SessionSpec, trader_id: str, log_directory: str | None, log_f
         logging=_logging(log_directory, log_file_name),
         data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
         risk_engine=_risk_engine(rate, notional),
-        exec_engine=_exec_engine(reconciliation=True),
+        exec_engine=_exec_engine(reconciliation=True, instrument_ids=spec.instruments),
         data_clients={ib_session.IB_CLIENT: ib_session.data_client_config(spec)},
         exec_clients={ib_session.IB_CLIENT: ib_session.exec_client_config(spec)},
         timeout_connection=30.0,

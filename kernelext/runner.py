@@ -463,30 +463,39 @@ class SessionRunner:
         An order a strategy sent just before the flatten has already passed the
         RiskEngine and can fill after the closes (re-opening a position), and Nautilus's
         REDUCING lets a strategy open again from flat: so close whatever is open until
-        the account is flat with nothing in flight, halt, and check once more.
+        the session is flat with nothing in flight, halt, and check once more. Only the
+        session's own orders and positions count: an IB account's other holdings
+        (reconciled as EXTERNAL) are not the session's to close.
         """
         assert self.node is not None
         risk = self.node.kernel.risk_engine
         cache = self.node.kernel.cache
+        ours = {strategy.id for strategy in self.strategies}
+
+        def positions() -> list[Any]:
+            return [p for p in cache.positions_open() if p.strategy_id in ours]
+
+        def busy() -> bool:
+            return any(o.strategy_id in ours for o in (*cache.orders_open(), *cache.orders_inflight()))
+
         risk.set_trading_state(TradingState.REDUCING)
         for strategy in self.strategies:
             strategy.cancel_all_orders(strategy.config.instrument_id)
         deadline = time.monotonic() + FLATTEN_TIMEOUT_S
         while time.monotonic() < deadline:
-            busy = cache.orders_open() or cache.orders_inflight()
-            if cache.positions_open() and not busy:
+            if positions() and not busy():
                 for strategy in self.strategies:
                     strategy.close_all_positions(strategy.config.instrument_id)
                 await asyncio.sleep(0.01)  # let the closes reach the RiskEngine (in flight from then on)
-            elif not cache.positions_open() and not busy:
+            elif not positions() and not busy():
                 risk.set_trading_state(TradingState.HALTED)
                 await asyncio.sleep(0.01)  # anything already past the RiskEngine lands now
-                if not cache.positions_open() and not cache.orders_open():
+                if not positions() and not busy():
                     break
                 risk.set_trading_state(TradingState.REDUCING)
             await asyncio.sleep(0.002)
-        if cache.positions_open():
-            self._publish("control.flatten", f"flatten incomplete: {len(cache.positions_open())} position(s) still open")
+        if positions():
+            self._publish("control.flatten", f"flatten incomplete: {len(positions())} position(s) still open")
         risk.set_trading_state(TradingState.HALTED)  # no re-entry until resume
         self.state = "paused"
 

@@ -25,13 +25,9 @@ with that phase, p95/max (a full period) is the steadier figure.
 
 from __future__ import annotations
 
-from tests.helpers import stop_process
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +38,7 @@ import pytest
 
 from kernelext import frames
 from kernelext.ledger import Ledger
-from tests.browser.conftest import chromium_path, free_port, page, screenshot, wait_http  # noqa: F401  (fixtures)
+from tests.browser.conftest import chromium_path, free_port, page, screenshot, serving  # noqa: F401  (fixtures)
 
 MEASURE_S = 40.0  # seconds of fills measured
 SETTLE_S = 3.0  # after the window: fills of its last moments still reach the page
@@ -129,19 +125,8 @@ def _summary(values: list[float]) -> str:
 @pytest.fixture
 def served_app(free_port: int, paperlab_home: Path) -> Iterator[str]:  # noqa: F811
     """``paperlab serve`` on a free port with this test's PAPERLAB_HOME; its output in a log file."""
-    env = {**os.environ, "PAPERLAB_HOME": str(paperlab_home)}
-    log = (paperlab_home / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kernelext", "serve", "--port", str(free_port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{free_port}/"
-    try:
-        wait_http(url, proc, what="paperlab serve")
+    with serving(free_port, paperlab_home, log=paperlab_home / "serve.log") as url:
         yield url
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 class _LedgerWatch:

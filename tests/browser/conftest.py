@@ -6,9 +6,12 @@ Screenshots land in ``artifacts/`` (git-ignored) as test artifacts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,3 +92,27 @@ def wait_http(url: str, proc: Any, timeout: float = 60, what: str = "the server"
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise AssertionError(f"{what} did not come up at {url}") from None
             time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def serving(port: int, home: Path, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
+    """``paperlab serve`` on ``port`` with PAPERLAB_HOME=``home`` (plus ``env``); yields its URL.
+
+    Output goes to ``log`` when given, else nowhere; the process is stopped on exit.
+    """
+    from tests.helpers import stop_process
+
+    full_env = {**os.environ, "PAPERLAB_HOME": str(home), **(env or {})}
+    out = log.open("wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kernelext", "serve", "--port", str(port)],
+        env=full_env, stdout=out, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(url, proc, what="paperlab serve")
+        yield url
+    finally:
+        stop_process(proc)
+        if log:
+            out.close()

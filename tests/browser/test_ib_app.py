@@ -4,9 +4,6 @@ QQQ.NASDAQ, see IB's fills (with commissions) and the gateway chip, Kill."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +13,9 @@ import pytest
 
 from kernelext import frames
 from kernelext.ledger import Ledger
-from tests.browser.conftest import screenshot, wait_http
+from tests.browser.conftest import screenshot, serving
 from tests.browser.test_served_app import wait_text
-from tests.helpers import stop_process, wait_for
+from tests.helpers import wait_for
 from tests.peers.tws_peer import TwsPeer
 
 SECRET = "browser-s3cret-pw"
@@ -32,20 +29,10 @@ def peer() -> Iterator[TwsPeer]:
 
 @pytest.fixture
 def app_url(free_port: int, paperlab_home: Path, peer: TwsPeer) -> Iterator[str]:
-    env = {
-        **os.environ, "PAPERLAB_HOME": str(paperlab_home), "PAPERLAB_IB_PORT": str(peer.port),
-        "PAPERLAB_IB_ACCOUNT_ID": "DU1234567", "PAPERLAB_IB_CLIENT_ID": "50", "TWS_PASSWORD": SECRET,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kernelext", "serve", "--port", str(free_port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{free_port}/"
-    try:
-        wait_http(url, proc, what="paperlab serve")
+    env = {"PAPERLAB_IB_PORT": str(peer.port), "PAPERLAB_IB_ACCOUNT_ID": "DU1234567",
+           "PAPERLAB_IB_CLIENT_ID": "50", "TWS_PASSWORD": SECRET}
+    with serving(free_port, paperlab_home, env) as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 def test_ib_paper_from_the_start_card(page: Any, app_url: str, peer: TwsPeer) -> None:

@@ -4,12 +4,7 @@ in the Sessions tab."""
 
 from __future__ import annotations
 
-from tests.helpers import stop_process
-
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,22 +14,13 @@ import pytest
 
 from kernelext import frames
 from kernelext.ledger import Ledger
-from tests.browser.conftest import screenshot, wait_http
+from tests.browser.conftest import screenshot, serving
 
 
 @pytest.fixture
 def app_url(free_port: int, paperlab_home: Path) -> Iterator[str]:
-    env = {**os.environ, "PAPERLAB_HOME": str(paperlab_home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kernelext", "serve", "--port", str(free_port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{free_port}/"
-    try:
-        wait_http(url, proc, what="paperlab serve")
+    with serving(free_port, paperlab_home) as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 def wait_text(page: Any, pattern: str, timeout: float = 60) -> None:

@@ -25,7 +25,7 @@ from kernelext.ledger import Ledger
 from kernelext.runner import SessionRunner
 from kernelext.spec import SpecError, build_spec, make_sleeve
 from tests.helpers import wait_for
-from tests.peers.tws_peer import TwsPeer
+from tests.peers.tws_peer import DEFAULT_POSITIONS, PeerPosition, TwsPeer
 
 pytestmark = pytest.mark.timeout(180)
 ACCOUNT = "DU1234567"
@@ -172,23 +172,31 @@ def test_fill_made_while_disconnected_reaches_the_ledger(peer: TwsPeer) -> None:
     assert frames.orders(sid)["status"].to_list() == ["FILLED"]
 
 
-def test_rejected_order_then_kill_flattens_the_ib_account(peer: TwsPeer) -> None:
-    """IB's error 201 lands as a rejected order with its reason; kill closes at IB and stops."""
-    peer.reject_next_order(201, "Order rejected - reason:Insufficient buying power")
-    runner = SessionRunner(_spec()).start(timeout=60)
-    sid = runner.session_id
-    try:
-        wait_for(lambda: (frames.orders(sid)["status"] == "REJECTED").any(), "the rejected order", timeout=60)
-        wait_for(lambda: runner.positions(), "a position opened by a later signal", timeout=60)
-        runner.kill()
-    finally:
-        runner.stop()
-    assert runner.state == "stopped", runner.last_error
-    rejected = frames.orders(sid).filter(frames.orders(sid)["status"] == "REJECTED").row(0, named=True)
-    assert "Insufficient buying power" in rejected["reason"]
-    held = peer.position("QQQ")
-    assert held is None or held.position == 0  # flat at IB after the kill
-    _assert_ledger_matches_peer(sid, peer)
+def test_rejected_order_then_kill_leaves_the_accounts_other_holdings(monkeypatch: pytest.MonkeyPatch, paperlab_home) -> None:
+    """An account that already holds AAPL, MSFT and 10 QQQ: the session reconciles only its
+    instrument, IB's error 201 lands as a rejected order with its reason, and kill closes the
+    session's own position at IB, leaving the holdings it found."""
+    holdings = (*DEFAULT_POSITIONS, PeerPosition("QQQ", 10.0, 390.0, 400.0, 320227571))
+    with TwsPeer(accounts=(ACCOUNT,), positions=holdings, bar_interval_s=0.3) as peer:
+        monkeypatch.setenv("PAPERLAB_IB_PORT", str(peer.port))
+        monkeypatch.setenv("PAPERLAB_IB_ACCOUNT_ID", ACCOUNT)
+        peer.reject_next_order(201, "Order rejected - reason:Insufficient buying power")
+        runner = SessionRunner(_spec()).start(timeout=60)
+        sid = runner.session_id
+        try:
+            wait_for(lambda: (frames.orders(sid)["status"] == "REJECTED").any(), "the rejected order", timeout=60)
+            wait_for(lambda: any(p["strategy_id"] != "EXTERNAL" for p in runner.positions()),
+                     "a position opened by a later signal", timeout=60)
+            runner.kill()
+        finally:
+            runner.stop()
+        assert runner.state == "stopped", runner.last_error
+        rejected = frames.orders(sid).filter(frames.orders(sid)["status"] == "REJECTED").row(0, named=True)
+        assert "Insufficient buying power" in rejected["reason"]
+        assert peer.net_position("QQQ") == 10.0  # the session's own shares closed, the holding kept
+        assert peer.net_position("AAPL") == 100.0 and peer.net_position("MSFT") == 20.0
+        assert "flatten incomplete" not in " ".join(frames.events(sid)["message"].to_list())
+        _assert_ledger_matches_peer(sid, peer)
 
 
 def _hours_closed_now() -> tuple[str, str]:

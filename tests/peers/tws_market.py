@@ -78,7 +78,13 @@ QQQ = PeerContract(
     stock_type="ETF",
     market_rule_ids="26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26,26",
 )
-DEFAULT_CONTRACTS: tuple[PeerContract, ...] = (QQQ,)
+AAPL = PeerContract("AAPL", 265598, long_name="APPLE INC", isin="US0378331005", industry="Technology",
+                    start_price=190.0)
+MSFT = PeerContract("MSFT", 272093, long_name="MICROSOFT CORP", isin="US5949181045", industry="Technology",
+                    start_price=400.0)
+# QQQ to trade; AAPL and MSFT because the default account holds them (a real gateway knows every
+# contract, and Nautilus's reconciliation asks for the contract of every position it is told of)
+DEFAULT_CONTRACTS: tuple[PeerContract, ...] = (QQQ, AAPL, MSFT)
 
 
 # -- trading hours -----------------------------------------------------------------------------
