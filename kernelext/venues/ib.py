@@ -23,10 +23,12 @@ import concurrent.futures
 import logging
 import math
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ib_async import IB, StartupFetchNONE, Stock, util
@@ -36,8 +38,10 @@ T = TypeVar("T")
 PAPER_PORT = 4002
 LIVE_PORT = 4001
 DEFAULT_CLIENT_ID = 17
-COMPOSE_FILE = "kernelext/venues/ib_gateway/compose.yaml"
-START_COMMAND = f"docker compose -f {COMPOSE_FILE} --profile paper up -d ib-gateway"
+COMPOSE_FILE = "kernelext/venues/ib_gateway/compose.yaml"  # relative to the project root
+COMPOSE_PATH = Path(__file__).resolve().parent / "ib_gateway" / "compose.yaml"
+# absolute, so the command works from wherever the user is (a notebook's folder, say)
+START_COMMAND = shlex.join(["docker", "compose", "-f", str(COMPOSE_PATH), "--profile", "paper", "up", "-d", "ib-gateway"])
 HOST_ENV, PORT_ENV, CLIENT_ID_ENV, ACCOUNT_ENV = (
     "PAPERLAB_IB_HOST",
     "PAPERLAB_IB_PORT",

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, get_args
 
-from kernelext.venues.ib import COMPOSE_FILE
+from kernelext.venues.ib import COMPOSE_PATH as IB_COMPOSE_PATH
 
 Action = Literal["start", "restart", "stop"]
 ACTIONS: tuple[str, ...] = get_args(Action)
 SERVICES: dict[str, str] = {"paper": "ib-gateway", "live": "ib-gateway-live"}
 PROJECT_ROOT: Path = Path(__file__).resolve().parents[2]
-COMPOSE_PATH: Path = PROJECT_ROOT / COMPOSE_FILE
+COMPOSE_PATH: Path = IB_COMPOSE_PATH
 SECRET_ENVS = ("TWS_PASSWORD", "IB_PASSWORD", "TWS_PASSWORD_PAPER", "VNC_SERVER_PASSWORD")
 MASK = "********"
 _SECRET_WORDS = re.compile(
