@@ -263,6 +263,7 @@ class SessionRunner:
             venue=IB_VENUE if ib else KRAKEN,
             currency=plan.settlement_currency,
             starting_cash=None if ib else float(self.spec.starting_cash),  # IB: the account's own
+            equity_from_venue=ib,  # IB's balance is NetLiquidation
             live_feed=self.spec.feed == "kraken",
             instrument_ids=tuple(self.spec.instruments),
             sleeves_by_strategy=sleeves_by_strategy,

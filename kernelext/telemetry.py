@@ -82,6 +82,7 @@ class Telemetry(Actor):
         live_feed: bool = False,
         instrument_ids: tuple[str, ...] = (),
         stale_after_s: float = STALE_AFTER_S,
+        equity_from_venue: bool = False,
     ) -> None:
         super().__init__(TelemetryConfig())
         self.session_id = session_id
@@ -116,12 +117,20 @@ class Telemetry(Actor):
         self.shutdown_reason: str | None = None
         self.signal_sources: dict[str, Any] = {}  # strategy id -> strategy, to attribute signals
         self._last_close: dict[Any, float] = {}
+        # IB reports the account's NetLiquidation as its balance: that is the equity (it
+        # already marks every holding), and the session's realized P&L is its positions'
+        # (the account's other holdings move NetLiquidation too).
+        self._equity_from_venue = equity_from_venue
+        self._realized_total = 0.0
+        self._realized_seen: dict[str, float] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def on_start(self) -> None:
         self.msgbus.subscribe("events.order.*", self._on_order_event)
         self.msgbus.subscribe("events.position.*", self._on_position_event)
+        if self._equity_from_venue:  # NetLiquidation moves with every account update
+            self.msgbus.subscribe("events.account.*", self._on_account_state)
         self.msgbus.subscribe("data.bars.*", self._on_bar)
         self.msgbus.subscribe("historical.data.bars.*", self._on_history_bar)
         self.msgbus.subscribe("commands.system.shutdown", self._on_shutdown)
@@ -243,8 +252,15 @@ class Telemetry(Actor):
             "unrealized_pnl": _num(event.unrealized_pnl) if event.unrealized_pnl else 0.0,
             "currency": event.currency.code,
         }
+        pid = event.position_id.value
+        if isinstance(event, PositionOpened):
+            self._realized_seen[pid] = 0.0  # a NETTING position id is reused when it re-opens
+        self._realized_total += extras["realized_pnl"] - self._realized_seen.get(pid, 0.0)
+        self._realized_seen[pid] = extras["realized_pnl"]
         message = f"{event.instrument_id.symbol} {event.side.name} {event.quantity}"
         self._emit(stage, self._sleeve(event.strategy_id), message, event.ts_event, **extras)
+        if self._equity_from_venue:  # the fill's point, now with its realized P&L (same ts: replaced)
+            self._equity(event.ts_event, force=True)
 
     def _record_bar(self, bar: Bar, historical: int) -> None:
         self._bar_rows.append(
@@ -302,10 +318,13 @@ class Telemetry(Actor):
         free = account.balance_free(cur)
         bal = balance.as_double() if balance else 0.0
         upnl, exposure = self._open_pnl_and_exposure()
-        equity = bal + upnl
         if self._starting_cash is None:
             self._starting_cash = bal
-        point = (ts, equity, bal, free.as_double() if free else 0.0, upnl, bal - self._starting_cash, exposure)
+        if self._equity_from_venue:
+            equity, rpnl = bal, self._realized_total
+        else:
+            equity, rpnl = bal + upnl, bal - self._starting_cash
+        point = (ts, equity, bal, free.as_double() if free else 0.0, upnl, rpnl, exposure)
         if ts == self._last_equity_ts and self._equity_points:
             self._equity_points[-1] = point
         else:
@@ -337,6 +356,10 @@ class Telemetry(Actor):
         }
         self._emit("equity.batch", None, f"{len(points)} equity points", ts, currency=cur, points=points)
         self._emit("equity.update", None, f"equity {equity:,.2f} {cur}", ts, store=False, **self.equity)
+
+    def _on_account_state(self, event: Any) -> None:
+        """The venue's account changed: refresh the latest equity point (never back in time)."""
+        self._equity(max(self._last_equity_ts, self.clock.timestamp_ns()))
 
     def _open_pnl_and_exposure(self) -> tuple[float, float]:
         """Unrealized P&L and signed notional of open positions at the last bar close.

@@ -114,6 +114,13 @@ def test_ibs_reversion_on_qqq_fills_with_commissions_in_ledger_and_frames(peer: 
     assert session["venue"] == "ib-paper" and session["feed"] == "ib"
     running = Ledger().query("SELECT message, extras_json FROM events WHERE session_id = ? AND stage = 'session.running'", (sid,))
     assert "IB symbology" in running[0][0] and "IB PAPER: account DU1" in json.loads(running[0][1])["notes"][0]
+    # the session's realized P&L is its own round trips (minus an open position's entry fee), not
+    # the account's NetLiquidation change (other holdings move that); equity is NetLiquidation
+    trips = frames.round_trips(sid)
+    open_fees = float(fills["fee"].sum()) - float(trips["fees"].sum())
+    expected = float(trips["net_pnl"].sum()) - open_fees
+    assert runner.telemetry.equity["realized_pnl"] == pytest.approx(expected, abs=0.01)
+    assert runner.telemetry.equity["equity"] == pytest.approx(float(peer.account_values["NetLiquidation"]), abs=0.01)
     # the session's net position equals the peer's
     net = sum((1 if e.side == "BOT" else -1) * e.shares for e in peer.executions)
     held = peer.position("QQQ")
