@@ -136,3 +136,22 @@ def test_ib_fixed_rate_commission() -> None:
     assert ib_commission(D(24), D("405.94")) == D("1.00")  # the minimum
     assert ib_commission(D(1000), D("50")) == D("5.00")  # 0.005 a share
     assert ib_commission(D(100), D("0.50")) == D("0.50")  # at most 1 % of the value
+
+
+def test_gateway_monitor_records_transitions_on_its_own() -> None:
+    from kernelext.venues.ib_health import stop_watching, watch_gateway
+    from tests.helpers import wait_for
+
+    led = Ledger()
+    with TwsPeer(accounts=("DU1234567",)) as peer:
+        target = GatewayTarget(port=peer.port, client_id=33)
+        watch_gateway(led, target, interval_min=0.01, timeout=2)  # every 0.6 s here (15 min by default)
+        try:
+            wait_for(lambda: latest_health(led, target.where), "the first check", timeout=15)
+            assert latest_health(led, target.where).state == "ok"
+            peer.stop()
+            wait_for(lambda: latest_health(led, target.where).state == "off", "the monitor to see it down", timeout=15)
+        finally:
+            stop_watching(target)
+    states = [r["state"] for r in led.gateway_health(target.where, limit=10)]
+    assert states == ["off", "ok"]

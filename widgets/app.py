@@ -281,10 +281,15 @@ def serve(
     ``basic_auth`` (or ``$PAPERLAB_APP_PASSWORD``) turns on Panel's basic auth; it is
     required for any host other than 127.0.0.1 / localhost / ::1. Sessions started in
     the app run in this process and are stopped when a blocking ``serve`` returns.
+    Where the ledger has seen an IB Gateway, a health monitor probes it every 15 minutes.
     """
     basic_auth = basic_auth or os.environ.get(PASSWORD_ENV) or None
     check_bind(host, basic_auth)
     shared = ledger or Ledger()
+    if latest_health(shared) is not None:  # IB in use here: keep the header's gateway chip current
+        from kernelext.venues.ib_health import watch_gateway
+
+        watch_gateway(shared)  # every PAPERLAB_IB_HEALTH_MINUTES (15); transitions land in the ledger
     auth: dict[str, Any] = {}
     if basic_auth:
         auth = {"basic_auth": basic_auth,
