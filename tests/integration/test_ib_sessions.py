@@ -266,6 +266,10 @@ def test_cli_session_and_no_credential_in_logs_events_ledger_or_errors(peer: Tws
     env = {**os.environ}
     cmd = [sys.executable, "-m", "kernelext", "paper", "--venue", "ib-paper", "--strategy", "ibs_reversion",
            "--instrument", "QQQ.NASDAQ", "--bar-spec", "1-DAY-LAST", "--for", "6s", "--json"]
+    live = subprocess.run([*cmd, "--account", "U7654321"], env=env, capture_output=True, text=True, timeout=60)
+    assert live.returncode == 2 and live.stderr.startswith("paperlab: error: account: ib-paper needs a paper account")
+    assert len(live.stderr.strip().splitlines()) == 1 and "7654321" not in live.stderr
+    assert peer.connections == 0  # refused before anything connects
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout.strip().splitlines()[-1])
