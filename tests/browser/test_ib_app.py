@@ -4,7 +4,6 @@ QQQ.NASDAQ, see IB's fills (with commissions) and the gateway chip, Kill."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,10 +56,7 @@ def test_ib_paper_from_the_start_card(page: Any, app_url: str, peer: TwsPeer) ->
     screenshot(page, "ib-dashboard")
 
     page.locator(".paperlab-kill button, button.paperlab-kill").first.click()
-    deadline = time.monotonic() + 30
-    while ledger.session(sid)["status"] != "stopped":
-        assert time.monotonic() < deadline, "kill did not stop the session"
-        time.sleep(0.2)
+    wait_for(lambda: ledger.session(sid)["status"] == "stopped", "kill to stop the session", 30)
     wait_text(page, "^STOPPED$", timeout=30)
     fills = frames.fills(sid, ledger=ledger)
     assert set(fills["trade_id"]) == {e.exec_id for e in peer.executions}  # every IB fill, once
