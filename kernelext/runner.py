@@ -41,7 +41,8 @@ from nautilus_trader.model.enums import TimeInForce, TradingState, trading_state
 
 from kernelext.events import Event, now_ns
 from kernelext.hub import Hub
-from kernelext.ledger import Ledger, LedgerWriter, paperlab_home
+from kernelext.ledger import Ledger, paperlab_home
+from kernelext.ledger_process import ProcessLedgerWriter
 from kernelext.nodeconfig import SANDBOX_CLIENT, build_node_config
 from kernelext.sleeves import build_strategies, sleeve_rows
 from kernelext.spec import SessionSpec
@@ -108,7 +109,7 @@ class SessionRunner:
         self.session_id = session_id or _new_session_id()
         self.ledger = ledger or Ledger()
         self.hub = Hub()
-        self.writer = LedgerWriter(self.ledger)
+        self.writer = ProcessLedgerWriter(self.ledger)  # SQLite work off the node's GIL
         self.hub.add_sink(self.writer.put)
         self.trader_id = f"PAPER-{self.session_id[-6:].upper()}"
         self.state = "starting"

@@ -1,0 +1,81 @@
+"""The ledger writer as a child process: what is put is committed, flushes wait for it, the
+parent's death (even kill -9) loses nothing already sent, a dead child never hangs a flush."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from kernelext.events import Event
+from kernelext.ledger import Ledger
+from kernelext.ledger_process import ProcessLedgerWriter
+
+SID = "sess-proc"
+
+
+def _ledger(home: Path) -> Ledger:
+    led = Ledger(home / "ledger.sqlite")
+    led.create_session(SID, label="p", kind="paper", venue="sandbox", feed="replay", spec={}, sleeves=[], started_at=1)
+    return led
+
+
+def _fill(k: int) -> Event:
+    return Event(SID, "a", "order.filled", f"fill {k}", k, {
+        "client_order_id": f"O-{k}", "instrument": "BTC/USD.KRAKEN", "side": "BUY", "order_type": "MARKET",
+        "quantity": 1.0, "price": None, "status": "FILLED", "strategy_id": "S-001", "trade_id": f"T-{k}",
+        "venue_order_id": f"V-{k}", "position_id": "P-1", "last_qty": 1.0, "last_px": 100.0 + k,
+        "commission": 0.1, "commission_currency": "USD", "liquidity": "TAKER",
+    })
+
+
+def test_put_flush_close_and_counters(tmp_path: Path) -> None:
+    led = _ledger(tmp_path)
+    writer = ProcessLedgerWriter(led)
+    for k in range(3000):
+        writer.put(_fill(k))
+    writer.put(Event(SID, None, "equity.batch", "pts", 1, {"currency": "USD", "points": [(k, 1e5, 1e5, 1e5, 0.0, 0.0, 0.0) for k in range(500)]}))
+    assert writer.flush(30)
+    assert writer.written == 3001 and writer.errors == 0 and writer.dropped == 0
+    assert led.query("SELECT COUNT(*) FROM fills")[0][0] == 3000
+    assert led.query("SELECT COUNT(*) FROM equity")[0][0] == 500
+    assert writer.close() and not writer.alive
+    writer.put(_fill(9999))
+    assert writer.dropped == 1
+
+
+def test_parent_killed_minus_9_loses_nothing_already_sent(tmp_path: Path) -> None:
+    _ledger(tmp_path).close()
+    script = textwrap.dedent(f"""
+        import os, signal, time
+        from kernelext.events import Event
+        from kernelext.ledger import Ledger
+        from kernelext.ledger_process import ProcessLedgerWriter
+        from tests.test_ledger_process import _fill
+        writer = ProcessLedgerWriter(Ledger({str(tmp_path / "ledger.sqlite")!r}))
+        for k in range(2000):
+            writer.put(_fill(k))
+        time.sleep(1.0)  # sent to the child, never flushed
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert proc.returncode == -9
+    led = Ledger(tmp_path / "ledger.sqlite")
+    for _ in range(100):  # the orphaned child finishes its last transaction, then exits
+        if led.query("SELECT COUNT(*) FROM fills")[0][0] == 2000:
+            break
+        __import__("time").sleep(0.1)
+    assert led.query("SELECT COUNT(*) FROM fills")[0][0] == 2000
+
+
+def test_a_dead_child_never_hangs_a_flush(tmp_path: Path) -> None:
+    writer = ProcessLedgerWriter(_ledger(tmp_path))
+    writer.put(_fill(1))
+    assert writer.flush(10)
+    writer._proc.kill()
+    writer._proc.wait(10)
+    assert not writer.alive
+    writer.put(_fill(2))
+    assert writer.flush(2) is False
+    writer.close(5)
