@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct(">I")
 _STOP = object()
 MAX_FRAME_EVENTS = 5000
-FRAME_GATHER_S = 0.02  # after the first queued event, wait this long to send a fuller frame
+FRAME_GATHER_S = 0.05  # after the first queued event, wait this long to send a fuller frame
 
 
 class _Flush:
@@ -61,6 +61,8 @@ class ProcessLedgerWriter:
         self._flushes: dict[int, _Flush] = {}
         self._flush_ids = iter(range(1, 1 << 62))
         self._lock = threading.Lock()
+        self._wake = threading.Event()  # a flush or close cuts the feeder's gathering short
+        self._done = threading.Event()  # the child committed everything and said so
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "kernelext.ledger_process", str(ledger.path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -99,22 +101,26 @@ class ProcessLedgerWriter:
         with self._lock:
             self._flushes[marker.id] = marker
         self._q.put(marker)
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Flush, end the child and return True when it ended in time."""
+        """Send what is queued, wait until the child has committed it, and let the child exit.
+
+        Returns True when the child said it was done in time. It exits on its own (its
+        interpreter teardown is not waited for; a daemon thread reaps it).
+        """
         if self._closed:
-            return not self.alive
+            return self._done.is_set() or not self.alive
         self._closed = True
         self._q.put(_STOP)
+        self._wake.set()
         self._feeder.join(timeout)
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        if not self._done.wait(timeout):
             self._proc.kill()
             self._proc.wait(5)
             return False
-        self._acks.join(timeout)
+        threading.Thread(target=self._proc.wait, name="paperlab-ledger-reaper", daemon=True).start()
         return True
 
     # -- threads -------------------------------------------------------------------------------
@@ -126,8 +132,9 @@ class ProcessLedgerWriter:
         try:
             while True:
                 items = [self._q.get()]
-                if isinstance(items[0], Event):
-                    time.sleep(FRAME_GATHER_S)  # gather: fewer wake-ups and GIL hand-offs per event
+                if isinstance(items[0], Event):  # gather up to 50 ms: fewer wake-ups and GIL hand-offs
+                    self._wake.wait(FRAME_GATHER_S)
+                self._wake.clear()
                 while len(items) < MAX_FRAME_EVENTS:
                     try:
                         items.append(self._q.get_nowait())
@@ -166,6 +173,9 @@ class ProcessLedgerWriter:
         assert stdout is not None
         for line in stdout:
             parts = line.split()
+            if parts == [b"done"]:
+                self._done.set()
+                continue
             if len(parts) != 5 or parts[0] != b"ack":
                 continue
             flush_id, self.written, self.errors, child_dropped = (int(p) for p in parts[1:])
@@ -176,7 +186,8 @@ class ProcessLedgerWriter:
                     self._flushes.pop(f.id, None)
             for f in done:
                 f.done.set()
-        with self._lock:  # the child ended: nobody waits forever
+        self._done.set()  # the child ended (EOF): nobody waits forever
+        with self._lock:
             for f in self._flushes.values():
                 f.done.set()
             self._flushes.clear()
@@ -234,6 +245,8 @@ def child_main(path: str) -> int:
                 else:
                     events.append(item)
             _write(ledger, events, counters)
+        stdout.write(b"done\n")  # everything is committed: the parent need not wait for our exit
+        stdout.flush()
     finally:
         ledger.close()
     return 0

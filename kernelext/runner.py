@@ -159,6 +159,28 @@ class SessionRunner:
         The feed is decided first (``auto``: Kraken if it answers within 5 s, else replay);
         a feed that cannot be had raises ``SpecError`` before anything is written.
         """
+        try:
+            self._prepare()
+        except BaseException:
+            self.writer.close()  # no session: end the writer process now
+            raise
+        self._publish("session.starting", f"starting {self.spec.describe()}")
+        self._thread = threading.Thread(target=self._thread_main, name=f"paperlab-{self.session_id[:8]}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._running.is_set() and not self._done.is_set():
+            self._running.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                self._request_stop("start timed out")
+                self.last_error = self.last_error or f"the node did not start within {timeout:g}s"
+                break
+        if not self._running.is_set():
+            self._done.wait(10)
+            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error}\n{self.log_tail()}")
+        return self
+
+    def _prepare(self) -> None:
+        """Decide the feed (or pass IB's preflight), then register and write the session row."""
         if self.spec.is_ib:
             with SessionRunner._ib_start_lock:
                 self.ledger.mark_crashed(live_ids=set(SessionRunner.live()))
@@ -174,20 +196,6 @@ class SessionRunner:
         else:
             self.spec, self.feed_notes = resolve_feed(self.spec)
             self._register_and_create()
-        self._publish("session.starting", f"starting {self.spec.describe()}")
-        self._thread = threading.Thread(target=self._thread_main, name=f"paperlab-{self.session_id[:8]}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._running.is_set() and not self._done.is_set():
-            self._running.wait(min(0.05, max(0.0, deadline - time.monotonic())))
-            if time.monotonic() >= deadline:
-                self._request_stop("start timed out")
-                self.last_error = self.last_error or f"the node did not start within {timeout:g}s"
-                break
-        if not self._running.is_set():
-            self._done.wait(10)
-            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error}\n{self.log_tail()}")
-        return self
 
     def _register_and_create(self) -> None:
         """Register as live, then write the session row (a concurrent start must not mark us crashed)."""

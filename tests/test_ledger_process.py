@@ -40,7 +40,8 @@ def test_put_flush_close_and_counters(tmp_path: Path) -> None:
     assert writer.written == 3001 and writer.errors == 0 and writer.dropped == 0
     assert led.query("SELECT COUNT(*) FROM fills")[0][0] == 3000
     assert led.query("SELECT COUNT(*) FROM equity")[0][0] == 500
-    assert writer.close() and not writer.alive
+    assert writer.close()
+    assert writer._proc.wait(10) == 0 and not writer.alive  # it exits on its own once done
     writer.put(_fill(9999))
     assert writer.dropped == 1
 
@@ -79,3 +80,16 @@ def test_a_dead_child_never_hangs_a_flush(tmp_path: Path) -> None:
     writer.put(_fill(2))
     assert writer.flush(2) is False
     writer.close(5)
+
+
+def test_a_start_refused_before_the_session_leaves_no_writer_process(paperlab_home) -> None:
+    import pytest
+
+    from kernelext.runner import SessionRunner
+    from kernelext.spec import SpecError, build_spec, make_sleeve
+
+    spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD")], feed="kraken")  # Kraken: a closed port
+    runner = SessionRunner(spec)
+    with pytest.raises(SpecError):
+        runner.start()
+    assert runner.writer._proc.wait(10) == 0 and not runner.writer.alive
