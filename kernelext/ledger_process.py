@@ -13,7 +13,8 @@ for the GIL. ``ProcessLedgerWriter`` keeps the same API (``put`` never blocks, `
   and answers flush markers on stdout (``ack ID WRITTEN ERRORS DROPPED``) once everything
   sent before them is committed.
 - The parent dying (even ``kill -9``) closes the pipe: the child writes what it has and
-  exits. The child dying makes ``alive`` false; later events are counted as dropped.
+  exits. The child has its own process group and ignores SIGINT: a Jupyter kernel
+  interrupt (sent to the kernel's group) or Ctrl-C in a terminal never ends it. The child dying makes ``alive`` false; later events are counted as dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -41,11 +43,12 @@ FRAME_GATHER_S = 0.05  # after the first queued event, wait this long to send a 
 
 
 class _Flush:
-    __slots__ = ("id", "done")
+    __slots__ = ("id", "done", "ok")
 
     def __init__(self, flush_id: int) -> None:
         self.id = flush_id
         self.done = threading.Event()
+        self.ok = False  # set when the child acknowledged it (not when the child died)
 
 
 class ProcessLedgerWriter:
@@ -66,6 +69,9 @@ class ProcessLedgerWriter:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "kernelext.ledger_process", str(ledger.path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # its own process group: a kernel interrupt (jupyter_client signals the kernel's
+            # group) or Ctrl-C in a terminal must not kill the ledger's writer
+            start_new_session=True,
         )
         self._feeder = threading.Thread(target=self._feed, name=name, daemon=True)
         self._acks = threading.Thread(target=self._read_acks, name=f"{name}-acks", daemon=True)
@@ -102,7 +108,7 @@ class ProcessLedgerWriter:
             self._flushes[marker.id] = marker
         self._q.put(marker)
         self._wake.set()
-        return marker.done.wait(timeout)
+        return marker.done.wait(timeout) and marker.ok
 
     def close(self, timeout: float = 5.0) -> bool:
         """Send what is queued, wait until the child has committed it, and let the child exit.
@@ -185,6 +191,7 @@ class ProcessLedgerWriter:
                 for f in done:
                     self._flushes.pop(f.id, None)
             for f in done:
+                f.ok = True
                 f.done.set()
         self._done.set()  # the child ended (EOF): nobody waits forever
         with self._lock:
@@ -228,6 +235,7 @@ def _write(ledger: Ledger, events: list[Event], counters: dict[str, int]) -> Non
 
 def child_main(path: str) -> int:
     """Read frames from stdin until EOF, write them, answer flushes on stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we end: EOF
     ledger = Ledger(Path(path))
     counters = {"written": 0, "errors": 0, "dropped": 0}
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

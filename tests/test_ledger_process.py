@@ -93,3 +93,19 @@ def test_a_start_refused_before_the_session_leaves_no_writer_process(paperlab_ho
     with pytest.raises(SpecError):
         runner.start()
     assert runner.writer._proc.wait(10) == 0 and not runner.writer.alive
+
+
+def test_an_interrupt_to_the_parents_process_group_spares_the_writer(tmp_path: Path) -> None:
+    """jupyter_client interrupts a kernel by signalling its process group; Ctrl-C in a terminal
+    does the same. The writer process is in a group of its own and keeps committing."""
+    import os
+    import signal
+
+    writer = ProcessLedgerWriter(_ledger(tmp_path))
+    assert os.getpgid(writer._proc.pid) != os.getpgid(0)
+    writer.put(_fill(1))
+    assert writer.flush(10)  # the child runs (and ignores SIGINT from here on)
+    writer._proc.send_signal(signal.SIGINT)  # even sent to it directly
+    writer.put(_fill(2))
+    assert writer.flush(10) and writer.alive and writer.written == 2
+    assert writer.close()
