@@ -84,6 +84,15 @@ def test_interrupt_reaches_the_cell_and_the_session_keeps_running(kernel) -> Non
     while int(evaluate(kc, "r.status().bars")) <= bars_then:
         assert time.monotonic() < deadline, "the session stopped receiving bars after the interrupt"
         time.sleep(0.5)
+    # and the ledger (what dashboards and frames read) keeps growing: its writer survived the
+    # interrupt, which jupyter_client sends to the kernel's whole process group
+    rows = "r.ledger.query('SELECT COUNT(*) FROM equity WHERE session_id = ?', (r.session_id,))[0][0]"
+    assert evaluate(kc, "r.writer.alive") == "True"
+    rows_then = int(evaluate(kc, rows))
+    deadline = time.monotonic() + 30
+    while int(evaluate(kc, rows)) <= rows_then:
+        assert time.monotonic() < deadline, "the ledger stopped growing after the interrupt"
+        time.sleep(0.5)
     reply, outputs = run(kc, "%paper kill")
     assert reply["status"] == "ok" and "kill: ok" in text(outputs)
     assert evaluate(kc, "r.state") == "stopped"
