@@ -785,7 +785,46 @@ class _Flush:
 _STOP = object()
 
 
-class LedgerWriter:
+def commit_with_retry(ledger: Ledger, batch: list[Event]) -> bool:
+    """Write ``batch`` in one transaction; retry once; log and return False if both fail."""
+    for attempt in (1, 2):
+        try:
+            ledger.write_events(batch)
+            return True
+        except Exception:
+            if attempt == 1:
+                log.warning("ledger write of %d events failed; retrying", len(batch), exc_info=True)
+                time.sleep(0.05)
+    log.exception("ledger write of %d events failed twice; dropped", len(batch))
+    return False
+
+
+class EventQueue:
+    """The non-blocking front of a ledger writer: ``put`` queues, after ``close`` it drops and counts."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.errors = 0
+        self.dropped = 0
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Approximate number of queued items not yet taken by the writer."""
+        return self._q.qsize()
+
+    def put(self, event: Event) -> None:
+        """Queue one event (never blocks; after ``close`` the event is dropped and counted)."""
+        if self._closed:
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("%s is closed: events are being dropped", type(self).__name__)
+            return
+        self._q.put(event)
+
+
+class LedgerWriter(EventQueue):
     """A daemon thread that owns event writes: ``put`` never blocks, batches commit together."""
 
     def __init__(
@@ -797,14 +836,10 @@ class LedgerWriter:
         name: str = "paperlab-ledger-writer",
     ) -> None:
         """Start the writer thread on ``ledger``."""
+        super().__init__()
         self.ledger = ledger
         self.batch_size = batch_size
         self.max_latency = max_latency
-        self.written = 0
-        self.errors = 0
-        self.dropped = 0
-        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -812,20 +847,6 @@ class LedgerWriter:
     def alive(self) -> bool:
         """True while the writer thread runs."""
         return self._thread.is_alive()
-
-    @property
-    def pending(self) -> int:
-        """Approximate number of queued items not yet taken by the thread."""
-        return self._q.qsize()
-
-    def put(self, event: Event) -> None:
-        """Queue one event (never blocks; after ``close`` the event is dropped and counted)."""
-        if self._closed:
-            self.dropped += 1
-            if self.dropped == 1:
-                log.warning("LedgerWriter is closed: events are being dropped")
-            return
-        self._q.put(event)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every event put so far is committed; False on timeout or a dead thread."""
@@ -903,17 +924,8 @@ class LedgerWriter:
         """Commit a batch; retry once, then log and count it as lost (never raise)."""
         if not batch:
             return
-        for attempt in (1, 2):
-            try:
-                self.ledger.write_events(batch)
-            except Exception:
-                if attempt == 1:
-                    log.warning("ledger write of %d events failed; retrying", len(batch), exc_info=True)
-                    time.sleep(0.05)
-                    continue
-                self.errors += 1
-                self.dropped += len(batch)
-                log.exception("ledger write of %d events failed twice; dropped", len(batch))
-                return
+        if commit_with_retry(self.ledger, batch):
             self.written += len(batch)
-            return
+        else:
+            self.errors += 1
+            self.dropped += len(batch)

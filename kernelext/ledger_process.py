@@ -28,12 +28,11 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from kernelext.events import Event
-from kernelext.ledger import Ledger
+from kernelext.ledger import EventQueue, Ledger, commit_with_retry
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct(">I")
@@ -51,16 +50,12 @@ class _Flush:
         self.ok = False  # set when the child acknowledged it (not when the child died)
 
 
-class ProcessLedgerWriter:
+class ProcessLedgerWriter(EventQueue):
     """Events to the ledger through a child process (see the module docstring)."""
 
     def __init__(self, ledger: Ledger, *, name: str = "paperlab-ledger-feeder") -> None:
+        super().__init__()
         self.ledger = ledger
-        self.written = 0
-        self.errors = 0
-        self.dropped = 0
-        self._closed = False
-        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._flushes: dict[int, _Flush] = {}
         self._flush_ids = iter(range(1, 1 << 62))
         self._lock = threading.Lock()
@@ -84,20 +79,6 @@ class ProcessLedgerWriter:
     def alive(self) -> bool:
         """True while the child process runs."""
         return self._proc.poll() is None
-
-    @property
-    def pending(self) -> int:
-        """Approximate number of queued items not yet sent to the child."""
-        return self._q.qsize()
-
-    def put(self, event: Event) -> None:
-        """Queue one event (never blocks; after ``close`` the event is dropped and counted)."""
-        if self._closed:
-            self.dropped += 1
-            if self.dropped == 1:
-                log.warning("ProcessLedgerWriter is closed: events are being dropped")
-            return
-        self._q.put(event)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every event put so far is committed; False on timeout or a dead child."""
@@ -215,22 +196,13 @@ def _read_frame(stream: BinaryIO) -> list[Any] | None:
 
 
 def _write(ledger: Ledger, events: list[Event], counters: dict[str, int]) -> None:
-    """One transaction; retry once, then count the events as dropped (never raise)."""
     if not events:
         return
-    for attempt in (1, 2):
-        try:
-            ledger.write_events(events)
-        except Exception:  # noqa: BLE001
-            if attempt == 1:
-                time.sleep(0.05)
-                continue
-            counters["errors"] += 1
-            counters["dropped"] += len(events)
-            log.exception("ledger write of %d events failed twice; dropped", len(events))
-            return
+    if commit_with_retry(ledger, events):
         counters["written"] += len(events)
-        return
+    else:
+        counters["errors"] += 1
+        counters["dropped"] += len(events)
 
 
 def child_main(path: str) -> int:

@@ -75,17 +75,12 @@ def build_node_config(
             notes.append("order submit-rate cap lifted: replay runs faster than the wall clock")
         elif spec.speed != 1:
             notes.append(f"order submit-rate cap scaled x{spec.speed:g} to market time: {rate}")
-    notional = {iid: int(spec.risk.max_notional_per_order) for iid in spec.instruments}
     live = spec.feed == "kraken"
     currency = kraken.asset_code(spec.currency) if live else spec.currency
     data_client = KRAKEN_DATA_CLIENT if live else REPLAY_CLIENT
     data_config = kraken.data_client_config(spec.instruments) if live else _replay_config(spec)
-    config = TradingNodeConfig(
-        trader_id=trader_id,
-        logging=_logging(log_directory, log_file_name),
-        data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
-        risk_engine=_risk_engine(rate, notional),
-        exec_engine=_exec_engine(reconciliation=False),
+    config = _node_config(
+        spec, trader_id, log_directory, log_file_name, rate=rate, reconciliation=False,
         data_clients={data_client: data_config},
         exec_clients={SANDBOX_CLIENT: _sandbox_config(spec, currency, bar_execution=not live)},
         timeout_connection=10.0,
@@ -97,6 +92,33 @@ def build_node_config(
     )
     return NodePlan(config=config, submit_rate=rate, notes=tuple(notes), settlement_currency=currency,
                     data_client=data_client)
+
+
+def _node_config(
+    spec: SessionSpec,
+    trader_id: str,
+    log_directory: str | None,
+    log_file_name: str | None,
+    *,
+    rate: str,
+    reconciliation: bool,
+    data_clients: dict,
+    exec_clients: dict,
+    **timeouts: float,
+) -> TradingNodeConfig:
+    """The parts every session shares: logging, engines that never ``os._exit``, the spec's
+    risk caps, reconciliation of the spec's instruments when on; clients and timeouts vary."""
+    notional = {iid: int(spec.risk.max_notional_per_order) for iid in spec.instruments}
+    return TradingNodeConfig(
+        trader_id=trader_id,
+        logging=_logging(log_directory, log_file_name),
+        data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
+        risk_engine=_risk_engine(rate, notional),
+        exec_engine=_exec_engine(reconciliation=reconciliation, instrument_ids=spec.instruments if reconciliation else None),
+        data_clients=data_clients,
+        exec_clients=exec_clients,
+        **timeouts,
+    )
 
 
 def _logging(log_directory: str | None, log_file_name: str | None) -> LoggingConfig:
@@ -145,16 +167,11 @@ def _ib_plan(spec: SessionSpec, trader_id: str, log_directory: str | None, log_f
     The submit-rate cap stays wall-clock (IB's own pacing is 50 messages/s).
     """
     rate = spec.risk.max_order_submit_rate
-    notional = {iid: int(spec.risk.max_notional_per_order) for iid in spec.instruments}
     notes = [ib_session.SYMBOLOGY_NOTE]
     notes.append("orders and bars outside regular trading hours allowed" if spec.outside_rth
                  else "decisions only inside regular trading hours (IB liquidHours); --outside-rth to allow more")
-    config = TradingNodeConfig(
-        trader_id=trader_id,
-        logging=_logging(log_directory, log_file_name),
-        data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
-        risk_engine=_risk_engine(rate, notional),
-        exec_engine=_exec_engine(reconciliation=True, instrument_ids=spec.instruments),
+    config = _node_config(
+        spec, trader_id, log_directory, log_file_name, rate=rate, reconciliation=True,
         data_clients={ib_session.IB_CLIENT: ib_session.data_client_config(spec)},
         exec_clients={ib_session.IB_CLIENT: ib_session.exec_client_config(spec)},
         timeout_connection=30.0,

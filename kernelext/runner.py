@@ -45,7 +45,7 @@ from kernelext.ledger import Ledger, paperlab_home
 from kernelext.ledger_process import ProcessLedgerWriter
 from kernelext.nodeconfig import SANDBOX_CLIENT, build_node_config
 from kernelext.sleeves import build_strategies, sleeve_rows
-from kernelext.spec import SessionSpec
+from kernelext.spec import SessionSpec, mask_account
 from kernelext.telemetry import Telemetry
 from kernelext.venues.pairs import KRAKEN
 from kernelext.feeds import resolve_feed
@@ -186,7 +186,7 @@ class SessionRunner:
                 self.ledger.mark_crashed(live_ids=set(SessionRunner.live()))
                 self.spec, account = ib_session.preflight(self.spec, self.ledger)
                 self.feed_notes = (
-                    f"IB PAPER: account {account.account_id[:3]}… at {self.spec.ib_gateway}, "
+                    f"IB PAPER: account {mask_account(account.account_id)} at {self.spec.ib_gateway}, "
                     f"equity {account.equity:,.2f} {account.currency}",
                 )
                 self._register_and_create()

@@ -129,7 +129,7 @@ class SessionSpec:
         d["starting_cash"] = str(self.starting_cash)
         d["sleeves"] = [asdict(s) for s in self.sleeves]
         if self.account_id:
-            d["account_id"] = self.account_id[:3] + "…"
+            d["account_id"] = mask_account(self.account_id)
         return d
 
     def describe(self) -> str:
@@ -240,14 +240,16 @@ def check_venue_instruments(venue: str, sleeves: list[Sleeve] | tuple[Sleeve, ..
             )
 
 
+def mask_account(account_id: str) -> str:
+    """Keep the first 3 characters of an account id: ``U1234567`` -> ``U12…``."""
+    return account_id if len(account_id) <= 3 else f"{account_id[:3]}…"
+
+
 def check_ib_account(account_id: str) -> str:
     """The ib-paper account: ``PAPERLAB_IB_ACCOUNT_ID`` style id starting ``DU`` (empty: the gateway's)."""
     account_id = (account_id or "").strip()
     if account_id and not account_id.startswith("DU"):
-        raise SpecError(
-            f"account: ib-paper needs a paper account id starting with DU (got {account_id[:3]}…); "
-            "live accounts (U…) are refused"
-        )
+        raise SpecError(f"account: ib-paper needs a paper account id starting with DU (got {mask_account(account_id)})")
     return account_id
 
 

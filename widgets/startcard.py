@@ -571,20 +571,7 @@ class StartCard:
 
     def state(self) -> FormState:
         """The form's current values."""
-        return FormState(
-            mode=self.mode.value,
-            venue=self.venue.value,
-            strategy=self.strategy.value or "",
-            instrument=self._instrument(),
-            timeframe=self.timeframe.value,
-            params={name: wid.value for name, wid in self.param_widgets.items()},
-            starting_cash=self.cash.value,
-            until=self.until.value,
-            label=self.label.value,
-            speed=self.speed.value,
-            sleeves=[r.value() for r in self.sleeve_rows],
-            outside_rth=self.outside_rth.value,
-        )
+        return sf.read_form(self, self._instrument())
 
     def start(self) -> Future | None:
         """Validate (errors show at once) and start in a worker thread; the card flips when it runs."""

@@ -59,6 +59,7 @@ __all__ = [
     "param_fields",
     "params_from_form",
     "params_placeholder",
+    "read_form",
     "start",
     "strategy_choices",
     "suggest_cash",
@@ -385,6 +386,26 @@ class FormState:
             self.instrument = instrument
         if self.timeframe is None:
             self.timeframe = timeframe
+
+
+def read_form(card: Any, instrument: str) -> FormState:
+    """A ``FormState`` from a start card (ipywidgets or Panel) whose widgets share these names:
+    mode, venue, strategy, timeframe, param_widgets, cash, until, label, speed, sleeve_rows,
+    outside_rth. ``instrument`` is passed in: the two cards pick it differently."""
+    return FormState(
+        mode=card.mode.value,
+        venue=card.venue.value,
+        strategy=card.strategy.value or "",
+        instrument=instrument,
+        timeframe=card.timeframe.value,
+        params={name: wid.value for name, wid in card.param_widgets.items()},
+        starting_cash=card.cash.value,
+        until=card.until.value,
+        label=card.label.value,
+        speed=card.speed.value,
+        sleeves=[r.value() for r in card.sleeve_rows],
+        outside_rth=card.outside_rth.value,
+    )
 
 
 def _venue_feed(label: str) -> tuple[str, str]:

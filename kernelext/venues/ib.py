@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 
 from ib_async import IB, StartupFetchNONE, Stock, util
 
+from kernelext.spec import check_ib_account, mask_account
+
 T = TypeVar("T")
 
 PAPER_PORT = 4002
@@ -54,16 +56,11 @@ HEALTH_OK, HEALTH_RELOGIN, HEALTH_OFF = "ok", "re-login needed", "off"
 log = logging.getLogger(__name__)
 
 
-def mask_account(account_id: str) -> str:
-    """Keep the first 3 characters of an account id: ``U1234567`` -> ``U12…``."""
-    return account_id if len(account_id) <= 3 else f"{account_id[:3]}…"
-
-
 def check_paper_account(account_id: str) -> None:
     """Refuse any account id that is not an IB paper account (``DU…``), in one line."""
-    if not account_id.startswith("DU"):
-        got = mask_account(account_id) if account_id else "nothing"
-        raise ValueError(f"account: ib-paper needs a paper account id starting with DU (got {got})")
+    if not account_id:
+        raise ValueError("account: ib-paper needs a paper account id starting with DU (got nothing)")
+    check_ib_account(account_id)
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -112,32 +112,28 @@ def _provider(spec: SessionSpec) -> InteractiveBrokersInstrumentProviderConfig:
     )
 
 
+def _connection(spec: SessionSpec) -> dict[str, Any]:
+    """What the data and execution clients share: one gateway connection, one provider."""
+    target = target_for(spec)
+    return {
+        "ibg_host": target.host,
+        "ibg_port": target.port,
+        "ibg_client_id": node_client_id(target),
+        "instrument_provider": _provider(spec),
+        "connection_timeout": 20,
+        "request_timeout_secs": 20,
+    }
+
+
 def data_client_config(spec: SessionSpec) -> InteractiveBrokersDataClientConfig:
     """IB market data for the session's instruments (bars RTH-only unless ``outside_rth``)."""
-    target = target_for(spec)
-    return InteractiveBrokersDataClientConfig(
-        ibg_host=target.host,
-        ibg_port=target.port,
-        ibg_client_id=node_client_id(target),
-        use_regular_trading_hours=not spec.outside_rth,
-        instrument_provider=_provider(spec),
-        connection_timeout=20,
-        request_timeout_secs=20,
-    )
+    return InteractiveBrokersDataClientConfig(use_regular_trading_hours=not spec.outside_rth, **_connection(spec))
 
 
 def exec_client_config(spec: SessionSpec) -> InteractiveBrokersExecClientConfig:
     """IB's own paper execution on the session's (DU…) account, default route for every venue."""
-    target = target_for(spec)
     return InteractiveBrokersExecClientConfig(
-        ibg_host=target.host,
-        ibg_port=target.port,
-        ibg_client_id=node_client_id(target),
-        account_id=spec.account_id,
-        instrument_provider=_provider(spec),
-        routing=RoutingConfig(default=True),
-        connection_timeout=20,
-        request_timeout_secs=20,
+        account_id=spec.account_id, routing=RoutingConfig(default=True), **_connection(spec)
     )
 
 
