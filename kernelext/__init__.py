@@ -3,7 +3,7 @@
     import kernelext
     s = kernelext.start("ema_cross", "BTC/USD", params={"fast": 10, "slow": 30}, duration="5m")
     s.status(); s.pause(); s.resume(); s.flatten(); s.kill()
-    kernelext.frames.fills(s.session_id)
+    kernelext.research.frames.fills(s.session_id)
 
 Imports are lazy: ``import kernelext`` (or ``kernelext.ledger``) does not load Nautilus.
 """
@@ -15,7 +15,7 @@ import importlib
 from typing import Any
 
 # Importing Nautilus installs uvloop as the process-wide loop policy; the host's
-# policy is recorded here, before any Nautilus import, and put back (nautilus_compat).
+# policy is recorded here, before any Nautilus import, and put back (kernelext.compat).
 HOST_LOOP_POLICY = asyncio.get_event_loop_policy()
 
 __all__ = ["register", "start", "start_book", "backtest", "compare", "frames"]
@@ -27,11 +27,11 @@ def __getattr__(name: str) -> Any:
 
         return register
     if name == "compare":
-        from kernelext.comparison import compare
+        from kernelext.research.compare import compare
 
         return compare
     if name == "frames":
-        return importlib.import_module("kernelext.frames")
+        return importlib.import_module("kernelext.research.frames")
     raise AttributeError(f"module 'kernelext' has no attribute {name!r}")
 
 
@@ -42,7 +42,7 @@ def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None
     ``options`` are ``build_spec`` keywords: feed, starting_cash, label, until, duration,
     speed, seed, max_notional_per_order, max_order_submit_rate, max_drawdown_pct.
     """
-    from kernelext.runner import SessionRunner
+    from kernelext.session.runner import SessionRunner
     from kernelext.spec import build_spec, make_sleeve
 
     sleeve = make_sleeve(strategy, instrument, params=params, bar_spec=bar_spec)
@@ -55,7 +55,7 @@ def backtest(spec: Any = None, *, like: str | None = None, bars: int | None = No
     ``spec``: a ``SessionSpec``, or ``strategy=..., instrument=..., params=...`` keywords;
     ``like=SESSION`` re-runs an earlier session over exactly the bars it saw.
     """
-    from kernelext.backtesting import backtest as run
+    from kernelext.research.backtest import backtest as run
     from kernelext.spec import build_spec, make_sleeve
 
     if spec is None and like is None:
@@ -67,7 +67,7 @@ def backtest(spec: Any = None, *, like: str | None = None, bars: int | None = No
 
 def start_book(sleeves: list[dict[str, Any]] | str, **options: Any):
     """Start a book: several sleeves ``{strategy, instrument, params?, bar_spec?, name?}`` on one account."""
-    from kernelext.runner import SessionRunner
+    from kernelext.session.runner import SessionRunner
     from kernelext.spec import build_spec, sleeves_from_json
 
     return SessionRunner(build_spec(sleeves=sleeves_from_json(sleeves), **options)).start()
@@ -75,13 +75,13 @@ def start_book(sleeves: list[dict[str, Any]] | str, **options: Any):
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext kernelext``: registers ``%paper`` and ``%%paper``."""
-    from kernelext.magics import load
+    from kernelext.surfaces.magics import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext kernelext``: stops this kernel's sessions cleanly."""
-    from kernelext.magics import unload
+    from kernelext.surfaces.magics import unload
 
     unload(ipython)

@@ -1,5 +1,5 @@
 """``python -m kernelext ...``: the same CLI as ``paperlab``."""
 
-from kernelext.cli import run
+from kernelext.surfaces.cli import run
 
 run()

@@ -14,7 +14,7 @@ block writers. Several processes may open the same file. ``:memory:`` is not
 supported (each thread would see its own empty database).
 
 Only :class:`LedgerWriter` (or the session runner) should write events; the
-rest of the house reads through :mod:`kernelext.frames`.
+rest of the house reads through :mod:`kernelext.research.frames`.
 """
 
 from __future__ import annotations

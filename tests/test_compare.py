@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import kernelext
-from kernelext.comparison import METRICS, USAGE, compare, slippage_bps
+from kernelext.research.compare import METRICS, USAGE, compare, slippage_bps
 from kernelext.events import Event
 from kernelext.ledger import Ledger
 

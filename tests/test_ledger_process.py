@@ -85,7 +85,7 @@ def test_a_dead_child_never_hangs_a_flush(tmp_path: Path) -> None:
 def test_a_start_refused_before_the_session_leaves_no_writer_process(paperlab_home) -> None:
     import pytest
 
-    from kernelext.runner import SessionRunner
+    from kernelext.session.runner import SessionRunner
     from kernelext.spec import SpecError, build_spec, make_sleeve
 
     spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD")], feed="kraken")  # Kraken: a closed port

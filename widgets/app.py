@@ -46,7 +46,7 @@ class _SimpleStart:
     params, speed, duration and a Start button running ``kernelext.start`` in this process."""
 
     def __init__(self, on_started: Callable[[Any], None]) -> None:
-        import kernelext.nautilus_compat  # noqa: F401  (Nautilus imported the polite way first)
+        import kernelext.compat  # noqa: F401  (Nautilus imported the polite way first)
         from kernelext.strategies import registry
         from kernelext.venues.pairs import PAIRS
 
@@ -310,7 +310,7 @@ def serve(
 
 def _stop_local_sessions() -> None:
     """Stop the sessions this process runs (the app is going away)."""
-    runner = sys.modules.get("kernelext.runner")
+    runner = sys.modules.get("kernelext.session.runner")
     if runner is not None:
         runner.SessionRunner.stop_all()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import panel as pn
 
-from kernelext.comparison import Comparison, compare
+from kernelext.research.compare import Comparison, compare
 from kernelext.ledger import Ledger
 
 

@@ -5,11 +5,11 @@
     pn.extension()
     SessionDashboard(runner.session_id).panel()
 
-Everything comes from the ledger (``LedgerFeed`` + ``kernelext.frames``), so the
+Everything comes from the ledger (``LedgerFeed`` + ``kernelext.research.frames``), so the
 same view works in the process running the session, in another process, and
 after a browser refresh. One periodic callback (``refresh_ms``) drains the feed
 and applies the whole batch at once; every buffer is bounded. Controls run
-``kernelext.control.send`` on a worker thread and are acknowledged by the
+``kernelext.session.control.send`` on a worker thread and are acknowledged by the
 ``control.*`` event arriving through the feed. Times are US/Eastern.
 
 Test hooks: ``refresh()`` (one poll + apply, no server needed), ``metrics``,
@@ -33,7 +33,8 @@ from bokeh.models import ColumnDataSource, HoverTool
 from bokeh.plotting import figure
 from panel.io.notebook import push_notebook
 
-from kernelext import control, frames
+from kernelext.research import frames
+from kernelext.session import control
 from kernelext.ledger import ACTIVE_STATUSES, Ledger
 from widgets.feed import LedgerFeed, eastern_ms, eastern_str
 

@@ -28,7 +28,7 @@ from widgets.startform import FormState, ParamField, error_parts
 if TYPE_CHECKING:
     from bokeh.document import Document
 
-    from kernelext.runner import SessionRunner
+    from kernelext.session.runner import SessionRunner
 
 __all__ = ["PanelStartCard"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from kernelext import frames
+from kernelext.research import frames
 from kernelext.ledger import ACTIVE_STATUSES, Ledger, pid_alive
 from widgets.feed import eastern_str
 
@@ -47,7 +47,7 @@ def session_alive(row: dict[str, Any]) -> bool:
         return True  # another host: we cannot tell, assume it runs
     pid = row.get("pid")
     if pid == os.getpid():
-        runner = sys.modules.get("kernelext.runner")
+        runner = sys.modules.get("kernelext.session.runner")
         return runner is not None and row.get("id") in runner.SessionRunner.live()
     return pid is None or pid_alive(pid)
 

@@ -38,7 +38,7 @@ from widgets.ib_panel import IB_CASH_NOTE, IbPanel
 from widgets.startform import FormState, ParamField, error_parts
 
 if TYPE_CHECKING:
-    from kernelext.runner import SessionRunner, SessionStatus
+    from kernelext.session.runner import SessionRunner, SessionStatus
 
 __all__ = ["LoopBridge", "SessionCard", "StartCard", "kernel_loop"]
 

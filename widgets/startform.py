@@ -34,7 +34,7 @@ from kernelext.strategies import PaperStrategyConfig, registry
 from kernelext.venues.pairs import PAIRS
 
 if TYPE_CHECKING:
-    from kernelext.runner import SessionRunner
+    from kernelext.session.runner import SessionRunner
 
 __all__ = [
     "DEFAULT_CASH",
@@ -460,7 +460,7 @@ def error_parts(error: BaseException) -> tuple[str, str]:
 
 def launch(spec: SessionSpec, *, ledger: Ledger | None = None) -> SessionRunner:
     """Start a validated spec; returns the running ``SessionRunner`` (or ``SessionStartError``)."""
-    from kernelext.runner import SessionRunner
+    from kernelext.session.runner import SessionRunner
 
     return SessionRunner(spec, ledger=ledger).start()
 

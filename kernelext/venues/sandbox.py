@@ -9,7 +9,7 @@ venue's bars to it with a priority above every strategy, so, as in a
 
 from __future__ import annotations
 
-import kernelext.nautilus_compat  # noqa: F401  (before any Nautilus engine import: keeps the host loop policy)
+import kernelext.compat  # noqa: F401  (before any Nautilus engine import: keeps the host loop policy)
 
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.common.component import MessageBus

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from kernelext import frames
-from kernelext.backtesting import BarData, _add_strategies, _load, backtest, replay_bars
+from kernelext.research.backtest import BarData, _add_strategies, _load, backtest, replay_bars
 from kernelext.spec import build_spec, make_sleeve
 
 BARS = int(os.environ.get("PAPERLAB_BENCH_BT_BARS", "100000"))

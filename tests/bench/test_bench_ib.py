@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import kernelext
-from kernelext.runner import SessionRunner
+from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from kernelext.venues import ib_session

@@ -45,7 +45,7 @@ from typing import Any
 import pytest
 
 import kernelext
-from kernelext.runner import SessionRunner
+from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig
 from nautilus_trader.model.enums import OrderSide, TimeInForce

@@ -31,11 +31,11 @@ from typing import Any
 import pytest
 
 from kernelext.events import Event
-from kernelext.hub import Hub
+from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter, paperlab_home
-from kernelext.nautilus_compat import new_node_loop  # (before any TradingNode import)
-from kernelext.nodeconfig import SANDBOX_CLIENT, build_node_config
-from kernelext.runner import SessionRunner, _cancel_pending, _capturing, _engines_idle
+from kernelext.compat import new_node_loop  # (before any TradingNode import)
+from kernelext.session.node import SANDBOX_CLIENT, build_node_config
+from kernelext.session.runner import SessionRunner, _cancel_pending, _capturing, _engines_idle
 from kernelext.spec import SessionSpec, build_spec, make_sleeve, sleeve_tag
 from kernelext.strategies import registry
 from kernelext.venues.pairs import KRAKEN

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kernelext.comparison import METRICS, compare
+from kernelext.research.compare import METRICS, compare
 from kernelext.ledger import Ledger
 from tests.browser.conftest import screenshot
 from tests.test_compare import BT, BT_FILLS, PAPER_FILLS, PP, write_run

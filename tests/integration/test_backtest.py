@@ -12,7 +12,7 @@ import pytest
 
 import kernelext
 from kernelext import frames
-from kernelext.gate import require_backtest
+from kernelext.research.gate import require_backtest
 from kernelext.ledger import Ledger
 from kernelext.spec import SpecError, build_spec, make_sleeve
 

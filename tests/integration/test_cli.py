@@ -2,7 +2,7 @@
 
 Each test points ``PAPERLAB_HOME`` at its own directory and reads the results back
 the way a user would: the process's exit code and output, the exported files, and
-the ledger (opened afresh from this process with ``kernelext.frames``).
+the ledger (opened afresh from this process with ``kernelext.research.frames``).
 """
 
 from __future__ import annotations

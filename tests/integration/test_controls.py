@@ -2,7 +2,7 @@
 
 Every test drives a ``SessionRunner`` the way a notebook user would and checks what
 the user sees: fills and positions in the node's cache while it runs, rows in the
-ledger (read back through ``kernelext.frames``), the runner's status and state.
+ledger (read back through ``kernelext.research.frames``), the runner's status and state.
 Sessions that must stay alive while we act on them replay 1-minute bars at a real
 speed (600-1200 x, i.e. 10-20 bars per wall second); bounded ones use
 ``speed="max"`` with ``max_bars``. Waits poll with generous deadlines; nothing
@@ -21,7 +21,7 @@ import pytest
 
 import kernelext
 from kernelext import frames
-from kernelext.runner import SessionRunner
+from kernelext.session.runner import SessionRunner
 from kernelext.spec import SessionSpec, build_spec, make_sleeve
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 

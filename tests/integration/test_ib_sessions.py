@@ -22,7 +22,7 @@ import kernelext
 from kernelext import frames
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from kernelext.ledger import Ledger
-from kernelext.runner import SessionRunner
+from kernelext.session.runner import SessionRunner
 from kernelext.spec import SpecError, build_spec, make_sleeve
 from tests.helpers import wait_for
 from tests.peers.tws_peer import DEFAULT_POSITIONS, PeerPosition, TwsPeer

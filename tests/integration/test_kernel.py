@@ -69,7 +69,7 @@ def test_interrupt_reaches_the_cell_and_the_session_keeps_running(kernel) -> Non
     assert run(kc, "%load_ext kernelext")[0]["status"] == "ok"
     reply, _ = run(kc, START)
     assert reply["status"] == "ok"
-    run(kc, "import time\nfrom kernelext.runner import SessionRunner\nr = next(iter(SessionRunner.live().values()))")
+    run(kc, "import time\nfrom kernelext.session.runner import SessionRunner\nr = next(iter(SessionRunner.live().values()))")
     msg_id = kc.execute("time.sleep(60)")
     time.sleep(1.5)
     km.interrupt_kernel()
@@ -116,7 +116,7 @@ def test_bad_input_is_one_line_and_unload_stops_sessions(kernel) -> None:
     run(kc, "ss = %paper sessions")
     assert evaluate(kc, "ss.height") == "0", "a bad start wrote a session"
     run(kc, START)
-    run(kc, "from kernelext.runner import SessionRunner\nr = next(iter(SessionRunner.live().values()))")
+    run(kc, "from kernelext.session.runner import SessionRunner\nr = next(iter(SessionRunner.live().values()))")
     assert evaluate(kc, "r.state") == "running"
     reply, _ = run(kc, "%unload_ext kernelext")
     assert reply["status"] == "ok"

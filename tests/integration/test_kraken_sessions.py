@@ -15,7 +15,7 @@ import pytest
 import kernelext
 from kernelext import frames
 from kernelext.ledger import Ledger
-from kernelext.runner import SessionRunner
+from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from tests.helpers import wait_for

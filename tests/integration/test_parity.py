@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 
 from kernelext import frames
-from kernelext.backtesting import fills_as_rows, run_backtest
+from kernelext.research.backtest import fills_as_rows, run_backtest
 from kernelext.ledger import Ledger
-from kernelext.runner import SessionRunner
+from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve, sleeves_from_json
 
 ANCHOR_NS = 1_767_225_600_000_000_000  # 2026-01-01 00:00 UTC

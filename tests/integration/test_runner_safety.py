@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 
-from kernelext.runner import SessionRunner
+from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
 
 DEADLINE_S = 45.0
@@ -70,7 +70,7 @@ def test_interrupt_reaches_the_main_thread_while_a_session_runs(paperlab_home) -
         policy = asyncio.get_event_loop_policy()
         handler = signal.getsignal(signal.SIGINT)
 
-        from kernelext.runner import SessionRunner
+        from kernelext.session.runner import SessionRunner
         from kernelext.spec import build_spec, make_sleeve
 
         facts = {
@@ -123,7 +123,7 @@ def test_importing_kernelext_backtest_keeps_the_host_loop_policy(paperlab_home) 
         import asyncio, signal
         policy = asyncio.get_event_loop_policy()
         handler = signal.getsignal(signal.SIGINT)
-        import kernelext.backtesting
+        import kernelext.research.backtest
         print(asyncio.get_event_loop_policy() is policy, signal.getsignal(signal.SIGINT) is handler,
               type(asyncio.get_event_loop_policy()).__module__)
         """,

@@ -1,7 +1,7 @@
 """NautilusTrader's real Kraken adapter against the local Kraken peer (127.0.0.1 only).
 
 A ``TradingNode`` with just the Kraken data client runs in its own thread and loop (as
-``kernelext.runner`` does); a small actor counts the quotes and trades it receives.
+``kernelext.session.runner`` does); a small actor counts the quotes and trades it receives.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import kernelext.nautilus_compat  # noqa: F401  (first: puts back the host's loop policy)
+import kernelext.compat  # noqa: F401  (first: puts back the host's loop policy)
 import pytest
-from kernelext.nautilus_compat import new_node_loop
+from kernelext.compat import new_node_loop
 from nautilus_trader.adapters.kraken import KrakenDataClientConfig, KrakenLiveDataClientFactory
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig, InstrumentProviderConfig, LoggingConfig, TradingNodeConfig

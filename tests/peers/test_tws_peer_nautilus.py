@@ -2,7 +2,7 @@
 
 A plain ``TradingNode`` (IB data client + IB execution client, two API connections with
 client ids 11 and 12, IB simplified symbology) runs in its own thread and event loop, as
-``kernelext.runner`` does; a small ``Probe`` strategy warms up with ``request_bars``,
+``kernelext.session.runner`` does; a small ``Probe`` strategy warms up with ``request_bars``,
 subscribes to ``QQQ.NASDAQ-1-DAY-LAST-EXTERNAL`` and records what reaches it. The test
 thread steers it through ``NodeThread.call``. The peer's own messages (raw sockets, ib_async)
 are tested in ``test_tws_peer.py``. ``TWS_PEER_LOG_DIR=dir`` keeps the nodes' DEBUG logs.
@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import kernelext.nautilus_compat  # noqa: F401  (first: puts back the host's loop policy)
+import kernelext.compat  # noqa: F401  (first: puts back the host's loop policy)
 import pytest
-from kernelext.nautilus_compat import new_node_loop
+from kernelext.compat import new_node_loop
 from nautilus_trader.adapters.interactive_brokers import factories as ib_factories
 from nautilus_trader.adapters.interactive_brokers.config import (
     InteractiveBrokersDataClientConfig,

@@ -128,7 +128,7 @@ def test_app_shows_a_session_started_by_another_process(paperlab_home: Path) -> 
 
 
 def test_app_starts_sessions_in_its_own_process(paperlab_home: Path) -> None:
-    from kernelext.runner import SessionRunner
+    from kernelext.session.runner import SessionRunner
 
     app = PaperApp(Ledger())
     app.panel()

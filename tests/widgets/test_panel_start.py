@@ -8,7 +8,7 @@ import panel as pn
 import pytest
 
 from kernelext.ledger import Ledger
-from kernelext.runner import SessionRunner, SessionStartError
+from kernelext.session.runner import SessionRunner, SessionStartError
 from widgets import panel_start
 from widgets import startform as sf
 from widgets.panel_start import PanelStartCard

@@ -11,7 +11,7 @@ import ipywidgets as w
 import pytest
 
 from kernelext.ledger import Ledger
-from kernelext.runner import SessionRunner, SessionStartError
+from kernelext.session.runner import SessionRunner, SessionStartError
 from widgets import startform as sf
 from widgets.startcard import SessionCard, StartCard
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernelext.runner import SessionStartError
+from kernelext.session.runner import SessionStartError
 from kernelext.spec import SpecError
 from kernelext.venues.pairs import PAIRS
 from widgets import startform as sf

@@ -15,7 +15,7 @@ from kernelext.spec import SessionSpec, Sleeve, SpecError
 
 
 def _has_backtest(sleeve: Sleeve, ledger: Ledger) -> bool:
-    from kernelext import frames
+    from kernelext.research import frames
 
     rows = ledger.query(
         "SELECT s.id, l.sleeve, l.params_json FROM sessions s JOIN sleeves l ON l.session_id = s.id"

@@ -23,13 +23,13 @@ class ControlError(RuntimeError):
 
 def live_session_ids() -> set[str]:
     """Ids of the sessions running in this process (none if no runner was ever imported)."""
-    module = sys.modules.get("kernelext.runner")
+    module = sys.modules.get("kernelext.session.runner")
     return set(module.SessionRunner.live()) if module is not None else set()
 
 
 def _live_runner(session_id: str):
     """The runner of ``session_id`` if it runs in this process (no Nautilus import otherwise)."""
-    module = sys.modules.get("kernelext.runner")
+    module = sys.modules.get("kernelext.session.runner")
     return module.SessionRunner.live().get(session_id) if module is not None else None
 
 

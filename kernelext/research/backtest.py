@@ -18,7 +18,7 @@ with trades, and ``frames.performance`` computes the same in Polars from the led
 
 from __future__ import annotations
 
-import kernelext.nautilus_compat  # noqa: F401  (before any Nautilus engine import: keeps the host loop policy)
+import kernelext.compat  # noqa: F401  (before any Nautilus engine import: keeps the host loop policy)
 
 import tempfile
 from dataclasses import dataclass, replace
@@ -36,9 +36,9 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from kernelext.events import Event, now_ns
-from kernelext.hub import Hub
+from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter
-from kernelext.sleeves import build_strategies, sleeve_rows
+from kernelext.session.sleeves import build_strategies, sleeve_rows
 from kernelext.spec import SessionSpec, SpecError, is_ib_symbol, spec_from_dict
 from kernelext.venues import ib_backtest
 from kernelext.venues.generator import HISTORY_BARS, BarGenerator
@@ -192,7 +192,7 @@ def backtest(
     ledger: Ledger | None = None,
 ) -> str:
     """Run a backtest, record it in the ledger as a ``backtest`` session; returns its id."""
-    from kernelext.runner import _new_session_id
+    from kernelext.session.runner import _new_session_id
 
     ledger = ledger or Ledger()
     if like is not None:
@@ -230,7 +230,7 @@ def _default_anchor(spec: SessionSpec, count: int) -> int:
 
 
 def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Ledger) -> str:
-    from kernelext.telemetry import Telemetry
+    from kernelext.session.telemetry import Telemetry
 
     hub = Hub()
     writer = LedgerWriter(ledger)

@@ -2,7 +2,7 @@
 
 The host (a Jupyter kernel, the CLI) keeps its own loop and its SIGINT handler: the
 node is built and run on the runner's thread, where Nautilus's signal set-up is
-skipped (see ``nautilus_compat``). Controls are scheduled onto the node's loop
+skipped (see ``kernelext.compat``). Controls are scheduled onto the node's loop
 thread-safely:
 
 - ``pause``  RiskEngine HALTED: new orders denied, positions held.
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kernelext.nautilus_compat import new_node_loop  # (must precede TradingNode imports)
+from kernelext.compat import new_node_loop  # (must precede TradingNode imports)
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.adapters.interactive_brokers.common import IB_VENUE
@@ -40,13 +40,13 @@ from nautilus_trader.adapters.interactive_brokers.factories import (
 from nautilus_trader.model.enums import TimeInForce, TradingState, trading_state_to_str
 
 from kernelext.events import Event, now_ns
-from kernelext.hub import Hub
+from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, paperlab_home
 from kernelext.ledger_process import ProcessLedgerWriter
-from kernelext.nodeconfig import SANDBOX_CLIENT, build_node_config
-from kernelext.sleeves import build_strategies, sleeve_rows
+from kernelext.session.node import SANDBOX_CLIENT, build_node_config
+from kernelext.session.sleeves import build_strategies, sleeve_rows
 from kernelext.spec import SessionSpec, mask_account
-from kernelext.telemetry import Telemetry
+from kernelext.session.telemetry import Telemetry
 from kernelext.venues.pairs import KRAKEN
 from kernelext.feeds import resolve_feed
 from kernelext.venues.kraken import SequencedKrakenDataClientFactory

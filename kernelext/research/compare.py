@@ -1,6 +1,6 @@
 """Backtest vs paper (vs live): the same metrics side by side, and why they differ.
 
-    from kernelext.comparison import compare
+    from kernelext.research.compare import compare
     c = compare("latest-backtest-id", "a1b2c3")   # ids, unique prefixes or "latest"
     c.table          # one row per metric, one column per run
     print(c.assessment)
@@ -9,7 +9,7 @@
 The reference run is the first one of kind ``backtest`` (else the first one given);
 every other run is judged against it.
 
-Metrics (``table`` rows; numbers as :func:`kernelext.frames.performance` defines them):
+Metrics (``table`` rows; numbers as :func:`kernelext.research.frames.performance` defines them):
 ``trades`` (closed round trips), ``win_rate`` (0..1), ``profit_factor``,
 ``max_drawdown_pct``, ``max_drawdown`` (absolute), ``sharpe``, ``fees`` (all fills),
 ``fees_per_trade`` (fees / trades), ``avg_slippage_bps``, ``realized_pnl`` (closed
@@ -58,8 +58,8 @@ from typing import Any
 
 import polars as pl
 
-from kernelext import frames
-from kernelext.control import live_session_ids
+from kernelext.research import frames
+from kernelext.session.control import live_session_ids
 from kernelext.ledger import ACTIVE_STATUSES, Ledger
 
 USAGE = "compare: give 2 or 3 sessions (backtest, paper[, live])"

@@ -67,7 +67,7 @@ def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
     """Parsed flags -> validated ``SessionSpec`` (raises ``SpecError``); checks the backtest gate."""
     spec = _spec_from_args(ns)
     if getattr(ns, "require_backtest", False):
-        from kernelext.gate import require_backtest
+        from kernelext.research.gate import require_backtest
 
         require_backtest(spec)
     return spec
@@ -134,7 +134,7 @@ def build_parser() -> OneLineParser:
 
 
 def cmd_paper(ns: argparse.Namespace) -> int:
-    from kernelext.runner import SessionRunner, SessionStartError
+    from kernelext.session.runner import SessionRunner, SessionStartError
 
     spec = spec_from_args(ns)
     runner = SessionRunner(spec)
@@ -175,7 +175,7 @@ def cmd_paper(ns: argparse.Namespace) -> int:
 
 def session_summary(runner: Any) -> dict[str, Any]:
     """The facts a user wants at the end of a session, read back from the ledger."""
-    from kernelext import frames
+    from kernelext.research import frames
 
     st = runner.status()
     fills = frames.fills(runner.session_id, ledger=runner.ledger)
@@ -216,7 +216,7 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def cmd_sessions(ns: argparse.Namespace) -> int:
-    from kernelext import frames
+    from kernelext.research import frames
 
     df = frames.sessions()
     if ns.json:
@@ -227,7 +227,7 @@ def cmd_sessions(ns: argparse.Namespace) -> int:
 
 
 def cmd_fills(ns: argparse.Namespace) -> int:
-    from kernelext import frames
+    from kernelext.research import frames
 
     df = frames.fills(ns.session)
     fmt = ns.format
@@ -260,8 +260,8 @@ def _print_frame(df: Any) -> None:
 
 
 def cmd_backtest(ns: argparse.Namespace) -> int:
-    from kernelext import frames
-    from kernelext.backtesting import backtest
+    from kernelext.research import frames
+    from kernelext.research.backtest import backtest
 
     spec = None if ns.like else spec_from_args(ns)
     session_id = backtest(spec, like=ns.like, bars=ns.bars, label=ns.label)
@@ -283,7 +283,7 @@ def cmd_backtest(ns: argparse.Namespace) -> int:
 
 
 def cmd_compare(ns: argparse.Namespace) -> int:
-    from kernelext.comparison import compare
+    from kernelext.research.compare import compare
 
     result = compare(*ns.sessions)
     _print_frame(result.table)

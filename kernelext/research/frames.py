@@ -43,7 +43,7 @@ from typing import Any
 
 import polars as pl
 
-from kernelext.control import live_session_ids
+from kernelext.session.control import live_session_ids
 from kernelext.ledger import Ledger
 
 log = logging.getLogger(__name__)

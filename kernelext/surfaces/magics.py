@@ -16,7 +16,7 @@ from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from kernelext.cli import OneLineParser, UsageError, add_backtest_arguments, add_paper_arguments, spec_from_args
+from kernelext.surfaces.cli import OneLineParser, UsageError, add_backtest_arguments, add_paper_arguments, spec_from_args
 from kernelext.spec import SpecError
 
 FRAME_COMMANDS = ("sessions", "fills", "orders", "positions", "equity", "events", "perf", "round_trips")
@@ -106,13 +106,13 @@ class PaperMagics(Magics):
             ns.sleeves_json = json.dumps(_parse_sleeves(cell))
             return self._start(spec_from_args(ns))
         if command == "backtest":
-            from kernelext.backtesting import backtest
+            from kernelext.research.backtest import backtest
 
             session_id = backtest(None if ns.like else spec_from_args(ns), like=ns.like, bars=ns.bars, label=ns.label)
             print(f"backtest {session_id} recorded; compare it with %paper compare {session_id} PAPER_SESSION")
             return None
         if command == "compare":
-            from kernelext.comparison import compare
+            from kernelext.research.compare import compare
 
             result = compare(*ns.sessions)
             if ns.html:
@@ -125,7 +125,7 @@ class PaperMagics(Magics):
                 print(result.assessment)
                 return result.table
         if command in CONTROL_COMMANDS:
-            from kernelext import control
+            from kernelext.session import control
 
             session = self._session(ns.session)
             control.send(session, command)
@@ -147,7 +147,7 @@ class PaperMagics(Magics):
         return Ledger().resolve_session("latest")
 
     def _start(self, spec: Any) -> None:
-        from kernelext.runner import SessionRunner, SessionStartError
+        from kernelext.session.runner import SessionRunner, SessionStartError
 
         try:
             runner = SessionRunner(spec).start()
@@ -162,7 +162,7 @@ class PaperMagics(Magics):
         return None
 
     def _runner_or_row(self, session_id: str) -> Any:
-        import kernelext.runner as runner_mod
+        import kernelext.session.runner as runner_mod
 
         runner = runner_mod.SessionRunner.live().get(session_id)
         if runner is not None:
@@ -178,7 +178,7 @@ class PaperMagics(Magics):
         return SessionDashboard(session_id).panel()
 
     def _frame(self, command: str, ns: Any) -> Any:
-        from kernelext import frames
+        from kernelext.research import frames
 
         if command == "sessions":
             return frames.sessions()
@@ -237,6 +237,6 @@ def unload(ipython: Any) -> None:
 
 
 def _stop_all() -> None:
-    module = sys.modules.get("kernelext.runner")
+    module = sys.modules.get("kernelext.session.runner")
     if module is not None:
         module.SessionRunner.stop_all()

@@ -1,0 +1,1 @@
+"""Research on the ledger: Polars frames, backtests, comparisons, the backtest gate."""

@@ -1,0 +1,1 @@
+"""A paper session: the runner, its node, telemetry, hub, controls."""

@@ -1,0 +1,1 @@
+"""The surfaces people use: the CLI, the notebook magics, the display registry."""
