@@ -18,7 +18,7 @@ from typing import Any
 # policy is recorded here, before any Nautilus import, and put back (kernelext.compat).
 HOST_LOOP_POLICY = asyncio.get_event_loop_policy()
 
-__all__ = ["register", "start", "start_book", "backtest", "compare", "frames"]
+__all__ = ["register", "start", "start_book", "attach", "backtest", "compare", "frames"]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
 
         return register
     if name == "compare":
-        from kernelext.research.compare import compare
+        from kernelext.api import compare
 
         return compare
     if name == "frames":
@@ -42,11 +42,9 @@ def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None
     ``options`` are ``build_spec`` keywords: feed, starting_cash, label, until, duration,
     speed, seed, max_notional_per_order, max_order_submit_rate, max_drawdown_pct.
     """
-    from kernelext.session.runner import SessionRunner
-    from kernelext.spec import build_spec, make_sleeve
+    from kernelext import api
 
-    sleeve = make_sleeve(strategy, instrument, params=params, bar_spec=bar_spec)
-    return SessionRunner(build_spec(sleeves=[sleeve], **options)).start()
+    return api.start(strategy, instrument, params=params, bar_spec=bar_spec, **options)
 
 
 def backtest(spec: Any = None, *, like: str | None = None, bars: int | None = None, **options: Any) -> str:
@@ -55,22 +53,26 @@ def backtest(spec: Any = None, *, like: str | None = None, bars: int | None = No
     ``spec``: a ``SessionSpec``, or ``strategy=..., instrument=..., params=...`` keywords;
     ``like=SESSION`` re-runs an earlier session over exactly the bars it saw.
     """
-    from kernelext.research.backtest import backtest as run
-    from kernelext.spec import build_spec, make_sleeve
+    from kernelext import api
 
     if spec is None and like is None:
-        sleeve = make_sleeve(options.pop("strategy"), options.pop("instrument"), params=options.pop("params", None),
-                             bar_spec=options.pop("bar_spec", None))
-        spec = build_spec(sleeves=[sleeve], feed="replay", **options)
-    return run(spec, like=like, bars=bars)
+        spec = api.spec(options.pop("strategy", None), options.pop("instrument", None), params=options.pop("params", None),
+                        bar_spec=options.pop("bar_spec", None), feed="replay", **options)
+    return api.backtest(spec, like=like, bars=bars)
 
 
 def start_book(sleeves: list[dict[str, Any]] | str, **options: Any):
     """Start a book: several sleeves ``{strategy, instrument, params?, bar_spec?, name?}`` on one account."""
-    from kernelext.session.runner import SessionRunner
-    from kernelext.spec import build_spec, sleeves_from_json
+    from kernelext import api
 
-    return SessionRunner(build_spec(sleeves=sleeves_from_json(sleeves), **options)).start()
+    return api.start_book(sleeves, **options)
+
+
+def attach(session: str | None = None) -> Any:
+    """A session by id, prefix or 'latest': its runner when it runs here, else its ledger row."""
+    from kernelext import api
+
+    return api.attach(session)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -65,6 +65,9 @@ STAGES: frozenset[str] = frozenset(
     }
 )
 
+CONTROL_VERBS: tuple[str, ...] = ("pause", "resume", "flatten", "kill", "stop")
+"""The controls every surface offers, in this order (the one list)."""
+
 ORDER_STAGES: frozenset[str] = frozenset(
     {"order.submitted", "order.denied", "order.rejected", "order.filled", "order.canceled"}
 )

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from nautilus_trader.model.data import BarSpecification, BarType
 
+from kernelext.errors import SpecError
 from kernelext.strategies import registry
 from kernelext.venues.pairs import PAIRS, instrument_id, normalize_symbol
 
@@ -34,10 +35,6 @@ _IB_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9\-]{0,14}\.[A-Z][A-Z0-9]{1,11}")
 _BAR_SPEC = re.compile(r"(\d{1,6})-(SECOND|MINUTE|HOUR|DAY)-LAST")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
-
-
-class SpecError(ValueError):
-    """Invalid user input; the message is one line naming the field."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,13 @@ import logging
 import os
 import secrets
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import panel as pn
 
+from kernelext import api
 from kernelext.ledger import ACTIVE_STATUSES, Ledger
 from kernelext.venues.ib_health import HealthRow, latest_health
 from widgets.dashboard import SessionDashboard
@@ -310,9 +310,7 @@ def serve(
 
 def _stop_local_sessions() -> None:
     """Stop the sessions this process runs (the app is going away)."""
-    runner = sys.modules.get("kernelext.session.runner")
-    if runner is not None:
-        runner.SessionRunner.stop_all()
+    api.stop_all()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,7 +34,8 @@ from bokeh.plotting import figure
 from panel.io.notebook import push_notebook
 
 from kernelext.research import frames
-from kernelext.session import control
+from kernelext import api
+from kernelext.errors import one_line
 from kernelext.ledger import ACTIVE_STATUSES, Ledger
 from widgets.feed import LedgerFeed, eastern_ms, eastern_str
 
@@ -72,12 +73,6 @@ def _r(value: Any, digits: int) -> float | None:
         return round(float(value), digits)
     except (TypeError, ValueError):
         return None
-
-
-def _one_line(exc: BaseException) -> str:
-    """``Type: first line`` of an exception."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def fill_row(x: dict[str, Any], ts: int) -> dict[str, Any]:
@@ -284,7 +279,7 @@ class SessionDashboard:
             self.refresh()
         except Exception as exc:  # noqa: BLE001  (a bad tick must not stop the next one)
             log.exception("dashboard refresh failed")
-            self._show_alert(f"refresh failed: {_one_line(exc)}")
+            self._show_alert(f"refresh failed: {one_line(exc)}")
 
     def refresh(self) -> None:
         """One poll of the ledger and one batched apply of everything that changed."""
@@ -517,9 +512,9 @@ class SessionDashboard:
         """Worker: ``control.send``; the result is applied by the next refresh."""
         error: str | None = None
         try:
-            control.send(self.session_id, command, ledger=self.ledger)
+            api.control(self.session_id, command, ledger=self.ledger)
         except Exception as exc:  # noqa: BLE001  (shown to the user, one line)
-            error = str(exc).splitlines()[0] if str(exc) else _one_line(exc)
+            error = one_line(exc)
         finally:
             self.ledger.close_thread()
         with self._lock:

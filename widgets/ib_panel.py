@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import panel as pn
 
+from kernelext.errors import one_line
 from kernelext.events import now_ns
 from kernelext.ledger import Ledger
 from kernelext.venues import ib_compose
@@ -262,7 +263,7 @@ class IbPanelModel:
         def done(result: tuple[ProbeResult, bool] | None, error: BaseException | None) -> None:
             self.checking = False
             if error is not None or result is None:
-                self.result = ProbeFailure("gateway down", f"check failed: {_one_line(error)}")
+                self.result = ProbeFailure("gateway down", f"check failed: {one_line(error)}")
             else:
                 self.result, self.docker = result
             self.checked_at = now_ns()
@@ -341,7 +342,7 @@ class IbPanelModel:
         def done(code: int | None, error: BaseException | None) -> None:
             self.action = None
             if error is not None:
-                self.lines.append(f"{action} failed: {_one_line(error)}")
+                self.lines.append(f"{action} failed: {one_line(error)}")
             elif code is None:
                 self.docker = False
                 self.lines.clear()
@@ -353,13 +354,6 @@ class IbPanelModel:
             self.on_change()
 
         return self._in_thread(work, done, f"paperlab-ib-{action}")
-
-
-def _one_line(error: BaseException | None) -> str:
-    if error is None:
-        return "no result"
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 # -- ipywidgets view -----------------------------------------------------------------------------

@@ -11,12 +11,12 @@ from __future__ import annotations
 import html
 import os
 import socket
-import sys
 from typing import Any
 
 import pandas as pd
 import panel as pn
 
+from kernelext import api
 from kernelext.research import frames
 from kernelext.ledger import ACTIVE_STATUSES, Ledger, pid_alive
 from widgets.feed import eastern_str
@@ -47,8 +47,7 @@ def session_alive(row: dict[str, Any]) -> bool:
         return True  # another host: we cannot tell, assume it runs
     pid = row.get("pid")
     if pid == os.getpid():
-        runner = sys.modules.get("kernelext.session.runner")
-        return runner is not None and row.get("id") in runner.SessionRunner.live()
+        return api.live_runner(row.get("id") or "") is not None
     return pid is None or pid_alive(pid)
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from kernelext.events import STAGES, Event, now_ns
+from kernelext.events import CONTROL_VERBS, STAGES, Event, now_ns
 from kernelext.ledger import Ledger
 from kernelext.spec import EASTERN, SpecError
 from widgets import startform as sf
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.5
 FEED_LINES = 200
 FEED_STAGES = frozenset(STAGES - {"bar.received", "equity.update", "equity.batch"})  # cards show these
-CONTROLS = ("pause", "resume", "flatten", "kill")
+CONTROLS = tuple(v for v in CONTROL_VERBS if v != "stop")  # the buttons; stop (positions left open) is for scripts
 _DESC = {"description_width": "9em"}
 
 

@@ -460,9 +460,9 @@ def error_parts(error: BaseException) -> tuple[str, str]:
 
 def launch(spec: SessionSpec, *, ledger: Ledger | None = None) -> SessionRunner:
     """Start a validated spec; returns the running ``SessionRunner`` (or ``SessionStartError``)."""
-    from kernelext.session.runner import SessionRunner
+    from kernelext import api
 
-    return SessionRunner(spec, ledger=ledger).start()
+    return api.start_spec(spec, ledger=ledger)
 
 
 def start(state: FormState, *, ledger: Ledger | None = None) -> SessionRunner:

@@ -59,7 +59,7 @@ from typing import Any
 import polars as pl
 
 from kernelext.research import frames
-from kernelext.session.control import live_session_ids
+from kernelext.session import live
 from kernelext.ledger import ACTIVE_STATUSES, Ledger
 
 USAGE = "compare: give 2 or 3 sessions (backtest, paper[, live])"
@@ -511,7 +511,7 @@ def compare(*session_ids: str, ledger: Ledger | None = None) -> Comparison:
     led = ledger if ledger is not None else Ledger()
     try:
         sids = [led.resolve_session(s) for s in session_ids]
-        led.mark_crashed(live_ids=live_session_ids())
+        led.mark_crashed(live_ids=live.ids())
         runs = [load_run(led, s) for s in sids]
         ref = next((s for s, r in zip(sids, runs, strict=True) if r.kind == "backtest"), sids[0])
         common = [common_bars(led, ref, s) for s in sids]

@@ -43,7 +43,7 @@ from typing import Any
 
 import polars as pl
 
-from kernelext.session.control import live_session_ids
+from kernelext.session import live
 from kernelext.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def sessions(ledger: Ledger | None = None) -> pl.DataFrame:
     Sessions left running by a process that died are marked ``crashed`` first.
     """
     with _use(ledger) as led:
-        led.mark_crashed(live_ids=live_session_ids())
+        led.mark_crashed(live_ids=live.ids())
         df = _frame(led.query(SESSIONS_SQL), SESSIONS_RAW)
         pnl = _realized_by_session(led)
     realized = pl.Series("realized_pnl", [pnl.get(s, 0.0) for s in df["session_id"]], dtype=F)

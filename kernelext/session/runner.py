@@ -39,7 +39,10 @@ from nautilus_trader.adapters.interactive_brokers.factories import (
 )
 from nautilus_trader.model.enums import TimeInForce, TradingState, trading_state_to_str
 
-from kernelext.events import Event, now_ns
+from kernelext.errors import SessionStartError, one_line
+from kernelext.events import CONTROL_VERBS, Event, now_ns
+from kernelext.session import live
+from kernelext.session.nautilus_log import divert_stderr
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, paperlab_home
 from kernelext.ledger_process import ProcessLedgerWriter
@@ -60,11 +63,6 @@ log = logging.getLogger(__name__)
 STATES = ("starting", "running", "paused", "stopped", "error")
 FLATTEN_TIMEOUT_S = 3.0
 COMMAND_POLL_S = 0.1
-CONTROLS = ("pause", "resume", "flatten", "kill", "stop")
-
-
-class SessionStartError(RuntimeError):
-    """The node did not reach RUNNING; the message carries the log tail."""
 
 
 @dataclass
@@ -100,8 +98,6 @@ class SessionStatus:
 class SessionRunner:
     """Runs one paper session; the class keeps the process's table of live runners."""
 
-    _live: dict[str, SessionRunner] = {}
-    _live_lock = threading.Lock()
     _ib_start_lock = threading.Lock()  # preflight + create_session of ib-paper sessions, one at a time
 
     def __init__(self, spec: SessionSpec, *, ledger: Ledger | None = None, session_id: str | None = None) -> None:
@@ -159,6 +155,7 @@ class SessionRunner:
         The feed is decided first (``auto``: Kraken if it answers within 5 s, else replay);
         a feed that cannot be had raises ``SpecError`` before anything is written.
         """
+        divert_stderr(self.log_path)  # Nautilus's ERROR lines belong in the session log, not on screen
         try:
             self._prepare()
         except BaseException:
@@ -183,7 +180,7 @@ class SessionRunner:
         """Decide the feed (or pass IB's preflight), then register and write the session row."""
         if self.spec.is_ib:
             with SessionRunner._ib_start_lock:
-                self.ledger.mark_crashed(live_ids=set(SessionRunner.live()))
+                self.ledger.mark_crashed(live_ids=live.ids())
                 self.spec, account = ib_session.preflight(self.spec, self.ledger)
                 self.feed_notes = (
                     f"IB PAPER: account {mask_account(account.account_id)} at {self.spec.ib_gateway}, "
@@ -199,10 +196,9 @@ class SessionRunner:
 
     def _register_and_create(self) -> None:
         """Register as live, then write the session row (a concurrent start must not mark us crashed)."""
-        with SessionRunner._live_lock:
-            SessionRunner._live[self.session_id] = self
+        live.add(self.session_id, self)
         try:
-            self.ledger.mark_crashed(live_ids=set(SessionRunner.live()))
+            self.ledger.mark_crashed(live_ids=live.ids())
             self.ledger.create_session(
             self.session_id,
                 label=self.spec.label,
@@ -214,8 +210,7 @@ class SessionRunner:
                 started_at=now_ns(),
             )
         except BaseException:
-            with SessionRunner._live_lock:
-                SessionRunner._live.pop(self.session_id, None)
+            live.remove(self.session_id)
             raise
 
     def _thread_main(self) -> None:
@@ -226,7 +221,7 @@ class SessionRunner:
             self._build_node(loop)
             loop.run_until_complete(self._main())
         except BaseException as e:  # noqa: BLE001  (the host must outlive anything here)
-            self.last_error = self.last_error or _one_line(e)
+            self.last_error = self.last_error or one_line(e)
             self.state = "error"
             log.debug("session %s failed:\n%s", self.session_id, traceback.format_exc())
         finally:
@@ -341,7 +336,7 @@ class SessionRunner:
             try:
                 await self.node.stop_async()
             except Exception as e:  # noqa: BLE001
-                self.last_error = self.last_error or f"stop: {_one_line(e)}"
+                self.last_error = self.last_error or f"stop: {one_line(e)}"
         if self.spec.is_ib:
             await _ib_client_stopped()
         run_task.cancel()
@@ -379,8 +374,7 @@ class SessionRunner:
             self.ledger.set_status(
                 self.session_id, self.state, ended_at=now_ns(), last_error=self.last_error
             )
-            with SessionRunner._live_lock:
-                SessionRunner._live.pop(self.session_id, None)
+            live.remove(self.session_id)
             self._done.set()
 
     # -- controls -------------------------------------------------------------------------------
@@ -395,10 +389,10 @@ class SessionRunner:
                 continue
             for command_id, command, _args in taken:
                 try:
-                    getattr(self, command)() if command in CONTROLS else None
-                    result = "ok" if command in CONTROLS else f"unknown command {command!r}"
+                    getattr(self, command)() if command in CONTROL_VERBS else None
+                    result = "ok" if command in CONTROL_VERBS else f"unknown command {command!r}"
                 except Exception as e:  # noqa: BLE001
-                    result = _one_line(e)
+                    result = one_line(e)
                 self.ledger.finish_command(command_id, result)
 
     def pause(self) -> None:
@@ -588,8 +582,7 @@ class SessionRunner:
     @classmethod
     def live(cls) -> dict[str, SessionRunner]:
         """The runners alive in this process, by session id."""
-        with cls._live_lock:
-            return dict(cls._live)
+        return live.runners()
 
     @classmethod
     def stop_all(cls, timeout: float = 10.0) -> None:
@@ -602,16 +595,11 @@ def _new_session_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-
-
 def _task_error(task: asyncio.Future) -> str | None:
     if not task.done() or task.cancelled():
         return None
     exc = task.exception()
-    return _one_line(exc) if exc else None
+    return one_line(exc) if exc else None
 
 
 def _engines_idle(data_engine: Any, risk_engine: Any, exec_engine: Any) -> bool:

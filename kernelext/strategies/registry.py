@@ -27,6 +27,8 @@ from typing import Literal
 
 import msgspec
 
+from kernelext.errors import flat_text
+
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.identifiers import InstrumentId
@@ -411,7 +413,7 @@ def build_config(
                 raise ValueError("must be a non-empty string")
             StrategyId(f"{strategy_id}-{order_id_tag}")
         except Exception as e:
-            raise ValueError(f"strategy_id: invalid {strategy_id!r}: {_one_line(e)}") from None
+            raise ValueError(f"strategy_id: invalid {strategy_id!r}: {flat_text(e)}") from None
         kwargs["strategy_id"] = strategy_id
 
     missing = [k for k, (_, d) in allowed.items() if d is REQUIRED and k not in kwargs]
@@ -423,7 +425,7 @@ def build_config(
     try:
         config = entry.config_cls(**kwargs)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"params: invalid config for {entry.key}: {_one_line(e)}") from None
+        raise ValueError(f"params: invalid config for {entry.key}: {flat_text(e)}") from None
 
     # Structural validation (types, msgspec Meta constraints such as PositiveInt) runs
     # on decode only, so round-trip through JSON.
@@ -435,16 +437,12 @@ def build_config(
         field, text = _validation_field(str(e))
         if field is not None:
             raise ValueError(
-                f"params: invalid value for {field!r} ({entry.key}): {_one_line(text)}",
+                f"params: invalid value for {field!r} ({entry.key}): {flat_text(text)}",
             ) from None
-        raise ValueError(f"params: invalid config for {entry.key}: {_one_line(text)}") from None
+        raise ValueError(f"params: invalid config for {entry.key}: {flat_text(text)}") from None
     except (msgspec.EncodeError, msgspec.DecodeError, TypeError, ValueError) as e:
-        raise ValueError(f"params: invalid config for {entry.key}: {_one_line(e)}") from None
+        raise ValueError(f"params: invalid config for {entry.key}: {flat_text(e)}") from None
     return config
-
-
-def _one_line(e: object) -> str:
-    return " ".join(str(e).split())
 
 
 def build_strategy(entry: StrategyEntry, config: StrategyConfig) -> Strategy:

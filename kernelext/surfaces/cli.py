@@ -1,7 +1,10 @@
-"""The headless runner: ``paperlab paper|sessions|fills|serve`` (also ``python -m kernelext``).
+"""The headless runner: ``paperlab paper|sessions|fills|backtest|compare|ib|serve|lab``
+(also ``python -m kernelext``).
 
+A thin handler over ``kernelext.api``: it parses words, calls the facade, prints.
 The ``paper`` argument parser is shared with the ``%paper`` magic, so flags and
-errors are identical. Errors are one line on stderr and a non-zero exit.
+errors are identical. Errors are one line on stderr (``one_line``) and exit code 2
+for bad input, 1 for a venue or session that failed; never a traceback.
 """
 
 from __future__ import annotations
@@ -11,14 +14,11 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
-from kernelext.spec import DEFAULT_BAR_SPEC, DEFAULT_IB_BAR_SPEC, IB_VENUES, SessionSpec, SpecError, build_spec, make_sleeve, sleeves_from_json
-
-
-class UsageError(ValueError):
-    """Bad command-line input: one line for the user."""
+from kernelext import api
+from kernelext.errors import PaperLabError, SpecError, UsageError, one_line
+from kernelext.spec import DEFAULT_BAR_SPEC, DEFAULT_IB_BAR_SPEC, IB_VENUES, SessionSpec
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -64,29 +64,20 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 
 def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
-    """Parsed flags -> validated ``SessionSpec`` (raises ``SpecError``); checks the backtest gate."""
-    spec = _spec_from_args(ns)
-    if getattr(ns, "require_backtest", False):
-        from kernelext.research.gate import require_backtest
-
-        require_backtest(spec)
-    return spec
-
-
-def _spec_from_args(ns: argparse.Namespace) -> SessionSpec:
+    """Parsed flags -> validated ``SessionSpec`` (raises ``SpecError``) through ``api.spec``."""
     ib = getattr(ns, "venue", "sandbox") in IB_VENUES
     bar_spec = ns.bar_spec or (DEFAULT_IB_BAR_SPEC if ib else DEFAULT_BAR_SPEC)
     if ns.sleeves_json:
         if ns.strategy or ns.instrument:
             raise SpecError("sleeves: give either --sleeves-json or --strategy/--instrument, not both")
-        sleeves = sleeves_from_json(ns.sleeves_json, default_bar_spec=bar_spec)
+        which: dict[str, Any] = {"sleeves": ns.sleeves_json, "default_bar_spec": bar_spec}
     else:
         if not ns.instrument:
             raise SpecError(f"instrument: required, e.g. --instrument {'QQQ.NASDAQ' if ib else 'BTC/USD'}")
-        sleeves = [make_sleeve(ns.strategy or "", ns.instrument, params=ns.params, bar_spec=bar_spec)]
+        which = {"strategy": ns.strategy or "", "instrument": ns.instrument, "params": ns.params, "bar_spec": bar_spec}
     ib_extras = {"outside_rth": bool(getattr(ns, "outside_rth", False)), "account_id": getattr(ns, "account", None)}
-    return build_spec(
-        sleeves=sleeves,
+    return api.spec(
+        **which,
         venue=ns.venue,
         feed=ns.feed,
         starting_cash=ns.starting_cash,
@@ -123,6 +114,10 @@ def build_parser() -> OneLineParser:
     serve.add_argument("--port", type=int, default=5006)
     serve.add_argument("--basic-auth", default=None, help="password for Panel's basic auth (or $PAPERLAB_APP_PASSWORD)")
     serve.add_argument("--show", action="store_true", help="open a browser")
+    lab = sub.add_parser("lab", help="open the notebooks in JupyterLab (the quickstart first); works as root too")
+    lab.add_argument("notebook", nargs="?", default=None, help="notebook to open (default notebooks/01_quickstart.ipynb)")
+    lab.add_argument("--port", type=int, default=None, help="port for JupyterLab (default: its own choice)")
+    lab.add_argument("--no-browser", action="store_true", help="serve without opening a browser")
     fills = sub.add_parser("fills", help="fills of a session")
     fills.add_argument("session", help="session id, unique prefix, or 'latest'")
     fills.add_argument("--format", choices=("table", "csv", "parquet", "json"), default="table")
@@ -134,10 +129,7 @@ def build_parser() -> OneLineParser:
 
 
 def cmd_paper(ns: argparse.Namespace) -> int:
-    from kernelext.session.runner import SessionRunner, SessionStartError
-
     spec = spec_from_args(ns)
-    runner = SessionRunner(spec)
     interrupted = False
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -148,11 +140,7 @@ def cmd_paper(ns: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        try:
-            runner.start()
-        except SessionStartError as e:
-            print(f"paperlab: error: {str(e).splitlines()[0]}", file=sys.stderr)
-            return 1
+        runner = api.start_spec(spec, require_backtest=ns.require_backtest)
         if not ns.json:
             print(f"session {runner.session_id} running: {runner.spec.describe()} [{runner.spec.feed.upper()}]", flush=True)
             for note in runner.notes:
@@ -165,42 +153,12 @@ def cmd_paper(ns: argparse.Namespace) -> int:
         runner.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
-    summary = session_summary(runner)
+    summary = api.summary(runner)
     if ns.json:
         print(json.dumps(summary))
     else:
         print(format_summary(summary))
     return 0 if runner.state != "error" else 1
-
-
-def session_summary(runner: Any) -> dict[str, Any]:
-    """The facts a user wants at the end of a session, read back from the ledger."""
-    from kernelext.research import frames
-
-    st = runner.status()
-    fills = frames.fills(runner.session_id, ledger=runner.ledger)
-    orders = frames.orders(runner.session_id, ledger=runner.ledger)
-    fees = float(fills["fee"].sum()) if fills.height else 0.0
-    eq = st.equity
-    return {
-        "session_id": runner.session_id,
-        "label": runner.spec.label,
-        "status": st.state,
-        "feed": runner.spec.feed.upper(),
-        "venue": runner.spec.venue,
-        "bars": st.bars,
-        "orders": orders.height,
-        "fills": fills.height,
-        "denied": st.denied,
-        "realized_pnl": round(eq.get("realized_pnl", 0.0), 2),
-        "unrealized_pnl": round(eq.get("unrealized_pnl", 0.0), 2),
-        "fees": round(fees, 2),
-        "equity": round(eq.get("equity", float(runner.spec.starting_cash)), 2),
-        "currency": runner.spec.currency,
-        "started_at": st.started_at.isoformat() if st.started_at else None,
-        "ended_at": runner.ended_at.isoformat() if runner.ended_at else None,
-        "last_error": st.last_error,
-    }
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -216,9 +174,7 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def cmd_sessions(ns: argparse.Namespace) -> int:
-    from kernelext.research import frames
-
-    df = frames.sessions()
+    df = api.sessions()
     if ns.json:
         print(df.write_json())
     else:
@@ -226,23 +182,27 @@ def cmd_sessions(ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_fills(ns: argparse.Namespace) -> int:
-    from kernelext.research import frames
+EXPORT_WRITERS = {"csv": "write_csv", "parquet": "write_parquet", "json": "write_json"}
 
-    df = frames.fills(ns.session)
+
+def cmd_fills(ns: argparse.Namespace) -> int:
+    from kernelext.paths import check_output_file
+
     fmt = ns.format
     if ns.out:
-        out = Path(ns.out)
-        if fmt == "table":
-            fmt = out.suffix.lstrip(".") or "csv"
-        {"csv": df.write_csv, "parquet": df.write_parquet, "json": df.write_json}[fmt](out)
+        suffixes = tuple(f".{f}" for f in EXPORT_WRITERS) if fmt == "table" else (f".{fmt}",)
+        out = check_output_file(ns.out, field="out", suffixes=suffixes)
+        fmt = out.suffix.lower().lstrip(".") if fmt == "table" else fmt
+    elif fmt == "parquet":
+        raise UsageError("format: parquet needs --out FILE.parquet")
+    df = api.frame("fills", ns.session)
+    if ns.out:
+        getattr(df, EXPORT_WRITERS[fmt])(out)
         print(f"{df.height} fills -> {out}")
     elif fmt == "csv":
         sys.stdout.write(df.write_csv())
     elif fmt == "json":
         print(df.write_json())
-    elif fmt == "parquet":
-        raise UsageError("--format parquet needs --out FILE")
     else:
         _print_frame(df)
     return 0
@@ -260,20 +220,9 @@ def _print_frame(df: Any) -> None:
 
 
 def cmd_backtest(ns: argparse.Namespace) -> int:
-    from kernelext.research import frames
-    from kernelext.research.backtest import backtest
-
     spec = None if ns.like else spec_from_args(ns)
-    session_id = backtest(spec, like=ns.like, bars=ns.bars, label=ns.label)
-    perf = frames.performance(session_id)
-    fills = frames.fills(session_id)
-    row = perf.row(0, named=True) if perf.height else {}
-    summary = {
-        "session_id": session_id, "kind": "backtest", "status": "stopped", "fills": fills.height,
-        "trades": row.get("trades", 0), "realized_pnl": round(row.get("realized_pnl") or 0.0, 2),
-        "fees": round(row.get("fees") or 0.0, 2), "win_rate": row.get("win_rate"),
-        "max_drawdown_pct": row.get("max_drawdown_pct"), "sharpe": row.get("sharpe"),
-    }
+    session_id = api.backtest(spec, like=ns.like, bars=ns.bars, label=ns.label)
+    summary = api.backtest_summary(session_id)
     if ns.json:
         print(json.dumps(summary))
     else:
@@ -283,56 +232,77 @@ def cmd_backtest(ns: argparse.Namespace) -> int:
 
 
 def cmd_compare(ns: argparse.Namespace) -> int:
-    from kernelext.research.compare import compare
-
-    result = compare(*ns.sessions)
+    result = api.compare(*ns.sessions, html=ns.html)
     _print_frame(result.table)
     print(result.assessment)
     if ns.html:
-        result.to_html(ns.html)
         print(f"HTML report -> {ns.html}")
     return 0
 
 
 def cmd_ib(ns: argparse.Namespace) -> int:
-    from kernelext.ledger import Ledger
-    from kernelext.venues.ib import AccountSnapshot, GatewayTarget, health_of, mask_account, probe_account
-    from kernelext.venues.ib_health import record_result
+    from kernelext.venues.ib import AccountSnapshot, health_of, mask_account
 
-    target = GatewayTarget.from_env(paper=True)
-    result = probe_account(target, timeout=ns.timeout)
-    record_result(Ledger(), target, result)  # health transitions are kept in the ledger
+    result = api.gateway_status("ib-paper", timeout=ns.timeout)
     print(f"gateway: {health_of(result)}")
     if not isinstance(result, AccountSnapshot):
         print(f"paperlab: error: {result.message}", file=sys.stderr)
         return 1
-    print(f"account {mask_account(result.account_id)} ({'paper' if result.is_paper else 'LIVE'}): equity {result.equity:,.2f} "
-          f"cash {result.cash:,.2f} buying power {result.buying_power:,.2f} exposure {result.exposure:,.2f} {result.currency}")
+    print(f"account {mask_account(result.account_id)} ({'paper' if result.is_paper else 'LIVE'}): equity {_money(result.equity)} "
+          f"cash {_money(result.cash)} buying power {_money(result.buying_power)} exposure {_money(result.exposure)} {result.currency}")
     for h in result.holdings:
-        print(f"  {h.symbol}.{h.exchange}  {h.position:g} @ {h.avg_cost:,.4f}")
+        print(f"  {h.symbol}.{h.exchange}  {h.position:g} @ {_money(h.avg_cost, 4)}")
     return 0
 
 
-def cmd_serve(ns: argparse.Namespace) -> int:
-    from widgets.app import serve  # widgets depend on kernelext, imported only to serve them
+def _money(value: float | None, digits: int = 2) -> str:
+    """A figure as people read it; one a venue did not send is ``-``, never ``nan``."""
+    if value is None or value != value:
+        return "-"
+    return f"{value:,.{digits}f}"
 
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    from kernelext.surfaces import views
+
+    if not 0 < ns.port < 65536:
+        raise SpecError(f"port: expected 1-65535 (got {ns.port})")
+    serve = views.get("app")
+    if serve is None:
+        raise UsageError("serve: the app needs the widgets package (install paperlab with its UI)")
     serve(ns.host, ns.port, basic_auth=ns.basic_auth, show=ns.show)
     return 0
 
 
+def cmd_lab(ns: argparse.Namespace) -> int:
+    from kernelext.surfaces.lab import run_lab
+
+    return run_lab(notebook=ns.notebook, port=ns.port, open_browser=not ns.no_browser)
+
+
 COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
-            "backtest": cmd_backtest, "compare": cmd_compare, "ib": cmd_ib}
+            "backtest": cmd_backtest, "compare": cmd_compare, "ib": cmd_ib, "lab": cmd_lab}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``paperlab`` console script."""
+    """Entry point of the ``paperlab`` console script: one line on stderr for any error, never a traceback."""
     try:
         ns = build_parser().parse_args(argv)
         return COMMANDS[ns.command](ns)
-    except (UsageError, SpecError, ValueError, KeyError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"paperlab: error: {str(msg).splitlines()[0]}", file=sys.stderr)
-        return 2
+    except PaperLabError as e:
+        return _fail(one_line(e), e.exit_code)
+    except (ValueError, KeyError) as e:  # a message meant for the user from below the facade
+        return _fail(one_line(e) if isinstance(e, KeyError) else str(e), 2)
+    except Exception as e:  # noqa: BLE001  (a bug still reaches the person as one line)
+        from kernelext.surfaces.crash import record
+
+        return _fail(f"{one_line(e)} (unexpected; details in {record(e)})", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    print(f"paperlab: error: {first}", file=sys.stderr)
+    return code
 
 
 def run() -> NoReturn:

@@ -1,9 +1,10 @@
 """``%paper`` / ``%%paper``: paper sessions from notebook cells.
 
-Arguments go through the CLI's parser (``paperlab paper ...``), so flags and errors
-are identical. Errors print one line to stderr, never a traceback, and leave the
-kernel and every running session alone. Widgets are imported lazily, only to
-display them (``widgets`` depends on ``kernelext``, never the reverse).
+A thin handler over ``kernelext.api``. Arguments go through the CLI's parser
+(``paperlab paper ...``), so flags and errors are identical. Errors print one line
+to stderr, never a traceback, and leave the kernel and every running session alone.
+Views (status card, dashboard, comparison) come from the display registry
+(``surfaces.views``); without a UI package the magics print text.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from kernelext.surfaces.cli import OneLineParser, UsageError, add_backtest_arguments, add_paper_arguments, spec_from_args
-from kernelext.spec import SpecError
-
-FRAME_COMMANDS = ("sessions", "fills", "orders", "positions", "equity", "events", "perf", "round_trips")
-CONTROL_COMMANDS = ("pause", "resume", "flatten", "kill", "stop")
+from kernelext import api
+from kernelext.errors import SpecError, UsageError, one_line
+from kernelext.events import CONTROL_VERBS
+from kernelext.surfaces import views
+from kernelext.surfaces.cli import OneLineParser, add_backtest_arguments, add_paper_arguments, spec_from_args
 
 
 def build_magic_parser() -> OneLineParser:
@@ -28,9 +29,9 @@ def build_magic_parser() -> OneLineParser:
     parser = OneLineParser(prog="%paper", description="Paper trading sessions in this kernel.", add_help=False)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     add_paper_arguments(sub.add_parser("start", help="start a session in the background", add_help=False))
-    for name in ("status", "dashboard", *CONTROL_COMMANDS):
+    for name in ("status", "dashboard", *CONTROL_VERBS):
         sub.add_parser(name, add_help=False).add_argument("--session", default=None)
-    for name in FRAME_COMMANDS:
+    for name in api.FRAMES:
         p = sub.add_parser(name, add_help=False)
         if name != "sessions":
             p.add_argument("session", nargs="?", default=None)
@@ -73,24 +74,29 @@ class PaperMagics(Magics):
 
     @line_magic
     def paper(self, line: str) -> Any:
-        try:
-            return self._run(line, cell=None)
-        except (UsageError, SpecError, ValueError, KeyError, RuntimeError) as e:
-            _error(e)
-            return None
+        return self._guarded(line, cell=None)
 
     @cell_magic("paper")
     def paper_cell(self, line: str, cell: str) -> Any:
+        return self._guarded(line, cell=cell)
+
+    def _guarded(self, line: str, cell: str | None) -> Any:
+        """Run a magic; any error is one line on stderr, never a traceback (the kernel outlives it)."""
         try:
             return self._run(line, cell=cell)
-        except (UsageError, SpecError, ValueError, KeyError, RuntimeError) as e:
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # noqa: BLE001
             _error(e)
             return None
 
     # -- dispatch -------------------------------------------------------------------------------
 
     def _run(self, line: str, cell: str | None) -> Any:
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError as e:
+            raise UsageError(f"line: {e} (check the quotes)") from None
         if not words or words[0] in ("help", "-h", "--help"):
             print(_help_text())
             return None
@@ -99,58 +105,40 @@ class PaperMagics(Magics):
         if cell is not None and command != "book":
             raise UsageError(f"%%paper: cell mode is for 'book' (got {command!r}); use %paper {command} on one line")
         if command == "start":
-            return self._start(spec_from_args(ns))
+            return self._start(spec_from_args(ns), ns.require_backtest)
         if command == "book":
             if cell is None or not cell.strip():
                 raise UsageError("%%paper book: put the sleeves (YAML or JSON list) in the cell body")
             ns.sleeves_json = json.dumps(_parse_sleeves(cell))
-            return self._start(spec_from_args(ns))
+            return self._start(spec_from_args(ns), ns.require_backtest)
         if command == "backtest":
-            from kernelext.research.backtest import backtest
-
-            session_id = backtest(None if ns.like else spec_from_args(ns), like=ns.like, bars=ns.bars, label=ns.label)
+            session_id = api.backtest(None if ns.like else spec_from_args(ns), like=ns.like, bars=ns.bars, label=ns.label)
             print(f"backtest {session_id} recorded; compare it with %paper compare {session_id} PAPER_SESSION")
             return None
         if command == "compare":
-            from kernelext.research.compare import compare
-
-            result = compare(*ns.sessions)
-            if ns.html:
-                result.to_html(ns.html)
-            try:
-                from widgets.compare_view import CompareView
-
-                return CompareView(*ns.sessions).panel()
-            except ImportError:
+            result = api.compare(*ns.sessions, html=ns.html)
+            view = views.show("compare", *ns.sessions)
+            if view is None:
                 print(result.assessment)
                 return result.table
-        if command in CONTROL_COMMANDS:
-            from kernelext.session import control
-
-            session = self._session(ns.session)
-            control.send(session, command)
+            return view
+        if command in CONTROL_VERBS:
+            session = api.control(ns.session or self.current, command)
             print(f"{command}: ok ({session})")
             return None
         if command == "status":
-            return self._runner_or_row(self._session(ns.session))
+            return api.status(ns.session or self.current)
         if command == "dashboard":
-            return self._dashboard(self._session(ns.session))
+            session_id = api.resolve(ns.session or self.current)
+            view = views.show("dashboard", session_id)
+            return view if view is not None else api.status(session_id)
         return self._frame(command, ns)
 
-    def _session(self, given: str | None) -> str:
-        from kernelext.ledger import Ledger
-
-        if given:
-            return Ledger().resolve_session(given)
-        if self.current:
-            return self.current
-        return Ledger().resolve_session("latest")
-
-    def _start(self, spec: Any) -> None:
-        from kernelext.session.runner import SessionRunner, SessionStartError
+    def _start(self, spec: Any, require_backtest: bool) -> None:
+        from kernelext.errors import SessionStartError
 
         try:
-            runner = SessionRunner(spec).start()
+            runner = api.start_spec(spec, require_backtest=require_backtest)
         except SessionStartError as e:
             first, _, tail = str(e).partition("\n")
             _error(first)
@@ -161,33 +149,11 @@ class PaperMagics(Magics):
         _display_status(runner)
         return None
 
-    def _runner_or_row(self, session_id: str) -> Any:
-        import kernelext.session.runner as runner_mod
-
-        runner = runner_mod.SessionRunner.live().get(session_id)
-        if runner is not None:
-            return runner.status()
-        from kernelext.ledger import Ledger
-
-        row = Ledger().session(session_id) or {}
-        return {k: row.get(k) for k in ("id", "label", "status", "feed", "venue", "started_at", "ended_at", "last_error")}
-
-    def _dashboard(self, session_id: str) -> Any:
-        from widgets.dashboard import SessionDashboard
-
-        return SessionDashboard(session_id).panel()
-
     def _frame(self, command: str, ns: Any) -> Any:
-        from kernelext.research import frames
-
         if command == "sessions":
-            return frames.sessions()
-        session = self._session(ns.session or ns.session_flag)
-        if command == "events":
-            return frames.events(session, stage=ns.stage)
-        if command == "perf":
-            return frames.performance(session, by=ns.by)
-        return getattr(frames, command)(session)
+            return api.sessions()
+        session = ns.session or ns.session_flag or self.current
+        return api.frame(command, session, stage=getattr(ns, "stage", None), by=getattr(ns, "by", None))
 
 
 def _parse_sleeves(cell: str) -> list[dict[str, Any]]:
@@ -208,35 +174,28 @@ def _parse_sleeves(cell: str) -> list[dict[str, Any]]:
 
 
 def _display_status(runner: Any) -> None:
-    """Show the live status card (ipywidgets) for a session started from a cell."""
-    try:
-        from IPython.display import display
-        from widgets.startcard import SessionCard
-
-        display(SessionCard.for_session(runner).widget)
-    except ImportError:
+    """Show the live status card of a session started from a cell (text without a UI package)."""
+    card = views.show("status_card", runner)
+    if card is None:
         st = runner.status()
         print(f"session {st.session_id} {st.state} [{st.feed.upper()}]: {runner.spec.describe()}")
+        return
+    from IPython.display import display
+
+    display(card)
 
 
 def _error(e: BaseException | str) -> None:
-    text = e if isinstance(e, str) else (e.args[0] if isinstance(e, KeyError) and e.args else str(e))
-    print(f"paper: error: {str(text).splitlines()[0] if str(text) else type(e).__name__}", file=sys.stderr)
+    print(f"paper: error: {one_line(e)}", file=sys.stderr)
 
 
 def load(ipython: Any) -> None:
     """Register the magics; stop every session when the kernel exits."""
     ipython.register_magics(PaperMagics)
     PaperMagics.paper.__doc__ = _help_text()
-    atexit.register(_stop_all)
+    atexit.register(api.stop_all)
 
 
 def unload(ipython: Any) -> None:
     """Unloading the extension stops this kernel's sessions cleanly."""
-    _stop_all()
-
-
-def _stop_all() -> None:
-    module = sys.modules.get("kernelext.session.runner")
-    if module is not None:
-        module.SessionRunner.stop_all()
+    api.stop_all()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import time
@@ -122,3 +123,17 @@ def test_bad_input_is_one_line_and_unload_stops_sessions(kernel) -> None:
     assert reply["status"] == "ok"
     assert evaluate(kc, "r.state") == "stopped"
     assert evaluate(kc, "len(SessionRunner.live())") == "0"
+
+
+def test_dashboard_loads_panel_itself_in_a_notebook_that_never_called_pn_extension(kernel) -> None:
+    _, kc = kernel
+    run(kc, "%load_ext kernelext")
+    reply, _ = run(kc, "%paper start --strategy ema_cross --instrument BTC/USD --feed replay --speed max --bars 300")
+    assert reply["status"] == "ok"
+    reply, outputs = run(kc, "%paper dashboard")
+    assert reply["status"] == "ok", reply
+    shown = [m["content"]["data"] for m in outputs if m["msg_type"] in ("display_data", "execute_result")]
+    everything = json.dumps(shown) + text(outputs) + text(outputs, "stderr")
+    assert "requires the panel extension" not in everything
+    assert any("application/vnd.holoviews_exec.v0+json" in data for data in shown), [list(d) for d in shown]
+    assert any("application/vnd.holoviews_load.v0+json" in data for data in shown), "Panel's extension was not loaded"

@@ -1,0 +1,314 @@
+"""The one facade every surface calls: the CLI, the magics, ``kernelext.*``, the widgets, the app.
+
+It knows nothing of its callers (the model is freqtrade's ``rpc/rpc.py``): each
+function takes plain input, validates it through ``spec``, and returns plain data,
+a Polars frame, or a session handle. It decides, in one place, whether a session
+runs in this process (its runner answers) or elsewhere (the ledger answers, and
+controls travel through the ledger's command queue).
+
+Errors are ``kernelext.errors.PaperLabError``: one line naming the field.
+Importing this module loads neither Nautilus nor Polars; each call imports what it needs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from kernelext.errors import NotFound, SpecError
+from kernelext.events import CONTROL_VERBS
+from kernelext.session import live
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from kernelext.ledger import Ledger
+    from kernelext.research.compare import Comparison
+    from kernelext.session.runner import SessionRunner
+    from kernelext.spec import SessionSpec
+
+__all__ = [
+    "FRAMES",
+    "CONTROL_VERBS",
+    "spec",
+    "start",
+    "start_book",
+    "start_spec",
+    "resolve",
+    "attach",
+    "live_runner",
+    "control",
+    "status",
+    "summary",
+    "sessions",
+    "frame",
+    "backtest",
+    "backtest_summary",
+    "compare",
+    "delete_session",
+    "clear_sessions",
+    "stop_all",
+    "gateway_status",
+]
+
+FRAMES: tuple[str, ...] = ("sessions", "fills", "orders", "positions", "equity", "events", "perf", "round_trips")
+"""The frames a surface can ask for by name (``perf`` is ``performance``)."""
+
+_SESSION_FIELDS = ("id", "label", "status", "kind", "feed", "venue", "started_at", "ended_at", "last_error")
+
+
+def _ledger(ledger: Ledger | None) -> Ledger:
+    from kernelext.ledger import Ledger
+
+    return ledger or Ledger()
+
+
+# -- input -> spec --------------------------------------------------------------------------------
+
+
+def spec(
+    strategy: str | None = None,
+    instrument: str | None = None,
+    *,
+    params: dict[str, Any] | str | None = None,
+    bar_spec: str | None = None,
+    sleeves: list[dict[str, Any]] | str | None = None,
+    **options: Any,
+) -> SessionSpec:
+    """A validated ``SessionSpec`` from one strategy + instrument, or from ``sleeves`` (a book).
+
+    ``options`` are ``spec.build_spec`` keywords (venue, feed, starting_cash, label, until,
+    duration, speed, seed, catalog_path, max_bars, risk caps, outside_rth, account_id).
+    """
+    from kernelext.spec import build_spec, make_sleeve, sleeves_from_json
+
+    if sleeves is not None:
+        if strategy or instrument:
+            raise SpecError("sleeves: give either sleeves or strategy/instrument, not both")
+        default_bar_spec = options.pop("default_bar_spec", None)
+        parsed = sleeves_from_json(sleeves, **({"default_bar_spec": default_bar_spec} if default_bar_spec else {}))
+        return build_spec(sleeves=parsed, **options)
+    if not instrument:
+        raise SpecError("instrument: required, e.g. BTC/USD")
+    sleeve = make_sleeve(strategy or "", instrument, params=params, bar_spec=bar_spec)
+    return build_spec(sleeves=[sleeve], **options)
+
+
+# -- sessions -------------------------------------------------------------------------------------
+
+
+def start_spec(session_spec: SessionSpec, *, ledger: Ledger | None = None, require_backtest: bool = False) -> SessionRunner:
+    """Start a validated spec in a background thread of this process; returns its running ``SessionRunner``.
+
+    ``require_backtest``: refuse unless a backtest of the same strategy, instrument and params traded.
+    Raises ``SpecError``/``Refused`` before anything is written, ``SessionStartError`` if the node fails.
+    """
+    if require_backtest:
+        from kernelext.research.gate import require_backtest as gate
+
+        gate(session_spec, ledger)
+    from kernelext.session.runner import SessionRunner
+
+    return SessionRunner(session_spec, ledger=ledger).start()
+
+
+def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None = None,
+          bar_spec: str | None = None, ledger: Ledger | None = None, **options: Any) -> SessionRunner:
+    """Start a one-strategy paper session in the background; returns its ``SessionRunner``."""
+    return start_spec(spec(strategy, instrument, params=params, bar_spec=bar_spec, **options), ledger=ledger)
+
+
+def start_book(sleeves: list[dict[str, Any]] | str, *, ledger: Ledger | None = None, **options: Any) -> SessionRunner:
+    """Start a book: several sleeves ``{strategy, instrument, params?, bar_spec?, name?}`` on one account."""
+    return start_spec(spec(sleeves=sleeves, **options), ledger=ledger)
+
+
+def resolve(session: str | None, *, ledger: Ledger | None = None) -> str:
+    """A session id from an exact id, a unique prefix, or 'latest' (None: the newest)."""
+    try:
+        return _ledger(ledger).resolve_session(session or "latest")
+    except ValueError as e:
+        raise NotFound(f"session: {e}") from None
+
+
+def live_runner(session: str) -> SessionRunner | None:
+    """The runner of ``session`` (an exact id) if it runs in this process, else None."""
+    return live.get(session)
+
+
+def attach(session: str | None, *, ledger: Ledger | None = None) -> SessionRunner | dict[str, Any]:
+    """The session to show and control: its runner when it runs here, else its ledger row."""
+    session_id = resolve(session, ledger=ledger)
+    runner = live.get(session_id)
+    return runner if runner is not None else _row(session_id, ledger)
+
+
+def _row(session_id: str, ledger: Ledger | None) -> dict[str, Any]:
+    row = _ledger(ledger).session(session_id) or {}
+    return {k: row.get(k) for k in _SESSION_FIELDS}
+
+
+def control(session: str | None, verb: str, *, ledger: Ledger | None = None, timeout: float = 10.0) -> str:
+    """``pause|resume|flatten|kill|stop`` a session here or in any process; returns the session id."""
+    from kernelext.session import control as controls
+
+    if verb not in CONTROL_VERBS:
+        raise SpecError(f"control: {verb!r} is not a control; allowed: {', '.join(CONTROL_VERBS)}")
+    session_id = resolve(session, ledger=ledger)
+    controls.send(session_id, verb, ledger=ledger, timeout=timeout)
+    return session_id
+
+
+def status(session: str | None, *, ledger: Ledger | None = None) -> Any:
+    """A live ``SessionStatus`` when the session runs here, else its ledger row (a dict)."""
+    found = attach(session, ledger=ledger)
+    return found if isinstance(found, dict) else found.status()
+
+
+def summary(runner: SessionRunner) -> dict[str, Any]:
+    """The facts a user wants at the end of a session, read back from the ledger."""
+    from kernelext.research import frames
+
+    st = runner.status()
+    fills = frames.fills(runner.session_id, ledger=runner.ledger)
+    orders = frames.orders(runner.session_id, ledger=runner.ledger)
+    fees = float(fills["fee"].sum()) if fills.height else 0.0
+    eq = st.equity
+    return {
+        "session_id": runner.session_id,
+        "label": runner.spec.label,
+        "status": st.state,
+        "feed": runner.spec.feed.upper(),
+        "venue": runner.spec.venue,
+        "bars": st.bars,
+        "orders": orders.height,
+        "fills": fills.height,
+        "denied": st.denied,
+        "realized_pnl": round(eq.get("realized_pnl", 0.0), 2),
+        "unrealized_pnl": round(eq.get("unrealized_pnl", 0.0), 2),
+        "fees": round(fees, 2),
+        "equity": round(eq.get("equity", float(runner.spec.starting_cash)), 2),
+        "currency": runner.spec.currency,
+        "started_at": st.started_at.isoformat() if st.started_at else None,
+        "ended_at": runner.ended_at.isoformat() if runner.ended_at else None,
+        "last_error": st.last_error,
+    }
+
+
+def stop_all(timeout: float = 10.0) -> None:
+    """Stop every session running in this process (extension unload, kernel or app shutdown)."""
+    for runner in live.runners().values():
+        runner.stop(reason="host shutdown", timeout=timeout)
+
+
+def delete_session(session: str, *, ledger: Ledger | None = None) -> str:
+    """Delete a finished session and all its rows; a running one is refused."""
+    from kernelext.errors import Refused
+    from kernelext.ledger import ACTIVE_STATUSES
+
+    led = _ledger(ledger)
+    session_id = resolve(session, ledger=led)
+    if live.get(session_id) is not None or (led.session(session_id) or {}).get("status") in ACTIVE_STATUSES:
+        raise Refused(f"session: {session_id} is running; stop it before deleting")
+    led.delete_session(session_id)
+    return session_id
+
+
+def clear_sessions(*, ledger: Ledger | None = None) -> int:
+    """Delete every finished session; returns how many went."""
+    return _ledger(ledger).clear_sessions()
+
+
+# -- frames ---------------------------------------------------------------------------------------
+
+
+def sessions(*, ledger: Ledger | None = None) -> pl.DataFrame:
+    """Every session, newest first (sessions of dead processes are marked crashed first)."""
+    from kernelext.research import frames
+
+    return frames.sessions(ledger)
+
+
+def frame(name: str, session: str | None = None, *, ledger: Ledger | None = None, stage: str | None = None,
+          by: str | None = None) -> pl.DataFrame:
+    """A Polars frame by name (``FRAMES``) of a session (id, prefix, 'latest'; None: the newest)."""
+    from kernelext.research import frames
+
+    if name not in FRAMES:
+        raise SpecError(f"frame: {name!r} is not a frame; allowed: {', '.join(FRAMES)}")
+    if name == "sessions":
+        return frames.sessions(ledger)
+    session_id = resolve(session, ledger=ledger)
+    if name == "events":
+        return frames.events(session_id, stage=stage, ledger=ledger)
+    if name == "perf":
+        return frames.performance(session_id, by=by, ledger=ledger)
+    return getattr(frames, name)(session_id, ledger=ledger)
+
+
+# -- research -------------------------------------------------------------------------------------
+
+
+def backtest(session_spec: SessionSpec | None = None, *, like: str | None = None, bars: int | None = None,
+             label: str | None = None, ledger: Ledger | None = None) -> str:
+    """A ``BacktestEngine`` run of a spec (or ``like=SESSION``: exactly the bars it saw), recorded
+    as a ``backtest`` session; returns its id."""
+    from kernelext.research.backtest import backtest as run
+
+    if session_spec is None and like is None:
+        raise SpecError("backtest: give a spec (strategy and instrument) or like=SESSION")
+    if like is not None:
+        like = resolve(like, ledger=ledger)
+    return run(session_spec, like=like, bars=bars, label=label, ledger=ledger)
+
+
+def backtest_summary(session_id: str, *, ledger: Ledger | None = None) -> dict[str, Any]:
+    """Fills, round trips, P&L, fees, win rate, drawdown and Sharpe of a recorded backtest."""
+    from kernelext.research import frames
+
+    perf = frames.performance(session_id, ledger=ledger)
+    fills = frames.fills(session_id, ledger=ledger)
+    row = perf.row(0, named=True) if perf.height else {}
+    return {
+        "session_id": session_id, "kind": "backtest", "status": "stopped", "fills": fills.height,
+        "trades": row.get("trades", 0), "realized_pnl": round(row.get("realized_pnl") or 0.0, 2),
+        "fees": round(row.get("fees") or 0.0, 2), "win_rate": row.get("win_rate"),
+        "max_drawdown_pct": row.get("max_drawdown_pct"), "sharpe": row.get("sharpe"),
+    }
+
+
+def compare(*sessions_: str, html: str | None = None, ledger: Ledger | None = None) -> Comparison:
+    """Backtest vs paper[ vs live]: metrics side by side and a plain-words assessment.
+
+    ``html``: also write the self-contained report there (checked before the work is done).
+    """
+    from kernelext.research.compare import compare as run
+
+    if html is not None:
+        from kernelext.paths import check_output_file
+
+        check_output_file(html, field="html", suffixes=(".html", ".htm"))
+    result = run(*sessions_, ledger=ledger)
+    if html is not None:
+        result.to_html(html)
+    return result
+
+
+# -- venues ---------------------------------------------------------------------------------------
+
+
+def gateway_status(venue: str, *, timeout: float = 5.0, ledger: Ledger | None = None) -> Any:
+    """A read-only probe of a venue's gateway (account at rest, or why not), recorded as health."""
+    from kernelext.venues import ib, ib_health
+
+    if not timeout > 0:
+        raise SpecError(f"timeout: expected a positive number of seconds (got {timeout:g})")
+    target = ib.GatewayTarget.from_env(paper=True)
+    result = ib.probe_account(target, timeout=timeout)
+    ib_health.record_result(_ledger(ledger), target, result)
+    return result
+
+
+def to_json(value: Any) -> str:
+    """One JSON line (datetimes as ISO text)."""
+    return json.dumps(value, default=str)

@@ -1,0 +1,26 @@
+"""Files a person names (an export, a report): checked before any work is done."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kernelext.errors import SpecError
+
+
+def check_output_file(path: str | os.PathLike[str], *, field: str, suffixes: tuple[str, ...]) -> Path:
+    """``path`` as a file we can write, or one-line ``SpecError`` naming ``field`` and what is allowed."""
+    out = Path(path).expanduser()
+    allowed = ", ".join(suffixes)
+    if not str(path).strip():
+        raise SpecError(f"{field}: expected a file name ending in {allowed}")
+    if out.is_dir():
+        raise SpecError(f"{field}: {out} is a folder; give a file name ending in {allowed}")
+    if out.suffix.lower() not in suffixes:
+        raise SpecError(f"{field}: {out.name} has an unknown suffix; allowed: {allowed}")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpecError(f"{field}: folder {parent} does not exist")
+    if (out.exists() and not os.access(out, os.W_OK)) or not os.access(parent, os.W_OK):
+        raise SpecError(f"{field}: cannot write {out} (permission denied)")
+    return out
