@@ -59,6 +59,19 @@ def text(outputs: list[dict], name: str = "stdout") -> str:
     return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream" and m["content"]["name"] == name)
 
 
+def every_stream(kc: Any, seconds: float) -> str:
+    """All stream text the kernel publishes for ``seconds``, whichever cell it is attributed to."""
+    out, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=0.2)
+        except queue.Empty:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+    return "".join(out)
+
+
 def evaluate(kc: Any, expr: str) -> str:
     reply, outputs = run(kc, f"print({expr})")
     assert reply["status"] == "ok", reply
@@ -137,3 +150,32 @@ def test_dashboard_loads_panel_itself_in_a_notebook_that_never_called_pn_extensi
     assert "requires the panel extension" not in everything
     assert any("application/vnd.holoviews_exec.v0+json" in data for data in shown), [list(d) for d in shown]
     assert any("application/vnd.holoviews_load.v0+json" in data for data in shown), "Panel's extension was not loaded"
+
+
+NOISY_STRATEGY = '''
+import kernelext
+from kernelext.strategies import PaperStrategy, PaperStrategyConfig
+
+@kernelext.register("noisy")
+class Noisy(PaperStrategy):
+    """Logs a Nautilus ERROR line (with a traceback) on its first bar, then trades nothing."""
+
+    def _decide(self, bar) -> None:
+        if not getattr(self, "_said", False):
+            self._said = True
+            self.log.error("noisy strategy error line\\nTraceback (most recent call last):\\nValueError: from Nautilus")
+'''
+
+
+def test_nautilus_error_lines_go_to_the_session_log_not_the_notebook(kernel, paperlab_home) -> None:
+    _, kc = kernel
+    run(kc, "%load_ext kernelext")
+    assert run(kc, NOISY_STRATEGY)[0]["status"] == "ok"
+    reply, outputs = run(kc, "%paper start --strategy noisy --instrument BTC/USD --feed replay --speed max --bars 50")
+    assert reply["status"] == "ok"
+    reply, later = run(kc, "from kernelext.session.runner import SessionRunner\n"
+                           "[r.wait(30) for r in SessionRunner.live().values()]\nimport time; time.sleep(1)")
+    shown = text(outputs) + text(outputs, "stderr") + text(later) + text(later, "stderr") + every_stream(kc, 3.0)
+    assert "noisy strategy error line" not in shown and "[ERROR]" not in shown, shown
+    logs = "".join(p.read_text(errors="replace") for p in (paperlab_home / "logs").glob("nautilus-*.log"))
+    assert "noisy strategy error line" in logs
