@@ -41,8 +41,7 @@ from nautilus_trader.model.enums import TimeInForce, TradingState, trading_state
 
 from kernelext.events import Event, now_ns
 from kernelext.session.hub import Hub
-from kernelext.ledger import Ledger, paperlab_home
-from kernelext.ledger_process import ProcessLedgerWriter
+from kernelext.ledger import Ledger, ProcessLedgerWriter, paperlab_home
 from kernelext.session.node import SANDBOX_CLIENT, build_node_config
 from kernelext.session.sleeves import build_strategies, sleeve_rows
 from kernelext.spec import SessionSpec, mask_account
