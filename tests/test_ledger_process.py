@@ -9,8 +9,7 @@ import textwrap
 from pathlib import Path
 
 from kernelext.events import Event
-from kernelext.ledger import Ledger
-from kernelext.ledger_process import ProcessLedgerWriter
+from kernelext.ledger import Ledger, ProcessLedgerWriter
 
 SID = "sess-proc"
 
@@ -51,8 +50,7 @@ def test_parent_killed_minus_9_loses_nothing_already_sent(tmp_path: Path) -> Non
     script = textwrap.dedent(f"""
         import os, signal, time
         from kernelext.events import Event
-        from kernelext.ledger import Ledger
-        from kernelext.ledger_process import ProcessLedgerWriter
+        from kernelext.ledger import Ledger, ProcessLedgerWriter
         from tests.test_ledger_process import _fill
         writer = ProcessLedgerWriter(Ledger({str(tmp_path / "ledger.sqlite")!r}))
         for k in range(2000):

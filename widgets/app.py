@@ -27,7 +27,7 @@ from typing import Any
 import panel as pn
 
 from kernelext import api
-from kernelext.ledger import ACTIVE_STATUSES, Ledger
+from kernelext.ledger import ACTIVE_STATUSES, Ledger, queries
 from kernelext.venues.ib_health import HealthRow, latest_health
 from widgets.dashboard import SessionDashboard
 from widgets.ib_panel import health_chip_html, health_class, health_text, health_tooltip
@@ -180,14 +180,9 @@ class PaperApp:
 
     def newest_running(self) -> str | None:
         """The newest session whose process is running it, in any process of this host (or another host)."""
-        marks = ", ".join("?" * len(ACTIVE_STATUSES))
-        rows = self.ledger.query(
-            f"SELECT id, status, pid, host FROM sessions WHERE status IN ({marks})"
-            " ORDER BY started_at DESC, rowid DESC", ACTIVE_STATUSES,
-        )
-        for sid, status, pid, host in rows:
-            if session_alive({"id": sid, "status": status, "pid": pid, "host": host}):
-                return sid
+        for row in queries.active_session_processes(self.ledger):
+            if session_alive(row):
+                return row["id"]
         return None
 
     def show(self, session_id: str) -> SessionDashboard:

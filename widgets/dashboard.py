@@ -36,7 +36,7 @@ from panel.io.notebook import push_notebook
 from kernelext.research import frames
 from kernelext import api
 from kernelext.errors import one_line
-from kernelext.ledger import ACTIVE_STATUSES, Ledger
+from kernelext.ledger import ACTIVE_STATUSES, Ledger, queries
 from widgets.feed import LedgerFeed, eastern_ms, eastern_str
 
 if TYPE_CHECKING:
@@ -300,16 +300,12 @@ class SessionDashboard:
 
     def _read_status(self) -> None:
         """The session row's status/label/feed/venue (a deleted session says so)."""
-        rows = self.ledger.query(
-            "SELECT label, kind, venue, feed, status, last_error FROM sessions WHERE id = ?", (self.session_id,)
-        )
-        if not rows:
+        row = queries.session_header(self.ledger, self.session_id)
+        if row is None:
             if self.status != "deleted":
                 self._dirty.add("header")
             self.status = "deleted"
             return
-        keys = ("label", "kind", "venue", "feed", "status", "last_error")
-        row = dict(zip(keys, rows[0], strict=True))
         if row["status"] != self.status:
             self._dirty.add("header")
             if self._loaded and row["status"] not in ACTIVE_STATUSES:
@@ -437,13 +433,11 @@ class SessionDashboard:
         """One row per sleeve of the session."""
         sid, led = self.session_id, self.ledger
         perf = {r["sleeve"]: r for r in frames.performance(sid, by="sleeve", ledger=led).iter_rows(named=True)}
-        fills = dict(led.query("SELECT sleeve, COUNT(*) FROM fills WHERE session_id = ? GROUP BY sleeve", (sid,)))
-        orders = dict(led.query("SELECT sleeve, COUNT(*) FROM orders WHERE session_id = ? GROUP BY sleeve", (sid,)))
-        sleeves = led.query(
-            "SELECT sleeve, strategy_key, instrument FROM sleeves WHERE session_id = ? ORDER BY rowid", (sid,)
-        )
+        fills = queries.counts_by_sleeve(led, sid, "fills")
+        orders = queries.counts_by_sleeve(led, sid, "orders")
         rows = []
-        for name, strategy, instrument in sleeves:
+        for sleeve in queries.sleeves(led, sid):
+            name, strategy, instrument = sleeve["sleeve"], sleeve["strategy_key"], sleeve["instrument"]
             p = perf.get(name, {})
             rows.append({
                 "sleeve": name, "strategy": strategy, "instrument": instrument,

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kernelext.ledger import Ledger
+from kernelext.ledger import Ledger, queries
+from kernelext.ledger.queries import EQUITY_FIELDS
 
 EASTERN = ZoneInfo("America/New_York")
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -30,9 +32,6 @@ STAGE_CLASSES: dict[str, str] = {
     "position": "position.*",
     "signal": "signal.*",
 }
-EQUITY_FIELDS = ("equity", "balance", "available", "unrealized_pnl", "realized_pnl", "exposure")
-_COLUMNS = "id, sleeve, stage, message, ts, extras_json"
-_EQUITY_COLUMNS = "rowid, ts, " + ", ".join(EQUITY_FIELDS) + ", currency"
 
 
 def eastern(ts_ns: int | None) -> dt.datetime | None:
@@ -117,15 +116,20 @@ class LedgerFeed:
             return self._history()
         sid = self.session_id
         events, self.last_id, full_e = self._since(
-            f"SELECT {_COLUMNS} FROM events WHERE id > ? AND id <= ? AND +session_id = ?"
-            " AND stage NOT GLOB 'equity.*' ORDER BY id LIMIT ?",
-            "SELECT MAX(id) FROM events", self.last_id, to_top=True,
+            queries.feed_events_between, queries.max_event_id, self.last_id, to_top=True
         )
         points, full_q = self._equity_since()
         self.behind = full_e or full_q
         return [envelope(sid, r) for r in events] + [equity_envelope(sid, r) for r in points]
 
-    def _since(self, sql: str, top_sql: str, last: int, *, to_top: bool) -> tuple[list[tuple], int, bool]:
+    def _since(
+        self,
+        between: Callable[[Ledger, str, int, int, int], list[tuple]],
+        top_of: Callable[[Ledger], int],
+        last: int,
+        *,
+        to_top: bool,
+    ) -> tuple[list[tuple], int, bool]:
         """This session's rows after ``last`` -> (rows, new last, full).
 
         A rowid range scan bounded above by the table's current top, so a poll reads
@@ -133,10 +137,10 @@ class LedgerFeed:
         start at that top (events: AUTOINCREMENT ids are never reused); otherwise it
         starts after our own last row (equity rowids can be reused after a delete).
         """
-        top = self.ledger.query(top_sql)[0][0] or 0
+        top = top_of(self.ledger)
         if top <= last:
             return [], last, False
-        rows = self.ledger.query(sql, (last, top, self.session_id, self.max_batch))
+        rows = between(self.ledger, self.session_id, last, top, self.max_batch)
         full = len(rows) >= self.max_batch
         if rows and (full or not to_top):
             return rows, int(rows[-1][0]), full
@@ -150,17 +154,12 @@ class LedgerFeed:
         are not AUTOINCREMENT, a delete at the table's end lets them be reused).
         """
         if self.last_equity_rowid is None:
-            rows = self.ledger.query(
-                f"SELECT {_EQUITY_COLUMNS} FROM equity WHERE session_id = ? ORDER BY rowid LIMIT ?",
-                (self.session_id, self.max_batch),
-            )
+            rows = queries.feed_equity_first(self.ledger, self.session_id, self.max_batch)
             last = int(rows[-1][0]) if rows else None
             full = len(rows) >= self.max_batch
         else:
             rows, last, full = self._since(
-                f"SELECT {_EQUITY_COLUMNS} FROM equity WHERE rowid > ? AND rowid <= ? AND +session_id = ?"
-                " ORDER BY rowid LIMIT ?",
-                "SELECT MAX(rowid) FROM equity", self.last_equity_rowid, to_top=False,
+                queries.feed_equity_between, queries.max_equity_rowid, self.last_equity_rowid, to_top=False
             )
         self.last_equity_rowid = last
         return rows, full
@@ -168,24 +167,16 @@ class LedgerFeed:
     def _history(self) -> list[dict[str, Any]]:
         """The last ``history_per_class`` events of each class and equity points, oldest first."""
         sid, n = self.session_id, self.history_per_class
-        top_event = self.ledger.query("SELECT MAX(id) FROM events")[0][0] or 0
-        base = f"SELECT {_COLUMNS} FROM events WHERE session_id = ? AND id <= ?"
+        top_event = queries.max_event_id(self.ledger)
         rows: list[tuple] = []
         for pattern in STAGE_CLASSES.values():
-            rows += self.ledger.query(f"{base} AND stage GLOB ? ORDER BY id DESC LIMIT ?", (sid, top_event, pattern, n))
+            rows += queries.feed_latest_events(self.ledger, sid, top_event, n, glob=pattern)
         others = (*STAGE_CLASSES.values(), "equity.*")
-        not_glob = " AND ".join("stage NOT GLOB ?" for _ in others)
-        rows += self.ledger.query(f"{base} AND {not_glob} ORDER BY id DESC LIMIT ?", (sid, top_event, *others, n))
+        rows += queries.feed_latest_events(self.ledger, sid, top_event, n, exclude=others)
         rows.sort(key=lambda r: r[0])
-        points = self.ledger.query(
-            f"SELECT {_EQUITY_COLUMNS} FROM equity WHERE session_id = ? ORDER BY rowid DESC LIMIT ?", (sid, n)
-        )
-        points.reverse()
-        total = self.ledger.query(
-            "SELECT (SELECT COUNT(*) FROM events WHERE session_id = ? AND stage NOT GLOB 'equity.*'),"
-            " (SELECT COUNT(*) FROM equity WHERE session_id = ?)", (sid, sid),
-        )[0]
-        self.history_skipped = int(total[0]) + int(total[1]) - len(rows) - len(points)
+        points = queries.feed_equity_last(self.ledger, sid, n)
+        n_events, n_points = queries.feed_totals(self.ledger, sid)
+        self.history_skipped = n_events + n_points - len(rows) - len(points)
         self.last_id, self.behind = top_event, False
         self.last_equity_rowid = int(points[-1][0]) if points else None
         return [envelope(sid, r) for r in rows] + [equity_envelope(sid, r) for r in points]

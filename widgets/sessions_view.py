@@ -18,7 +18,7 @@ import panel as pn
 
 from kernelext import api
 from kernelext.research import frames
-from kernelext.ledger import ACTIVE_STATUSES, Ledger, pid_alive
+from kernelext.ledger import ACTIVE_STATUSES, Ledger, pid_alive, queries
 from widgets.feed import eastern_str
 
 SESSION_COLUMNS = ["session_id", "label", "kind", "what", "start (ET)", "end (ET)", "status", "fills",
@@ -115,7 +115,7 @@ class SessionsView:
 
     def _current_signature(self) -> Any:
         """(id, status) of every session: what a reload is worth doing for."""
-        return tuple(self.ledger.query("SELECT id, status FROM sessions ORDER BY id"))
+        return tuple(queries.session_statuses(self.ledger))
 
     def refresh(self) -> None:
         """Reload the history (newest first), keeping the selection when the session is still there."""
@@ -144,10 +144,8 @@ class SessionsView:
     def _whats(self) -> dict[str, str]:
         """session id -> "strategy on instrument" or "book of N"."""
         out: dict[str, list[str]] = {}
-        for sid, key, instrument in self.ledger.query(
-            "SELECT session_id, strategy_key, instrument FROM sleeves ORDER BY rowid"
-        ):
-            out.setdefault(sid, []).append(f"{key} on {_instrument(instrument)}")
+        for s in queries.sleeves(self.ledger):
+            out.setdefault(s["session_id"], []).append(f"{s['strategy_key']} on {_instrument(s['instrument'])}")
         return {sid: (v[0] if len(v) == 1 else f"book of {len(v)}") for sid, v in out.items()}
 
     def _trips(self, session_id: str, n_fills: int) -> int:
@@ -212,8 +210,8 @@ class SessionsView:
     # -- delete / clear ------------------------------------------------------------------------
     def _live_row(self, session_id: str) -> dict[str, Any] | None:
         """The session's current id/status/pid/host from the ledger (None when gone)."""
-        got = self.ledger.query("SELECT id, status, pid, host FROM sessions WHERE id = ?", (session_id,))
-        return dict(zip(("id", "status", "pid", "host"), got[0], strict=True)) if got else None
+        got = queries.session_processes(self.ledger, session_id)
+        return got[0] if got else None
 
     def ask_delete(self) -> None:
         """Step 1: refuse a running session, else show the confirmation button."""
@@ -229,19 +227,19 @@ class SessionsView:
             self._say(f"session {sid} is still running ({live['status']}): stop or kill it before deleting it",
                       "danger")
             return
-        n = self.ledger.query("SELECT COUNT(*) FROM fills WHERE session_id = ?", (sid,))[0][0]
+        n = queries.fill_count(self.ledger, sid)
         label = (self._row(sid) or {}).get("label") or ""
         self._arm(("delete", sid), f"Confirm: delete session {label} ({sid}) and its {n} fills")
 
     def ask_clear(self) -> None:
         """Step 1 of Clear all: refuse while any session runs, else ask for confirmation."""
-        rows = self.ledger.query("SELECT id, status, pid, host FROM sessions")
-        running = [r[0] for r in rows if session_alive(dict(zip(("id", "status", "pid", "host"), r, strict=True)))]
+        rows = queries.session_processes(self.ledger)
+        running = [r["id"] for r in rows if session_alive(r)]
         if running:
             self._say(f"{len(running)} session(s) running ({', '.join(running[:3])}): stop them before clearing",
                       "danger")
             return
-        n_fills = self.ledger.query("SELECT COUNT(*) FROM fills")[0][0]
+        n_fills = queries.fill_count(self.ledger)
         self._arm(("clear", None), f"Confirm: delete all {len(rows)} sessions and their {n_fills} fills")
 
     def _arm(self, pending: tuple[str, str | None], text: str) -> None:
@@ -262,13 +260,12 @@ class SessionsView:
             if live is not None and session_alive(live):
                 self._say(f"session {sid} is still running ({live['status']}): not deleted", "danger")
                 return
-            n = self.ledger.query("SELECT COUNT(*) FROM fills WHERE session_id = ?", (sid,))[0][0]
+            n = queries.fill_count(self.ledger, sid)
             self.ledger.delete_session(sid)
             self.selected = None
             self._say(f"deleted session {sid} and its {n} fills", "success")
         elif action == "clear":
-            rows = self.ledger.query("SELECT id, status, pid, host FROM sessions")
-            if any(session_alive(dict(zip(("id", "status", "pid", "host"), r, strict=True))) for r in rows):
+            if any(session_alive(r) for r in queries.session_processes(self.ledger)):
                 self._say("a session started meanwhile: nothing cleared", "danger")
                 return
             n = self.ledger.clear_sessions()

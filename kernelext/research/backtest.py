@@ -37,7 +37,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from kernelext.events import Event, now_ns
 from kernelext.session.hub import Hub
-from kernelext.ledger import Ledger, LedgerWriter
+from kernelext.ledger import Ledger, LedgerWriter, queries
 from kernelext.session.sleeves import build_strategies, sleeve_rows
 from kernelext.spec import SessionSpec, SpecError, is_ib_symbol, spec_from_dict
 from kernelext.venues import ib_backtest
@@ -100,12 +100,7 @@ def session_bars(session_id: str, ledger: Ledger) -> BarData:
     """Exactly the bars an earlier session's strategies saw (history = their warm-up)."""
     history: dict[str, list[Bar]] = {}
     live: dict[str, list[Bar]] = {}
-    rows = ledger.query(
-        "SELECT bar_type, ts, open, high, low, close, volume, historical FROM bars"
-        " WHERE session_id = ? ORDER BY historical DESC, bar_type, ts",
-        (session_id,),
-    )
-    for bar_type_str, ts, o, h, lo, c, v, hist in rows:
+    for bar_type_str, ts, o, h, lo, c, v, hist in queries.bars(ledger, session_id):
         bar_type = BarType.from_str(bar_type_str)
         info = PAIRS.get(bar_type.instrument_id.symbol.value)
         if is_ib_symbol(bar_type.instrument_id.value):
@@ -200,9 +195,9 @@ def backtest(
         row = ledger.session(source_id) or {}
         spec = spec_from_dict(row["spec"])
         if spec.is_ib:  # the IB account's own cash at the session's start
-            first = ledger.query("SELECT balance FROM equity WHERE session_id = ? ORDER BY ts LIMIT 1", (source_id,))
-            if first and first[0][0]:
-                spec = replace(spec, starting_cash=Decimal(str(round(first[0][0], 2))))
+            balance = queries.first_balance(ledger, source_id)
+            if balance:
+                spec = replace(spec, starting_cash=Decimal(str(round(balance, 2))))
         data = session_bars(source_id, ledger)
         if not data.live:
             raise SpecError(f"like: session {source_id} recorded no bars to re-run")

@@ -60,7 +60,7 @@ import polars as pl
 
 from kernelext.research import frames
 from kernelext.session import live
-from kernelext.ledger import ACTIVE_STATUSES, Ledger
+from kernelext.ledger import ACTIVE_STATUSES, Ledger, queries
 
 USAGE = "compare: give 2 or 3 sessions (backtest, paper[, live])"
 PNL_TOL = 0.001  # realized P&L within 0.1 % of the gross traded notional -> "matches"
@@ -127,8 +127,8 @@ def _utc(ts_ns: int | None) -> str:
 def _sleeve_bar_types(ledger: Ledger, sid: str, bar_types: list[str]) -> dict[str | None, str | None]:
     """sleeve -> the bar type of its instrument and bar spec (among the session's bar types)."""
     out: dict[str | None, str | None] = {}
-    rows = ledger.query("SELECT sleeve, instrument, bar_spec FROM sleeves WHERE session_id = ?", (sid,))
-    for sleeve, instrument, spec in rows:
+    for row in queries.sleeves(ledger, sid):
+        sleeve, instrument, spec = row["sleeve"], row["instrument"], row["bar_spec"]
         prefix = f"{instrument}-{spec}-" if spec else f"{instrument}-"
         out[sleeve] = next((b for b in bar_types if b.startswith(prefix)), None)
     return out
@@ -148,11 +148,7 @@ def _bar_type_for(sleeve: str | None, instrument: str | None, by_sleeve: dict[st
 def _closes(ledger: Ledger, sid: str) -> dict[str, tuple[list[int], list[float]]]:
     """bar_type -> (ts list, close list) of the session's non-historical bars, ts-sorted."""
     out: dict[str, tuple[list[int], list[float]]] = {}
-    rows = ledger.query(
-        "SELECT bar_type, ts, close FROM bars WHERE session_id = ? AND historical = 0 ORDER BY bar_type, ts",
-        (sid,),
-    )
-    for bar_type, ts, close in rows:
+    for bar_type, ts, close in queries.live_closes(ledger, sid):
         tss, cls = out.setdefault(bar_type, ([], []))
         tss.append(ts)
         cls.append(close)
@@ -162,11 +158,7 @@ def _closes(ledger: Ledger, sid: str) -> dict[str, tuple[list[int], list[float]]
 def _signals(ledger: Ledger, sid: str) -> dict[str | None, list[int]]:
     """sleeve -> sorted ts of its ``signal.emitted`` events."""
     out: dict[str | None, list[int]] = {}
-    rows = ledger.query(
-        "SELECT sleeve, ts FROM events WHERE session_id = ? AND stage = 'signal.emitted' ORDER BY ts, id",
-        (sid,),
-    )
-    for sleeve, ts in rows:
+    for sleeve, ts in queries.signal_times(ledger, sid):
         out.setdefault(sleeve, []).append(ts)
     return out
 
@@ -188,11 +180,7 @@ def slippage_bps(ledger: Ledger, session_id: str) -> list[float]:
     by_sleeve = _sleeve_bar_types(ledger, session_id, bar_types)
     signals = _signals(ledger, session_id)
     out: list[float] = []
-    rows = ledger.query(
-        "SELECT sleeve, instrument, side, price, ts FROM fills WHERE session_id = ? ORDER BY ts, rowid",
-        (session_id,),
-    )
-    for sleeve, instrument, side, price, ts in rows:
+    for sleeve, instrument, side, price, ts in queries.fill_prices(ledger, session_id):
         sign, sig = _SIGN.get((side or "").upper()), signals.get(sleeve, [])
         k = bisect_right(sig, ts) - 1
         bar_type = _bar_type_for(sleeve, instrument, by_sleeve, bar_types)
@@ -213,23 +201,9 @@ def _perf(sid: str, ledger: Ledger) -> dict[str, float | None]:
     return {k: (None if row[k] is None else float(row[k])) for k in _PERF_KEYS}
 
 
-def _bar_facts(ledger: Ledger, sid: str) -> tuple[int, int | None, int | None, list[str]]:
-    """(count, first ts, last ts, bar types) of the session's non-historical bars."""
-    n, first, last = ledger.query(
-        "SELECT COUNT(*), MIN(ts), MAX(ts) FROM bars WHERE session_id = ? AND historical = 0", (sid,)
-    )[0]
-    types = [r[0] for r in ledger.query(
-        "SELECT DISTINCT bar_type FROM bars WHERE session_id = ? AND historical = 0 ORDER BY 1", (sid,))]
-    return int(n), first, last, types
-
-
 def _instruments(ledger: Ledger, sid: str, bar_types: list[str]) -> tuple[str, ...]:
     """Instruments of the session's sleeves, fills and bars (bar type minus its spec)."""
-    rows = ledger.query(
-        "SELECT instrument FROM sleeves WHERE session_id = ? UNION SELECT instrument FROM fills"
-        " WHERE session_id = ?", (sid, sid),
-    )
-    names = {r[0] for r in rows if r[0]}
+    names = queries.session_instruments(ledger, sid)
     names |= {b.split("-", 1)[0] for b in bar_types}
     return tuple(sorted(names))
 
@@ -237,11 +211,8 @@ def _instruments(ledger: Ledger, sid: str, bar_types: list[str]) -> tuple[str, .
 def load_run(ledger: Ledger, session_id: str) -> Run:
     """Read one session's facts and metrics (``session_id`` must be resolved)."""
     row = ledger.session(session_id) or {}
-    n_bars, first, last, bar_types = _bar_facts(ledger, session_id)
-    fills = ledger.query(
-        "SELECT instrument, side, qty, price, fee FROM fills WHERE session_id = ? ORDER BY ts, rowid",
-        (session_id,),
-    )
+    n_bars, first, last, bar_types = queries.live_bar_facts(ledger, session_id)
+    fills = queries.fill_keys(ledger, session_id)
     slips = slippage_bps(ledger, session_id)
     metrics = _perf(session_id, ledger)
     trades = metrics["trades"] or 0.0
@@ -259,18 +230,6 @@ def load_run(ledger: Ledger, session_id: str) -> Run:
         notional=sum(abs((q or 0.0) * (p or 0.0)) for _, _, q, p, _ in fills),
         slipped_fills=len(slips), metrics=metrics,
     )
-
-
-def common_bars(ledger: Ledger, a: str, b: str) -> tuple[int, int]:
-    """(bars of ``a`` and ``b`` at the same bar type and ts, of those with identical OHLCV)."""
-    n, same = ledger.query(
-        "SELECT COUNT(*), COALESCE(SUM(x.open IS y.open AND x.high IS y.high AND x.low IS y.low"
-        " AND x.close IS y.close AND x.volume IS y.volume), 0)"
-        " FROM bars x JOIN bars y ON y.session_id = ? AND y.bar_type = x.bar_type AND y.ts = x.ts"
-        " AND y.historical = 0 WHERE x.session_id = ? AND x.historical = 0",
-        (b, a),
-    )[0]
-    return int(n), int(same)
 
 
 # -- assessment -------------------------------------------------------------------------------
@@ -514,7 +473,7 @@ def compare(*session_ids: str, ledger: Ledger | None = None) -> Comparison:
         led.mark_crashed(live_ids=live.ids())
         runs = [load_run(led, s) for s in sids]
         ref = next((s for s, r in zip(sids, runs, strict=True) if r.kind == "backtest"), sids[0])
-        common = [common_bars(led, ref, s) for s in sids]
+        common = [queries.common_bars(led, ref, s) for s in sids]
     finally:
         if ledger is None:
             led.close()

@@ -44,7 +44,7 @@ from typing import Any
 import polars as pl
 
 from kernelext.session import live
-from kernelext.ledger import Ledger
+from kernelext.ledger import Ledger, queries
 
 log = logging.getLogger(__name__)
 
@@ -56,62 +56,31 @@ _REL_TOL = 1e-9
 
 S, F, I = pl.Utf8, pl.Float64, pl.Int64
 
-FILLS_SQL = (
-    "SELECT session_id, sleeve, client_order_id, venue_order_id, trade_id, position_id,"
-    " instrument, side, qty, price, fee, fee_currency, liquidity, ts"
-    " FROM fills WHERE session_id = ? ORDER BY ts, rowid"
-)
+# Frame schemas of the rows kernelext.ledger.queries returns (same columns, same order).
 FILLS_RAW: dict[str, Any] = {
     "session_id": S, "sleeve": S, "client_order_id": S, "venue_order_id": S, "trade_id": S,
     "position_id": S, "instrument": S, "side": S, "qty": F, "price": F, "fee": F,
     "fee_currency": S, "liquidity": S, "ts_ns": I,
 }
-ORDERS_SQL = (
-    "SELECT session_id, sleeve, client_order_id, instrument, side, order_type, quantity, price,"
-    " status, reason, strategy_id, ts_submitted, ts_updated"
-    " FROM orders WHERE session_id = ? ORDER BY ts_submitted, rowid"
-)
 ORDERS_RAW: dict[str, Any] = {
     "session_id": S, "sleeve": S, "client_order_id": S, "instrument": S, "side": S,
     "order_type": S, "quantity": F, "price": F, "status": S, "reason": S, "strategy_id": S,
     "ts_submitted_ns": I, "ts_updated_ns": I,
 }
-POSITIONS_SQL = (
-    "SELECT session_id, sleeve, position_id, instrument, side, quantity, avg_px_open,"
-    " avg_px_close, realized_pnl, unrealized_pnl, currency, opened_ts, closed_ts, ts_updated"
-    " FROM positions WHERE session_id = ? ORDER BY opened_ts, rowid"
-)
 POSITIONS_RAW: dict[str, Any] = {
     "session_id": S, "sleeve": S, "position_id": S, "instrument": S, "side": S,
     "quantity": F, "avg_px_open": F, "avg_px_close": F, "realized_pnl": F,
     "unrealized_pnl": F, "currency": S, "opened_ts_ns": I, "closed_ts_ns": I,
     "ts_updated_ns": I,
 }
-EQUITY_SQL = (
-    "SELECT session_id, ts, equity, balance, available, unrealized_pnl, realized_pnl,"
-    " exposure, currency FROM equity WHERE session_id = ? ORDER BY ts, rowid"
-)
 EQUITY_RAW: dict[str, Any] = {
     "session_id": S, "ts_ns": I, "equity": F, "balance": F, "available": F,
     "unrealized_pnl": F, "realized_pnl": F, "exposure": F, "currency": S,
 }
-EVENTS_SQL = (
-    "SELECT id, session_id, sleeve, stage, message, ts, extras_json FROM events"
-    " WHERE session_id = ?{stage} ORDER BY ts, id"
-)
 EVENTS_RAW: dict[str, Any] = {
     "id": I, "session_id": S, "sleeve": S, "stage": S, "message": S, "ts_ns": I,
     "extras_json": S,
 }
-SESSIONS_SQL = """
-SELECT s.id, s.label, s.kind, s.venue, s.feed, s.status, s.started_at, s.ended_at,
-       s.last_error, s.pid, s.host,
-       (SELECT COUNT(*) FROM sleeves x WHERE x.session_id = s.id),
-       (SELECT COUNT(*) FROM fills f WHERE f.session_id = s.id),
-       (SELECT COUNT(*) FROM orders o WHERE o.session_id = s.id),
-       (SELECT COALESCE(SUM(f.fee), 0.0) FROM fills f WHERE f.session_id = s.id)
-FROM sessions s ORDER BY s.started_at DESC, s.rowid DESC
-"""
 SESSIONS_RAW: dict[str, Any] = {
     "session_id": S, "label": S, "kind": S, "venue": S, "feed": S, "status": S,
     "started_at_ns": I, "ended_at_ns": I, "last_error": S, "pid": I, "host": S,
@@ -165,8 +134,7 @@ def _frame(rows: Sequence[tuple], raw: dict[str, Any]) -> pl.DataFrame:
 
 def _strategy_map(ledger: Ledger, session_id: str) -> dict[str, str | None]:
     """sleeve -> strategy_key from the sleeves table."""
-    rows = ledger.query("SELECT sleeve, strategy_key FROM sleeves WHERE session_id = ?", (session_id,))
-    return dict(rows)
+    return {s["sleeve"]: s["strategy_key"] for s in queries.sleeves(ledger, session_id)}
 
 
 # -- plain tables -------------------------------------------------------------
@@ -177,7 +145,7 @@ def sessions(ledger: Ledger | None = None) -> pl.DataFrame:
     """
     with _use(ledger) as led:
         led.mark_crashed(live_ids=live.ids())
-        df = _frame(led.query(SESSIONS_SQL), SESSIONS_RAW)
+        df = _frame(queries.sessions_table(led), SESSIONS_RAW)
         pnl = _realized_by_session(led)
     realized = pl.Series("realized_pnl", [pnl.get(s, 0.0) for s in df["session_id"]], dtype=F)
     return df.insert_column(df.columns.index("fees"), realized)
@@ -185,12 +153,8 @@ def sessions(ledger: Ledger | None = None) -> pl.DataFrame:
 
 def _realized_by_session(ledger: Ledger) -> dict[str, float]:
     """Sum of closed round-trip net P&L per session (one ordered pass over all fills)."""
-    rows = ledger.query(
-        "SELECT session_id, sleeve, instrument, side, qty, price, fee, ts FROM fills"
-        " ORDER BY session_id, ts, rowid"
-    )
     out: dict[str, float] = {}
-    for trip in _net_fills(rows):
+    for trip in _net_fills(queries.trip_fills(ledger)):
         out[trip[0]] = out.get(trip[0], 0.0) + trip[11]
     return out
 
@@ -198,26 +162,26 @@ def _realized_by_session(ledger: Ledger) -> dict[str, float]:
 def fills(session: str | None = None, ledger: Ledger | None = None) -> pl.DataFrame:
     """The session's fills in ts order (``qty``/``price``/``fee`` per fill, plus ``notional``)."""
     with _use(ledger) as led:
-        df = _frame(led.query(FILLS_SQL, (_resolve(session, led),)), FILLS_RAW)
+        df = _frame(queries.fills(led, _resolve(session, led)), FILLS_RAW)
     return df.with_columns(notional=pl.col("qty") * pl.col("price"))
 
 
 def orders(session: str | None = None, ledger: Ledger | None = None) -> pl.DataFrame:
     """The session's orders (latest status per client_order_id), in submission order."""
     with _use(ledger) as led:
-        return _frame(led.query(ORDERS_SQL, (_resolve(session, led),)), ORDERS_RAW)
+        return _frame(queries.orders(led, _resolve(session, led)), ORDERS_RAW)
 
 
 def positions(session: str | None = None, ledger: Ledger | None = None) -> pl.DataFrame:
     """The session's positions (latest state per position_id)."""
     with _use(ledger) as led:
-        return _frame(led.query(POSITIONS_SQL, (_resolve(session, led),)), POSITIONS_RAW)
+        return _frame(queries.positions(led, _resolve(session, led)), POSITIONS_RAW)
 
 
 def equity(session: str | None = None, ledger: Ledger | None = None) -> pl.DataFrame:
     """The session's equity curve (one row per equity.update)."""
     with _use(ledger) as led:
-        return _frame(led.query(EQUITY_SQL, (_resolve(session, led),)), EQUITY_RAW)
+        return _frame(queries.equity(led, _resolve(session, led)), EQUITY_RAW)
 
 
 def events(
@@ -225,11 +189,7 @@ def events(
 ) -> pl.DataFrame:
     """The session's events in ts order; ``stage`` is exact or a glob ("order.*")."""
     with _use(ledger) as led:
-        params: list[Any] = [_resolve(session, led)]
-        clause = ""
-        if stage is not None:
-            clause, params = " AND stage GLOB ?", [*params, stage]
-        return _frame(led.query(EVENTS_SQL.format(stage=clause), params), EVENTS_RAW)
+        return _frame(queries.events(led, _resolve(session, led), stage), EVENTS_RAW)
 
 
 # -- round trips --------------------------------------------------------------
@@ -305,12 +265,7 @@ def _reduce(
 
 def _trip_rows(ledger: Ledger, session_id: str) -> list[tuple]:
     """Closed round trips of one session as TRIPS_RAW rows, in exit order."""
-    rows = ledger.query(
-        "SELECT session_id, sleeve, instrument, side, qty, price, fee, ts FROM fills"
-        " WHERE session_id = ? ORDER BY ts, rowid",
-        (session_id,),
-    )
-    return _net_fills(rows)
+    return _net_fills(queries.trip_fills(ledger, session_id))
 
 
 def round_trips(session: str | None = None, ledger: Ledger | None = None) -> pl.DataFrame:

@@ -10,18 +10,14 @@ from __future__ import annotations
 import json
 import shlex
 
-from kernelext.ledger import Ledger, canonical_json
+from kernelext.ledger import Ledger, canonical_json, queries
 from kernelext.spec import SessionSpec, Sleeve, SpecError
 
 
 def _has_backtest(sleeve: Sleeve, ledger: Ledger) -> bool:
     from kernelext.research import frames
 
-    rows = ledger.query(
-        "SELECT s.id, l.sleeve, l.params_json FROM sessions s JOIN sleeves l ON l.session_id = s.id"
-        " WHERE s.kind = 'backtest' AND s.status = 'stopped' AND l.strategy_key = ? AND l.instrument = ?",
-        (sleeve.strategy_key, sleeve.instrument_id),
-    )
+    rows = queries.stopped_backtest_sleeves(ledger, sleeve.strategy_key, sleeve.instrument_id)
     wanted = canonical_json(sleeve.params)
     for session_id, sleeve_name, params_json in rows:
         if canonical_json(json.loads(params_json or "{}")) != wanted:

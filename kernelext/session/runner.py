@@ -44,8 +44,7 @@ from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live
 from kernelext.session.nautilus_log import divert_stderr
 from kernelext.session.hub import Hub
-from kernelext.ledger import Ledger, paperlab_home
-from kernelext.ledger_process import ProcessLedgerWriter
+from kernelext.ledger import Ledger, ProcessLedgerWriter, paperlab_home
 from kernelext.session.node import SANDBOX_CLIENT, build_node_config
 from kernelext.session.sleeves import build_strategies, sleeve_rows
 from kernelext.spec import SessionSpec, mask_account

@@ -38,7 +38,7 @@ from nautilus_trader.adapters.interactive_brokers.config import (
 )
 from nautilus_trader.config import RoutingConfig
 
-from kernelext.ledger import ACTIVE_STATUSES, Ledger
+from kernelext.ledger import Ledger, queries
 from kernelext.spec import SessionSpec, SpecError
 from kernelext.venues.ib import (
     AccountSnapshot,
@@ -91,12 +91,7 @@ def preflight(spec: SessionSpec, ledger: Ledger, *, timeout: float = 5.0) -> tup
 
 def active_session_on(ledger: Ledger, gateway: str) -> str | None:
     """The id of an active ib-paper session on ``gateway``, if any."""
-    marks = ",".join("?" * len(ACTIVE_STATUSES))
-    rows = ledger.query(
-        f"SELECT id, spec_json FROM sessions WHERE venue = 'ib-paper' AND status IN ({marks})",
-        ACTIVE_STATUSES,
-    )
-    for sid, spec_json in rows:
+    for sid, spec_json in queries.active_session_specs(ledger, "ib-paper"):
         try:
             if json.loads(spec_json or "{}").get("ib_gateway") == gateway:
                 return sid

@@ -1,11 +1,15 @@
-"""The ledger writer as a child process: SQLite work never competes with the node for the GIL.
+"""Ledger writers: the non-blocking front (``EventQueue``) and its two back ends.
+
+- :class:`LedgerWriter`: a daemon thread in this process (backtests: no live node).
+- :class:`ProcessLedgerWriter`: a child process, so SQLite work never competes with a
+  live node for the GIL.
 
 A session's node thread publishes events; ``LedgerWriter`` (a thread in the same process)
 made the node ~35 % slower, and no single kind of event or commit rate was the cause:
 whatever Python and SQLite work the writer thread did, it took turns with the node thread
 for the GIL. ``ProcessLedgerWriter`` keeps the same API (``put`` never blocks, ``flush``,
 ``close``, ``written``/``errors``/``dropped``, ``alive``) and moves the writes to
-``python -m kernelext.ledger_process PATH``:
+``python -m kernelext.ledger.writer_process PATH``:
 
 - ``put`` appends to a queue; a feeder thread pickles what is queued (C code, short) and
   writes it to the child's stdin as length-prefixed frames, blocking only itself.
@@ -23,25 +27,187 @@ import logging
 import os
 import pickle
 import queue
-import signal
 import struct
 import subprocess
 import sys
 import threading
-from pathlib import Path
-from typing import Any, BinaryIO
+import time
+from typing import Any
 
 from kernelext.events import Event
-from kernelext.ledger import EventQueue, Ledger, commit_with_retry
+from kernelext.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
-_HEADER = struct.Struct(">I")
-_STOP = object()
+
+FRAME_HEADER = struct.Struct(">I")  # a frame: its byte length, then a pickled list of items
 MAX_FRAME_EVENTS = 5000
 FRAME_GATHER_S = 0.05  # after the first queued event, wait this long to send a fuller frame
+_STOP = object()
+
+
+def commit_with_retry(ledger: Ledger, batch: list[Event]) -> bool:
+    """Write ``batch`` in one transaction; retry once; log and return False if both fail."""
+    for attempt in (1, 2):
+        try:
+            ledger.write_events(batch)
+            return True
+        except Exception:
+            if attempt == 1:
+                log.warning("ledger write of %d events failed; retrying", len(batch), exc_info=True)
+                time.sleep(0.05)
+    log.exception("ledger write of %d events failed twice; dropped", len(batch))
+    return False
+
+
+class EventQueue:
+    """The non-blocking front of a ledger writer: ``put`` queues, after ``close`` it drops and counts."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.errors = 0
+        self.dropped = 0
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Approximate number of queued items not yet taken by the writer."""
+        return self._q.qsize()
+
+    def put(self, event: Event) -> None:
+        """Queue one event (never blocks; after ``close`` the event is dropped and counted)."""
+        if self._closed:
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("%s is closed: events are being dropped", type(self).__name__)
+            return
+        self._q.put(event)
+
+
+# -- the thread writer ---------------------------------------------------------------------------
 
 
 class _Flush:
+    """A queue marker: set once every event put before it is committed."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class LedgerWriter(EventQueue):
+    """A daemon thread that owns event writes: ``put`` never blocks, batches commit together."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        batch_size: int = 2000,
+        max_latency: float = 0.05,
+        name: str = "paperlab-ledger-writer",
+    ) -> None:
+        """Start the writer thread on ``ledger``."""
+        super().__init__()
+        self.ledger = ledger
+        self.batch_size = batch_size
+        self.max_latency = max_latency
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """True while the writer thread runs."""
+        return self._thread.is_alive()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every event put so far is committed; False on timeout or a dead thread."""
+        if not self._thread.is_alive():
+            return self._q.empty()
+        marker = _Flush()
+        self._q.put(marker)
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Flush, stop the thread and return True when it ended in time."""
+        if self._closed:
+            return not self._thread.is_alive()
+        self._closed = True
+        self._q.put(_STOP)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        """Drain the queue in batches until the stop marker."""
+        try:
+            while True:
+                batch, markers, stop = self._collect(self._q.get())
+                self._write(batch)
+                for m in markers:
+                    m.done.set()
+                if stop:
+                    break
+            self._drain_after_stop()
+        except BaseException:  # pragma: no cover - keep the process alive, say why
+            log.exception("LedgerWriter thread died")
+        finally:
+            self.ledger.close_thread()
+
+    def _collect(self, first: Any) -> tuple[list[Event], list[_Flush], bool]:
+        """One batch: what is queued now, up to ``batch_size`` events or ``max_latency`` s of
+        collecting, cut short by a marker. An empty queue ends the batch at once (no waiting:
+        under load events pile up while the previous batch commits, which is the batching)."""
+        batch: list[Event] = []
+        markers: list[_Flush] = []
+        deadline = time.monotonic() + self.max_latency
+        item = first
+        while True:
+            if item is _STOP:
+                return batch, markers, True
+            if isinstance(item, _Flush):
+                markers.append(item)
+                return batch, markers, False
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                return batch, markers, False
+            if time.monotonic() >= deadline:
+                return batch, markers, False
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return batch, markers, False
+
+    def _drain_after_stop(self) -> None:
+        """Write events that raced in behind the stop marker."""
+        late: list[Event] = []
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Flush):
+                item.done.set()
+            elif item is not _STOP:
+                late.append(item)
+        self._write(late)
+
+    def _write(self, batch: list[Event]) -> None:
+        """Commit a batch; retry once, then log and count it as lost (never raise)."""
+        if not batch:
+            return
+        if commit_with_retry(self.ledger, batch):
+            self.written += len(batch)
+        else:
+            self.errors += 1
+            self.dropped += len(batch)
+
+
+# -- the process writer (parent side; the child is kernelext.ledger.writer_process) -------------
+
+
+class _AckedFlush:
+    """A flush sent to the child: done when acknowledged (``ok``) or when the child is gone."""
+
     __slots__ = ("id", "done", "ok")
 
     def __init__(self, flush_id: int) -> None:
@@ -56,13 +222,13 @@ class ProcessLedgerWriter(EventQueue):
     def __init__(self, ledger: Ledger, *, name: str = "paperlab-ledger-feeder") -> None:
         super().__init__()
         self.ledger = ledger
-        self._flushes: dict[int, _Flush] = {}
+        self._flushes: dict[int, _AckedFlush] = {}
         self._flush_ids = iter(range(1, 1 << 62))
         self._lock = threading.Lock()
         self._wake = threading.Event()  # a flush or close cuts the feeder's gathering short
         self._done = threading.Event()  # the child committed everything and said so
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "kernelext.ledger_process", str(ledger.path)],
+            [sys.executable, "-m", "kernelext.ledger.writer_process", str(ledger.path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             # its own process group: a kernel interrupt (jupyter_client signals the kernel's
             # group) or Ctrl-C in a terminal must not kill the ledger's writer
@@ -73,8 +239,6 @@ class ProcessLedgerWriter(EventQueue):
         self._feeder.start()
         self._acks.start()
 
-    # -- API (same as LedgerWriter) ------------------------------------------------------------
-
     @property
     def alive(self) -> bool:
         """True while the child process runs."""
@@ -84,7 +248,7 @@ class ProcessLedgerWriter(EventQueue):
         """Wait until every event put so far is committed; False on timeout or a dead child."""
         if not self.alive:
             return False
-        marker = _Flush(next(self._flush_ids))
+        marker = _AckedFlush(next(self._flush_ids))
         with self._lock:
             self._flushes[marker.id] = marker
         self._q.put(marker)
@@ -110,8 +274,6 @@ class ProcessLedgerWriter(EventQueue):
         threading.Thread(target=self._proc.wait, name="paperlab-ledger-reaper", daemon=True).start()
         return True
 
-    # -- threads -------------------------------------------------------------------------------
-
     def _feed(self) -> None:
         """Send what is queued as one frame at a time; stop on ``_STOP`` (closing stdin)."""
         stdin = self._proc.stdin
@@ -128,10 +290,10 @@ class ProcessLedgerWriter(EventQueue):
                     except queue.Empty:
                         break
                 stop = any(i is _STOP for i in items)
-                frame = [("flush", i.id) if isinstance(i, _Flush) else i for i in items if i is not _STOP]
+                frame = [("flush", i.id) if isinstance(i, _AckedFlush) else i for i in items if i is not _STOP]
                 if frame:
                     data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
-                    stdin.write(_HEADER.pack(len(data)) + data)
+                    stdin.write(FRAME_HEADER.pack(len(data)) + data)
                     stdin.flush()
                 if stop:
                     break
@@ -179,58 +341,3 @@ class ProcessLedgerWriter(EventQueue):
             for f in self._flushes.values():
                 f.done.set()
             self._flushes.clear()
-
-
-# -- the child ---------------------------------------------------------------------------------
-
-
-def _read_frame(stream: BinaryIO) -> list[Any] | None:
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(header)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return pickle.loads(data)
-
-
-def _write(ledger: Ledger, events: list[Event], counters: dict[str, int]) -> None:
-    if not events:
-        return
-    if commit_with_retry(ledger, events):
-        counters["written"] += len(events)
-    else:
-        counters["errors"] += 1
-        counters["dropped"] += len(events)
-
-
-def child_main(path: str) -> int:
-    """Read frames from stdin until EOF, write them, answer flushes on stdout."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we end: EOF
-    ledger = Ledger(Path(path))
-    counters = {"written": 0, "errors": 0, "dropped": 0}
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    try:
-        while (frame := _read_frame(stdin)) is not None:
-            events: list[Event] = []
-            for item in frame:
-                if isinstance(item, tuple) and item and item[0] == "flush":
-                    _write(ledger, events, counters)
-                    events = []
-                    stdout.write(
-                        f"ack {item[1]} {counters['written']} {counters['errors']} {counters['dropped']}\n".encode()
-                    )
-                    stdout.flush()
-                else:
-                    events.append(item)
-            _write(ledger, events, counters)
-        stdout.write(b"done\n")  # everything is committed: the parent need not wait for our exit
-        stdout.flush()
-    finally:
-        ledger.close()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(child_main(sys.argv[1]))

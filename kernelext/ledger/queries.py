@@ -1,0 +1,331 @@
+"""Every read the rest of the house makes of the ledger: one named function per question.
+
+Functions return rows (tuples, in the column order their docstring names), dicts or plain
+values; :mod:`kernelext.research.frames` turns rows into Polars frames. No module outside
+``kernelext/ledger/`` holds SQL (``tests/architecture`` checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from kernelext.ledger.sessions import ACTIVE_STATUSES
+from kernelext.ledger.store import Ledger
+
+EQUITY_FIELDS = ("equity", "balance", "available", "unrealized_pnl", "realized_pnl", "exposure")
+_FEED_EVENT = "id, sleeve, stage, message, ts, extras_json"
+_FEED_EQUITY = "rowid, ts, " + ", ".join(EQUITY_FIELDS) + ", currency"
+_PROCESS = "id, status, pid, host"
+_ACTIVE_MARKS = ", ".join("?" * len(ACTIVE_STATUSES))
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+def sessions_table(ledger: Ledger) -> list[tuple]:
+    """Every session, newest first: id, label, kind, venue, feed, status, started_at, ended_at,
+    last_error, pid, host, and counts of sleeves, fills, orders, then the sum of fees."""
+    return ledger.query(
+        """
+SELECT s.id, s.label, s.kind, s.venue, s.feed, s.status, s.started_at, s.ended_at,
+       s.last_error, s.pid, s.host,
+       (SELECT COUNT(*) FROM sleeves x WHERE x.session_id = s.id),
+       (SELECT COUNT(*) FROM fills f WHERE f.session_id = s.id),
+       (SELECT COUNT(*) FROM orders o WHERE o.session_id = s.id),
+       (SELECT COALESCE(SUM(f.fee), 0.0) FROM fills f WHERE f.session_id = s.id)
+FROM sessions s ORDER BY s.started_at DESC, s.rowid DESC
+"""
+    )
+
+
+def session_statuses(ledger: Ledger) -> list[tuple[str, str]]:
+    """(id, status) of every session, by id."""
+    return ledger.query("SELECT id, status FROM sessions ORDER BY id")
+
+
+def session_header(ledger: Ledger, session_id: str) -> dict[str, Any] | None:
+    """label, kind, venue, feed, status and last_error of one session (None when gone)."""
+    found = ledger.query_dicts(
+        "SELECT label, kind, venue, feed, status, last_error FROM sessions WHERE id = ?", (session_id,)
+    )
+    return found[0] if found else None
+
+
+def session_processes(ledger: Ledger, session_id: str | None = None) -> list[dict[str, Any]]:
+    """id, status, pid and host of one session (empty when gone) or of every session."""
+    if session_id is None:
+        return ledger.query_dicts(f"SELECT {_PROCESS} FROM sessions")
+    return ledger.query_dicts(f"SELECT {_PROCESS} FROM sessions WHERE id = ?", (session_id,))
+
+
+def active_session_processes(ledger: Ledger) -> list[dict[str, Any]]:
+    """id, status, pid and host of the sessions in an active status, newest first."""
+    return ledger.query_dicts(
+        f"SELECT {_PROCESS} FROM sessions WHERE status IN ({_ACTIVE_MARKS})"
+        " ORDER BY started_at DESC, rowid DESC", ACTIVE_STATUSES,
+    )
+
+
+def active_session_specs(ledger: Ledger, venue: str) -> list[tuple[str, str | None]]:
+    """(id, spec_json) of the sessions on ``venue`` in an active status."""
+    return ledger.query(
+        f"SELECT id, spec_json FROM sessions WHERE venue = ? AND status IN ({_ACTIVE_MARKS})",
+        (venue, *ACTIVE_STATUSES),
+    )
+
+
+def stopped_backtest_sleeves(ledger: Ledger, strategy_key: str, instrument: str) -> list[tuple]:
+    """(session_id, sleeve, params_json) of finished backtests' sleeves trading ``strategy_key``
+    on ``instrument``."""
+    return ledger.query(
+        "SELECT s.id, l.sleeve, l.params_json FROM sessions s JOIN sleeves l ON l.session_id = s.id"
+        " WHERE s.kind = 'backtest' AND s.status = 'stopped' AND l.strategy_key = ? AND l.instrument = ?",
+        (strategy_key, instrument),
+    )
+
+
+def sleeves(ledger: Ledger, session_id: str | None = None) -> list[dict[str, Any]]:
+    """Sleeve rows (session_id, sleeve, strategy_key, instrument, bar_spec, params_json,
+    strategy_id) of one session or of all, in insertion order."""
+    sql = "SELECT session_id, sleeve, strategy_key, instrument, bar_spec, params_json, strategy_id FROM sleeves"
+    if session_id is None:
+        return ledger.query_dicts(f"{sql} ORDER BY rowid")
+    return ledger.query_dicts(f"{sql} WHERE session_id = ? ORDER BY rowid", (session_id,))
+
+
+# -- fills, orders, positions, equity, events (frames) -----------------------------------------
+
+
+def fills(ledger: Ledger, session_id: str) -> list[tuple]:
+    """session_id, sleeve, client_order_id, venue_order_id, trade_id, position_id, instrument,
+    side, qty, price, fee, fee_currency, liquidity, ts of the session's fills, in ts order."""
+    return ledger.query(
+        "SELECT session_id, sleeve, client_order_id, venue_order_id, trade_id, position_id,"
+        " instrument, side, qty, price, fee, fee_currency, liquidity, ts"
+        " FROM fills WHERE session_id = ? ORDER BY ts, rowid",
+        (session_id,),
+    )
+
+
+def trip_fills(ledger: Ledger, session_id: str | None = None) -> list[tuple]:
+    """session_id, sleeve, instrument, side, qty, price, fee, ts of one session's fills (ts
+    order) or of every session's (by session, then ts): the input of round trips."""
+    sql = "SELECT session_id, sleeve, instrument, side, qty, price, fee, ts FROM fills"
+    if session_id is None:
+        return ledger.query(f"{sql} ORDER BY session_id, ts, rowid")
+    return ledger.query(f"{sql} WHERE session_id = ? ORDER BY ts, rowid", (session_id,))
+
+
+def fill_prices(ledger: Ledger, session_id: str) -> list[tuple]:
+    """sleeve, instrument, side, price, ts of the session's fills, in ts order."""
+    return ledger.query(
+        "SELECT sleeve, instrument, side, price, ts FROM fills WHERE session_id = ? ORDER BY ts, rowid",
+        (session_id,),
+    )
+
+
+def fill_keys(ledger: Ledger, session_id: str) -> list[tuple]:
+    """instrument, side, qty, price, fee of the session's fills, in ts order."""
+    return ledger.query(
+        "SELECT instrument, side, qty, price, fee FROM fills WHERE session_id = ? ORDER BY ts, rowid",
+        (session_id,),
+    )
+
+
+def fill_count(ledger: Ledger, session_id: str | None = None) -> int:
+    """How many fills one session (or the whole ledger) has."""
+    if session_id is None:
+        return ledger.query("SELECT COUNT(*) FROM fills")[0][0]
+    return ledger.query("SELECT COUNT(*) FROM fills WHERE session_id = ?", (session_id,))[0][0]
+
+
+def counts_by_sleeve(ledger: Ledger, session_id: str, table: Literal["fills", "orders"]) -> dict[str | None, int]:
+    """sleeve -> number of the session's fills (or orders)."""
+    if table not in ("fills", "orders"):
+        raise ValueError(f"counts_by_sleeve: table is 'fills' or 'orders', not {table!r}")
+    return dict(ledger.query(f"SELECT sleeve, COUNT(*) FROM {table} WHERE session_id = ? GROUP BY sleeve", (session_id,)))
+
+
+def orders(ledger: Ledger, session_id: str) -> list[tuple]:
+    """session_id, sleeve, client_order_id, instrument, side, order_type, quantity, price, status,
+    reason, strategy_id, ts_submitted, ts_updated of the session's orders, in submission order."""
+    return ledger.query(
+        "SELECT session_id, sleeve, client_order_id, instrument, side, order_type, quantity, price,"
+        " status, reason, strategy_id, ts_submitted, ts_updated"
+        " FROM orders WHERE session_id = ? ORDER BY ts_submitted, rowid",
+        (session_id,),
+    )
+
+
+def positions(ledger: Ledger, session_id: str) -> list[tuple]:
+    """session_id, sleeve, position_id, instrument, side, quantity, avg_px_open, avg_px_close,
+    realized_pnl, unrealized_pnl, currency, opened_ts, closed_ts, ts_updated, by opening."""
+    return ledger.query(
+        "SELECT session_id, sleeve, position_id, instrument, side, quantity, avg_px_open,"
+        " avg_px_close, realized_pnl, unrealized_pnl, currency, opened_ts, closed_ts, ts_updated"
+        " FROM positions WHERE session_id = ? ORDER BY opened_ts, rowid",
+        (session_id,),
+    )
+
+
+def equity(ledger: Ledger, session_id: str) -> list[tuple]:
+    """session_id, ts, equity, balance, available, unrealized_pnl, realized_pnl, exposure,
+    currency of the session's equity points, in ts order."""
+    return ledger.query(
+        "SELECT session_id, ts, equity, balance, available, unrealized_pnl, realized_pnl,"
+        " exposure, currency FROM equity WHERE session_id = ? ORDER BY ts, rowid",
+        (session_id,),
+    )
+
+
+def first_balance(ledger: Ledger, session_id: str) -> float | None:
+    """The balance of the session's earliest equity point (None without one)."""
+    rows = ledger.query("SELECT balance FROM equity WHERE session_id = ? ORDER BY ts LIMIT 1", (session_id,))
+    return rows[0][0] if rows else None
+
+
+def events(ledger: Ledger, session_id: str, stage: str | None = None) -> list[tuple]:
+    """id, session_id, sleeve, stage, message, ts, extras_json of the session's events in ts
+    order; ``stage`` is exact or a glob ("order.*")."""
+    sql = "SELECT id, session_id, sleeve, stage, message, ts, extras_json FROM events WHERE session_id = ?"
+    if stage is None:
+        return ledger.query(f"{sql} ORDER BY ts, id", (session_id,))
+    return ledger.query(f"{sql} AND stage GLOB ? ORDER BY ts, id", (session_id, stage))
+
+
+def signal_times(ledger: Ledger, session_id: str) -> list[tuple]:
+    """(sleeve, ts) of the session's ``signal.emitted`` events, in ts order."""
+    return ledger.query(
+        "SELECT sleeve, ts FROM events WHERE session_id = ? AND stage = 'signal.emitted' ORDER BY ts, id",
+        (session_id,),
+    )
+
+
+# -- bars --------------------------------------------------------------------------------------
+
+
+def bars(ledger: Ledger, session_id: str) -> list[tuple]:
+    """bar_type, ts, open, high, low, close, volume, historical of the session's bars: the
+    warm-up first, then by bar type and ts."""
+    return ledger.query(
+        "SELECT bar_type, ts, open, high, low, close, volume, historical FROM bars"
+        " WHERE session_id = ? ORDER BY historical DESC, bar_type, ts",
+        (session_id,),
+    )
+
+
+def live_closes(ledger: Ledger, session_id: str) -> list[tuple]:
+    """(bar_type, ts, close) of the session's non-historical bars, by bar type and ts."""
+    return ledger.query(
+        "SELECT bar_type, ts, close FROM bars WHERE session_id = ? AND historical = 0 ORDER BY bar_type, ts",
+        (session_id,),
+    )
+
+
+def live_bar_facts(ledger: Ledger, session_id: str) -> tuple[int, int | None, int | None, list[str]]:
+    """(count, first ts, last ts, sorted bar types) of the session's non-historical bars."""
+    n, first, last = ledger.query(
+        "SELECT COUNT(*), MIN(ts), MAX(ts) FROM bars WHERE session_id = ? AND historical = 0", (session_id,)
+    )[0]
+    types = [r[0] for r in ledger.query(
+        "SELECT DISTINCT bar_type FROM bars WHERE session_id = ? AND historical = 0 ORDER BY 1", (session_id,))]
+    return int(n), first, last, types
+
+
+def common_bars(ledger: Ledger, a: str, b: str) -> tuple[int, int]:
+    """(bars of ``a`` and ``b`` at the same bar type and ts, of those with identical OHLCV)."""
+    n, same = ledger.query(
+        "SELECT COUNT(*), COALESCE(SUM(x.open IS y.open AND x.high IS y.high AND x.low IS y.low"
+        " AND x.close IS y.close AND x.volume IS y.volume), 0)"
+        " FROM bars x JOIN bars y ON y.session_id = ? AND y.bar_type = x.bar_type AND y.ts = x.ts"
+        " AND y.historical = 0 WHERE x.session_id = ? AND x.historical = 0",
+        (b, a),
+    )[0]
+    return int(n), int(same)
+
+
+def session_instruments(ledger: Ledger, session_id: str) -> set[str]:
+    """The instruments of the session's sleeves and fills."""
+    rows = ledger.query(
+        "SELECT instrument FROM sleeves WHERE session_id = ? UNION SELECT instrument FROM fills"
+        " WHERE session_id = ?", (session_id, session_id),
+    )
+    return {r[0] for r in rows if r[0]}
+
+
+# -- the live feed (events by id, equity by rowid) ---------------------------------------------
+
+
+def max_event_id(ledger: Ledger) -> int:
+    """The newest events.id of the whole ledger (0 when empty)."""
+    return ledger.query("SELECT MAX(id) FROM events")[0][0] or 0
+
+
+def max_equity_rowid(ledger: Ledger) -> int:
+    """The highest equity rowid of the whole ledger (0 when empty)."""
+    return ledger.query("SELECT MAX(rowid) FROM equity")[0][0] or 0
+
+
+def feed_events_between(ledger: Ledger, session_id: str, after_id: int, upto_id: int, limit: int) -> list[tuple]:
+    """id, sleeve, stage, message, ts, extras_json of the session's non-``equity.*`` events with
+    ``after_id < id <= upto_id``, by id (an id range scan: cheap per poll)."""
+    return ledger.query(
+        f"SELECT {_FEED_EVENT} FROM events WHERE id > ? AND id <= ? AND +session_id = ?"
+        " AND stage NOT GLOB 'equity.*' ORDER BY id LIMIT ?",
+        (after_id, upto_id, session_id, limit),
+    )
+
+
+def feed_latest_events(
+    ledger: Ledger, session_id: str, upto_id: int, limit: int, *,
+    glob: str | None = None, exclude: Sequence[str] = (),
+) -> list[tuple]:
+    """The session's last ``limit`` events with ``id <= upto_id`` (newest first), of stages
+    matching ``glob`` or else matching none of ``exclude``; columns as ``feed_events_between``."""
+    base = f"SELECT {_FEED_EVENT} FROM events WHERE session_id = ? AND id <= ?"
+    if glob is not None:
+        return ledger.query(f"{base} AND stage GLOB ? ORDER BY id DESC LIMIT ?", (session_id, upto_id, glob, limit))
+    not_glob = " AND ".join("stage NOT GLOB ?" for _ in exclude)
+    return ledger.query(
+        f"{base} AND {not_glob} ORDER BY id DESC LIMIT ?", (session_id, upto_id, *exclude, limit)
+    )
+
+
+def feed_equity_first(ledger: Ledger, session_id: str, limit: int) -> list[tuple]:
+    """rowid, ts, equity, balance, available, unrealized_pnl, realized_pnl, exposure, currency
+    of the session's first ``limit`` equity points (through the session index)."""
+    return ledger.query(
+        f"SELECT {_FEED_EQUITY} FROM equity WHERE session_id = ? ORDER BY rowid LIMIT ?",
+        (session_id, limit),
+    )
+
+
+def feed_equity_between(
+    ledger: Ledger, session_id: str, after_rowid: int, upto_rowid: int, limit: int
+) -> list[tuple]:
+    """The session's equity points with ``after_rowid < rowid <= upto_rowid`` (a rowid range
+    scan), columns as ``feed_equity_first``."""
+    return ledger.query(
+        f"SELECT {_FEED_EQUITY} FROM equity WHERE rowid > ? AND rowid <= ? AND +session_id = ?"
+        " ORDER BY rowid LIMIT ?",
+        (after_rowid, upto_rowid, session_id, limit),
+    )
+
+
+def feed_equity_last(ledger: Ledger, session_id: str, limit: int) -> list[tuple]:
+    """The session's last ``limit`` equity points, oldest first; columns as ``feed_equity_first``."""
+    rows = ledger.query(
+        f"SELECT {_FEED_EQUITY} FROM equity WHERE session_id = ? ORDER BY rowid DESC LIMIT ?", (session_id, limit)
+    )
+    rows.reverse()
+    return rows
+
+
+def feed_totals(ledger: Ledger, session_id: str) -> tuple[int, int]:
+    """(non-``equity.*`` events, equity points) of the session."""
+    n_events, n_equity = ledger.query(
+        "SELECT (SELECT COUNT(*) FROM events WHERE session_id = ? AND stage NOT GLOB 'equity.*'),"
+        " (SELECT COUNT(*) FROM equity WHERE session_id = ?)", (session_id, session_id),
+    )[0]
+    return int(n_events), int(n_equity)

@@ -1,0 +1,58 @@
+"""The :class:`Ledger`: one SQLite file in WAL mode under ``$PAPERLAB_HOME``.
+
+Every event envelope lands in ``events``; the order/fill/position/equity stages
+are also routed to their own tables. Sessions, sleeves, a cross-process command
+queue, cached venue state and a hash-chained audit log live in the same file.
+The table groups are written by mixins, one module each (sessions, commands,
+venue_state, audit); reads live in :mod:`kernelext.ledger.queries`.
+
+Only a ledger writer (or the session runner) should write events; the rest of
+the house reads through :mod:`kernelext.research.frames`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from kernelext.events import Event
+from kernelext.ledger import schema
+from kernelext.ledger.audit import Audit
+from kernelext.ledger.commands import Commands
+from kernelext.ledger.routing import insert_rows, route_events
+from kernelext.ledger.sessions import Sessions
+from kernelext.ledger.venue_state import VenueState
+
+log = logging.getLogger(__name__)
+
+
+class Ledger(Sessions, Commands, VenueState, Audit):
+    """The SQLite ledger. Cheap to construct; one connection per thread, opened lazily."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        """Open (create, migrate) the ledger at ``path`` (a file, a directory, or the default)."""
+        super().__init__(path)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the pending migrations in one transaction."""
+        target = len(schema.MIGRATIONS)
+        if self.schema_version == target:
+            return
+        with self.transaction() as con:
+            version = schema.migrate(con, self.path)
+        log.info("ledger %s migrated from v%d to v%d", self.path, version, target)
+
+    def write_events(self, events: Iterable[Event]) -> int:
+        """Store events and route them to orders/fills/positions/equity in ONE transaction.
+
+        Returns the number of events written. Fills are idempotent on
+        (session_id, trade_id, client_order_id).
+        """
+        rows = route_events(events)
+        if rows is None:
+            return 0
+        with self.transaction() as con:
+            insert_rows(con, rows)
+        return len(rows.events)
