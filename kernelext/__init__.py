@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import sys
 from typing import Any
 
 # Importing Nautilus installs uvloop as the process-wide loop policy; the host's
@@ -80,6 +81,27 @@ def load_ipython_extension(ipython: Any) -> None:
     from kernelext.surfaces.magics import load
 
     load(ipython)
+    _one_line_errors(ipython)
+
+
+def _one_line_errors(shell: Any) -> None:
+    """In IPython, a ``PaperLabError`` raised by ``kernelext.*`` in a cell prints one line, not a traceback."""
+    if shell is None or getattr(shell, "custom_exceptions", ()) not in ((), None):
+        return  # someone else's handler is in place: leave it
+    from kernelext.errors import PaperLabError, one_line
+
+    def show(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+        print(f"paper: error: {one_line(value)}", file=sys.stderr)
+
+    shell.set_custom_exc((PaperLabError,), show)
+
+
+def _shell() -> Any:
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
+_one_line_errors(_shell())
 
 
 def unload_ipython_extension(ipython: Any) -> None:

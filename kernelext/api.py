@@ -82,6 +82,7 @@ def spec(
     """
     from kernelext.spec import build_spec, make_sleeve, sleeves_from_json
 
+    _check_options(build_spec, options, allowed_extra=("default_bar_spec",))
     if sleeves is not None:
         if strategy or instrument:
             raise SpecError("sleeves: give either sleeves or strategy/instrument, not both")
@@ -92,6 +93,16 @@ def spec(
         raise SpecError("instrument: required, e.g. BTC/USD")
     sleeve = make_sleeve(strategy or "", instrument, params=params, bar_spec=bar_spec)
     return build_spec(sleeves=[sleeve], **options)
+
+
+def _check_options(fn: Any, options: dict[str, Any], allowed_extra: tuple[str, ...] = ()) -> None:
+    """Unknown keyword options are one line naming them (not a TypeError from deep inside)."""
+    import inspect
+
+    known = [name for name in inspect.signature(fn).parameters if name != "sleeves"] + list(allowed_extra)
+    for name in options:
+        if name not in known:
+            raise SpecError(f"{name}: not an option; allowed: {', '.join(sorted(known))}")
 
 
 # -- sessions -------------------------------------------------------------------------------------
@@ -284,13 +295,15 @@ def compare(*sessions_: str, html: str | None = None, ledger: Ledger | None = No
     """
     from kernelext.research.compare import compare as run
 
-    if html is not None:
-        from kernelext.paths import check_output_file
+    from kernelext.paths import check_output_file, write_file
 
+    if html is not None:
         check_output_file(html, field="html", suffixes=(".html", ".htm"))
+    if 2 <= len(sessions_) <= 3:
+        sessions_ = tuple(resolve(s, ledger=ledger) for s in sessions_)
     result = run(*sessions_, ledger=ledger)
     if html is not None:
-        result.to_html(html)
+        write_file(html, "html", lambda: result.to_html(html))
     return result
 
 
@@ -301,8 +314,8 @@ def gateway_status(venue: str, *, timeout: float = 5.0, ledger: Ledger | None = 
     """A read-only probe of a venue's gateway (account at rest, or why not), recorded as health."""
     from kernelext.venues import ib, ib_health
 
-    if not timeout > 0:
-        raise SpecError(f"timeout: expected a positive number of seconds (got {timeout:g})")
+    if not 0 < timeout <= 600:
+        raise SpecError(f"timeout: expected seconds between 0 and 600 (got {timeout:g})")
     target = ib.GatewayTarget.from_env(paper=True)
     result = ib.probe_account(target, timeout=timeout)
     ib_health.record_result(_ledger(ledger), target, result)

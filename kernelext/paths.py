@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from kernelext.errors import SpecError
@@ -24,3 +25,11 @@ def check_output_file(path: str | os.PathLike[str], *, field: str, suffixes: tup
     if (out.exists() and not os.access(out, os.W_OK)) or not os.access(parent, os.W_OK):
         raise SpecError(f"{field}: cannot write {out} (permission denied)")
     return out
+
+
+def write_file(path: str | os.PathLike[str], field: str, write: Callable[[], object]) -> None:
+    """Run ``write``; an OS refusal (read-only, disk full) is one-line ``SpecError`` naming ``field``."""
+    try:
+        write()
+    except OSError as e:
+        raise SpecError(f"{field}: cannot write {path} ({e.strerror or e})") from None

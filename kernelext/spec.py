@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from nautilus_trader.model.data import BarSpecification, BarType
 
-from kernelext.errors import SpecError
+from kernelext.errors import SpecError, clean_text, one_line
 from kernelext.strategies import registry
 from kernelext.venues.pairs import PAIRS, instrument_id, normalize_symbol
 
@@ -35,6 +37,10 @@ _IB_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9\-]{0,14}\.[A-Z][A-Z0-9]{1,11}")
 _BAR_SPEC = re.compile(r"(\d{1,6})-(SECOND|MINUTE|HOUR|DAY)-LAST")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+MAX_DURATION_S = 366 * 86400  # a paper session runs for at most a year at a time
+MAX_CASH = Decimal("1e15")
+MAX_LABEL = 120
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +160,8 @@ def parse_cash(text: str | float | int) -> tuple[Decimal, str]:
         raise SpecError(f"starting_cash: expected an amount and currency like '100000 USD' (got {raw!r})")
     if amount <= 0:
         raise SpecError(f"starting_cash: must be positive, like '100000 USD' (got {raw!r})")
+    if amount > MAX_CASH:
+        raise SpecError(f"starting_cash: at most {MAX_CASH:,.0f}, like '100000 USD' (got {raw!r})")
     if not re.fullmatch(r"[A-Z]{3,5}", currency):
         raise SpecError(f"starting_cash: currency must be a code like USD, EUR or USDT (got {currency!r})")
     return amount, currency
@@ -164,7 +172,10 @@ def parse_duration(text: str | float | int) -> float:
     m = _DURATION.match(str(text))
     if not m or float(m.group(1)) <= 0:
         raise SpecError(f"duration: expected a positive duration like 30s, 10m, 2h or 1d (got {text!r})")
-    return float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
+    seconds = float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
+    if seconds > MAX_DURATION_S:
+        raise SpecError(f"duration: at most 366d (got {text!r}); stop and start again for longer")
+    return seconds
 
 
 def parse_until(text: str) -> str:
@@ -263,6 +274,8 @@ def parse_params(value: str | dict[str, Any] | None, *, what: str = "params") ->
         return {}
     if isinstance(value, dict):
         return dict(value)
+    if not isinstance(value, str):
+        raise SpecError(f"{what}: expected an object like {{\"fast\": 10}} (got {type(value).__name__})")
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as e:
@@ -299,6 +312,8 @@ def _check_strategy(sleeve: Sleeve, index: int, *, book: bool) -> None:
         if not msg.startswith("params"):
             msg = f"params: {msg}"
         raise SpecError(f"{where}{msg}") from None
+    except Exception as e:  # noqa: BLE001  (a strategy's own __init__ failing is the strategy's fault, said in one line)
+        raise SpecError(f"{where}strategy: {sleeve.strategy_key} failed to build ({one_line(e)})") from None
 
 
 def make_sleeve(
@@ -426,17 +441,18 @@ def build_spec(
             f"starting_cash: currency {currency} must be the quote currency of every instrument ({', '.join(sorted(quotes))})"
         )
     risk = _risk(max_notional_per_order, max_order_submit_rate, max_drawdown_pct)
-    if seed is None or int(seed) < 0:
-        raise SpecError(f"seed: expected a non-negative integer (got {seed!r})")
-    if max_bars is not None and (not isinstance(max_bars, int) or max_bars <= 0):
-        raise SpecError(f"max_bars: expected a positive whole number of bars (got {max_bars!r})")
+    seed = _whole(seed, "seed", 0, MAX_SEED)
+    if catalog_path is not None:
+        catalog_path = check_catalog(catalog_path, [s.bar_type for s in sleeves])
+    if max_bars is not None:
+        max_bars = _whole(max_bars, "max_bars", 1, 10**9)
     return SessionSpec(
         sleeves=tuple(sleeves),
         venue=venue,
         feed=feed,
         starting_cash=cash,
         currency=currency,
-        label=(label or "").strip() or _default_label(sleeves),
+        label=clean_text(label or "", MAX_LABEL) or _default_label(sleeves),
         until=parse_until(until) if until else None,
         duration_s=parse_duration(duration) if duration not in (None, "") else None,
         risk=risk,
@@ -457,7 +473,7 @@ def _risk(notional: float | None, rate: str | None, drawdown: float | None) -> R
             notional = float(notional)
         except (TypeError, ValueError):
             notional = -1.0
-        if not notional > 0:
+        if not 0 < notional < float("inf"):
             raise SpecError(f"max_notional_per_order: expected a positive number (got {notional!r})")
         caps = RiskCaps(notional, caps.max_order_submit_rate, caps.max_drawdown_pct)
     if rate is not None:
@@ -473,6 +489,31 @@ def _risk(notional: float | None, rate: str | None, drawdown: float | None) -> R
             raise SpecError(f"max_drawdown_pct: expected a percent between 0 and 100 (got {drawdown!r})")
         caps = RiskCaps(caps.max_notional_per_order, caps.max_order_submit_rate, drawdown)
     return caps
+
+
+def _whole(value: Any, field: str, low: int, high: int) -> int:
+    """A whole number in ``[low, high]`` (bools and fractions refused), or one-line ``SpecError``."""
+    try:
+        number = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise SpecError(f"{field}: expected a whole number from {low} to {high} (got {value!r})")
+    return number
+
+
+def check_catalog(path: str, bar_types: list[str]) -> str:
+    """A ``ParquetDataCatalog`` folder holding bars of every ``bar_types``; returns its absolute path."""
+    folder = Path(str(path)).expanduser()
+    if not folder.exists():
+        raise SpecError(f"catalog: {path} does not exist; give a ParquetDataCatalog folder")
+    if not folder.is_dir():
+        raise SpecError(f"catalog: {path} is a file; give a ParquetDataCatalog folder")
+    for bar_type in bar_types:
+        bar_dir = folder / "data" / "bar" / bar_type.replace("/", "")
+        if not any(bar_dir.glob("*.parquet")):
+            raise SpecError(f"catalog: {path} has no bars of {bar_type}")
+    return str(folder.resolve())
 
 
 def _default_label(sleeves: list[Sleeve]) -> str:

@@ -12,11 +12,14 @@ the house reads through :mod:`kernelext.research.frames`.
 
 from __future__ import annotations
 
+import sqlite3
+
 import logging
 from collections.abc import Iterable
 from pathlib import Path
 
 from kernelext.events import Event
+from kernelext.errors import SpecError
 from kernelext.ledger import schema
 from kernelext.ledger.audit import Audit
 from kernelext.ledger.commands import Commands
@@ -31,9 +34,27 @@ class Ledger(Sessions, Commands, VenueState, Audit):
     """The SQLite ledger. Cheap to construct; one connection per thread, opened lazily."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        """Open (create, migrate) the ledger at ``path`` (a file, a directory, or the default)."""
-        super().__init__(path)
-        self._migrate()
+        """Open (create, migrate) the ledger at ``path`` (a file, a directory, or the default).
+
+        A place that cannot hold a ledger (a file, an unwritable folder, a file that is not
+        a PaperLab ledger) is one-line ``SpecError`` naming ``PAPERLAB_HOME``; nothing is changed.
+        """
+        where = "ledger path" if path is not None else "PAPERLAB_HOME"
+        try:
+            super().__init__(path)
+        except FileExistsError as e:
+            raise SpecError(f"{where}: {e.filename} is a file; point it at a folder") from None
+        except OSError as e:
+            raise SpecError(f"{where}: cannot create {e.filename or path} ({e.strerror or e}); "
+                            "point it at a folder you can write") from None
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            self.close()
+            if isinstance(e, sqlite3.OperationalError):
+                raise SpecError(f"{where}: cannot open {self.path} ({e}); point it at a folder you can write") from None
+            raise SpecError(f"{where}: {self.path} is not a PaperLab ledger ({e}); move it aside "
+                            "(nothing was changed) or point PAPERLAB_HOME at another folder") from None
 
     def _migrate(self) -> None:
         """Apply the pending migrations in one transaction."""

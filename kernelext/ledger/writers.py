@@ -219,7 +219,8 @@ class _AckedFlush:
 class ProcessLedgerWriter(EventQueue):
     """Events to the ledger through a child process (see the module docstring)."""
 
-    def __init__(self, ledger: Ledger, *, name: str = "paperlab-ledger-feeder") -> None:
+    def __init__(self, ledger: Ledger, *, name: str = "paperlab-ledger-feeder", stderr: int | None = None) -> None:
+        """``stderr``: the child's standard error (a file descriptor; default: inherited)."""
         super().__init__()
         self.ledger = ledger
         self._flushes: dict[int, _AckedFlush] = {}
@@ -229,7 +230,7 @@ class ProcessLedgerWriter(EventQueue):
         self._done = threading.Event()  # the child committed everything and said so
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "kernelext.ledger.writer_process", str(ledger.path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             # its own process group: a kernel interrupt (jupyter_client signals the kernel's
             # group) or Ctrl-C in a terminal must not kill the ledger's writer
             start_new_session=True,

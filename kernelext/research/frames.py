@@ -44,6 +44,7 @@ from typing import Any
 import polars as pl
 
 from kernelext.session import live
+from kernelext.errors import NotFound
 from kernelext.ledger import Ledger, queries
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,11 @@ def _use(ledger: Ledger | None) -> Iterator[Ledger]:
 
 
 def _resolve(session: str | None, ledger: Ledger) -> str:
-    """Session id from an id / prefix / "latest" (None = latest)."""
-    return ledger.resolve_session(session if session is not None else "latest")
+    """Session id from an id / prefix / "latest" (None = latest); unknown: one-line ``NotFound``."""
+    try:
+        return ledger.resolve_session(session if session is not None else "latest")
+    except ValueError as e:
+        raise NotFound(f"session: {e}") from None
 
 
 def _frame(rows: Sequence[tuple], raw: dict[str, Any]) -> pl.DataFrame:

@@ -96,6 +96,12 @@ def divert_stderr(log_file: Path) -> None:
         atexit.register(_restore)
 
 
+def original_stderr() -> int | None:
+    """Where stderr went before the diverter (for child processes that must outlive us); None: not diverted."""
+    diverter = _state.get("diverter")
+    return diverter.passthrough_fd if isinstance(diverter, _Diverter) else None
+
+
 def diverted_lines() -> int:
     """How many stderr lines went to the Nautilus log (0 before any session)."""
     diverter = _state.get("diverter")

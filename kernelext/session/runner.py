@@ -42,7 +42,7 @@ from nautilus_trader.model.enums import TimeInForce, TradingState, trading_state
 from kernelext.errors import SessionStartError, one_line
 from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live
-from kernelext.session.nautilus_log import divert_stderr
+from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, ProcessLedgerWriter, paperlab_home
 from kernelext.session.node import SANDBOX_CLIENT, build_node_config
@@ -104,7 +104,9 @@ class SessionRunner:
         self.session_id = session_id or _new_session_id()
         self.ledger = ledger or Ledger()
         self.hub = Hub()
-        self.writer = ProcessLedgerWriter(self.ledger)  # SQLite work off the node's GIL
+        # SQLite work off the node's GIL; the child writes to the real stderr, never to the
+        # pipe that sorts Nautilus's lines (it must outlive this process)
+        self.writer = ProcessLedgerWriter(self.ledger, stderr=original_stderr())
         self.hub.add_sink(self.writer.put)
         self.trader_id = f"PAPER-{self.session_id[-6:].upper()}"
         self.state = "starting"

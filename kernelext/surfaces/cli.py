@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -22,10 +23,46 @@ from kernelext.spec import DEFAULT_BAR_SPEC, DEFAULT_IB_BAR_SPEC, IB_VENUES, Ses
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (no usage dump), raised not exited."""
+    """An ArgumentParser whose errors are one line naming the field (no usage dump), raised not exited."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+        raise UsageError(_field_message(self, message))
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if status:
+            raise UsageError(_field_message(self, message or "invalid input"))
+        super().exit(status, message)
+
+
+_ARGPARSE_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"argument (?P<arg>[^:]+): invalid int value: (?P<got>.*)"), "{field}: expected a whole number (got {got})"),
+    (re.compile(r"argument (?P<arg>[^:]+): invalid float value: (?P<got>.*)"), "{field}: expected a number (got {got})"),
+    (re.compile(r"argument (?P<arg>[^:]+): invalid choice: (?P<got>\S+) \(choose from (?P<allowed>.*)\)"),
+     "{field}: {got} is not allowed; allowed: {allowed}"),
+    (re.compile(r"argument (?P<arg>[^:]+): expected (one|at least one) argument"), "{field}: needs a value"),
+    (re.compile(r"the following arguments are required: (?P<arg>[^,]+)"), "{field}: required"),
+    (re.compile(r"unrecognized arguments: (?P<got>.*)"), "arguments: {got} not recognized (see --help)"),
+)
+
+
+def _field_message(parser: argparse.ArgumentParser, message: str) -> str:
+    """argparse's wording -> ``field: what is allowed (got ...)``, the field being the flag's dest."""
+    for pattern, template in _ARGPARSE_MESSAGES:
+        m = pattern.fullmatch(message.strip())
+        if m:
+            groups = m.groupdict()
+            arg = groups.get("arg", "")
+            field = _dest(parser, arg.split("/")[0].strip()) if arg else ""
+            allowed = groups.get("allowed", "").replace("'", "")
+            return template.format(field=field, got=groups.get("got", ""), allowed=allowed)
+    return message
+
+
+def _dest(parser: argparse.ArgumentParser, arg: str) -> str:
+    for action in parser._actions:
+        if arg in action.option_strings or arg == action.dest or arg == action.metavar:
+            return action.dest
+    return arg.lstrip("-").replace("-", "_")
 
 
 def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -186,7 +223,7 @@ EXPORT_WRITERS = {"csv": "write_csv", "parquet": "write_parquet", "json": "write
 
 
 def cmd_fills(ns: argparse.Namespace) -> int:
-    from kernelext.paths import check_output_file
+    from kernelext.paths import check_output_file, write_file
 
     fmt = ns.format
     if ns.out:
@@ -197,7 +234,7 @@ def cmd_fills(ns: argparse.Namespace) -> int:
         raise UsageError("format: parquet needs --out FILE.parquet")
     df = api.frame("fills", ns.session)
     if ns.out:
-        getattr(df, EXPORT_WRITERS[fmt])(out)
+        write_file(out, "out", lambda: getattr(df, EXPORT_WRITERS[fmt])(out))
         print(f"{df.height} fills -> {out}")
     elif fmt == "csv":
         sys.stdout.write(df.write_csv())
