@@ -55,13 +55,15 @@ def backtest(spec: Any = None, *, like: str | None = None, bars: int | None = No
     ``spec``: a ``SessionSpec``, or ``strategy=..., instrument=..., params=...`` keywords;
     ``like=SESSION`` re-runs an earlier session over exactly the bars it saw.
     """
+    from kernelext import venues
     from kernelext.research.backtest import backtest as run
     from kernelext.spec import build_spec, make_sleeve
 
     if spec is None and like is None:
         sleeve = make_sleeve(options.pop("strategy"), options.pop("instrument"), params=options.pop("params", None),
                              bar_spec=options.pop("bar_spec", None))
-        spec = build_spec(sleeves=[sleeve], feed="replay", **options)
+        feed = venues.get(options.get("venue", venues.DEFAULT)).backtest_feed  # the venue's offline bars
+        spec = build_spec(sleeves=[sleeve], feed=feed, **options)
     return run(spec, like=like, bars=bars)
 
 

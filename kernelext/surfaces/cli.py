@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kernelext.spec import DEFAULT_BAR_SPEC, DEFAULT_IB_BAR_SPEC, IB_VENUES, SessionSpec, SpecError, build_spec, make_sleeve, sleeves_from_json
+from kernelext import venues
+from kernelext.spec import SessionSpec, SpecError, build_spec, make_sleeve, sleeves_from_json
 
 
 class UsageError(ValueError):
@@ -31,21 +32,20 @@ class OneLineParser(argparse.ArgumentParser):
 def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags of ``paperlab paper`` / ``%paper start``."""
     p.add_argument("--strategy", help="registered strategy key, e.g. ema_cross")
-    p.add_argument("--instrument", help="pair, e.g. BTC/USD; on ib-paper IB symbology, e.g. QQQ.NASDAQ")
-    p.add_argument("--bar-spec", default=None,
-                   help=f"STEP-UNIT-LAST, e.g. 1-MINUTE-LAST (default {DEFAULT_BAR_SPEC}; {DEFAULT_IB_BAR_SPEC} on ib-paper)")
+    p.add_argument("--instrument", help=venues.help_for("instrument"))
+    p.add_argument("--bar-spec", default=None, help=f"STEP-UNIT-LAST, e.g. 1-MINUTE-LAST ({venues.help_for('bar_spec')})")
     p.add_argument("--params", default=None, help='strategy params as JSON, e.g. \'{"fast": 10, "slow": 30}\'')
     p.add_argument("--sleeves-json", default=None, help="a book: JSON list of {strategy, instrument, params?, bar_spec?, name?}")
     p.add_argument("--starting-cash", default="100000 USD", help="e.g. '100000 USD'")
     p.add_argument("--label", default=None)
-    p.add_argument("--venue", default="sandbox", help="sandbox (crypto sandbox or replay) or ib-paper (IB Gateway paper account)")
-    p.add_argument("--outside-rth", action="store_true", help="ib-paper: also trade outside regular trading hours")
-    p.add_argument("--account", default=None, help="ib-paper: the DU... paper account (default $PAPERLAB_IB_ACCOUNT_ID or the gateway's)")
-    p.add_argument("--feed", default="auto", help="kraken (live), replay (offline), or auto: Kraken if it answers within 5 s, else replay")
-    p.add_argument("--speed", default="max", help="replay speed: 1 = real time, 60, or max")
-    p.add_argument("--seed", type=int, default=7, help="replay generator seed")
-    p.add_argument("--catalog", default=None, help="replay bars from this ParquetDataCatalog path")
-    p.add_argument("--bars", type=int, default=None, help="replay: stop after this many bars")
+    p.add_argument("--venue", default=venues.DEFAULT, help=" or ".join(v.summary for v in venues.every()))
+    p.add_argument("--outside-rth", action="store_true", help=venues.help_for("outside_rth"))
+    p.add_argument("--account", default=None, help=venues.help_for("account"))
+    p.add_argument("--feed", default="auto", help=venues.help_for("feed"))
+    p.add_argument("--speed", default="max", help=venues.help_for("speed"))
+    p.add_argument("--seed", type=int, default=7, help=venues.help_for("seed"))
+    p.add_argument("--catalog", default=None, help=venues.help_for("catalog"))
+    p.add_argument("--bars", type=int, default=None, help=venues.help_for("bars"))
     p.add_argument("--for", dest="duration", default=None, help="auto-stop after a duration: 30s, 10m, 2h")
     p.add_argument("--until", default=None, help="auto-stop at HH:MM US/Eastern")
     p.add_argument("--max-notional", type=float, default=None, help="max notional per order (default 25000)")
@@ -74,17 +74,16 @@ def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
 
 
 def _spec_from_args(ns: argparse.Namespace) -> SessionSpec:
-    ib = getattr(ns, "venue", "sandbox") in IB_VENUES
-    bar_spec = ns.bar_spec or (DEFAULT_IB_BAR_SPEC if ib else DEFAULT_BAR_SPEC)
+    venue = venues.find(getattr(ns, "venue", venues.DEFAULT)) or venues.get(venues.DEFAULT)  # unknown: build_spec says so
+    bar_spec = ns.bar_spec or venue.default_bar_spec
     if ns.sleeves_json:
         if ns.strategy or ns.instrument:
             raise SpecError("sleeves: give either --sleeves-json or --strategy/--instrument, not both")
         sleeves = sleeves_from_json(ns.sleeves_json, default_bar_spec=bar_spec)
     else:
         if not ns.instrument:
-            raise SpecError(f"instrument: required, e.g. --instrument {'QQQ.NASDAQ' if ib else 'BTC/USD'}")
+            raise SpecError(f"instrument: required, e.g. --instrument {venue.default_instrument}")
         sleeves = [make_sleeve(ns.strategy or "", ns.instrument, params=ns.params, bar_spec=bar_spec)]
-    ib_extras = {"outside_rth": bool(getattr(ns, "outside_rth", False)), "account_id": getattr(ns, "account", None)}
     return build_spec(
         sleeves=sleeves,
         venue=ns.venue,
@@ -100,7 +99,8 @@ def _spec_from_args(ns: argparse.Namespace) -> SessionSpec:
         seed=ns.seed,
         catalog_path=ns.catalog,
         max_bars=ns.bars,
-        **ib_extras,
+        outside_rth=bool(getattr(ns, "outside_rth", False)),
+        account_id=getattr(ns, "account", None),
     )
 
 
@@ -115,9 +115,8 @@ def build_parser() -> OneLineParser:
     cmp_ = sub.add_parser("compare", help="backtest vs paper[ vs live]: metrics side by side and an assessment")
     cmp_.add_argument("sessions", nargs="+", help="2 or 3 session ids (prefixes, or 'latest')")
     cmp_.add_argument("--html", default=None, help="also write a self-contained HTML report here")
-    ib = sub.add_parser("ib", help="Interactive Brokers: the paper account at rest, gateway health")
-    ib.add_argument("action", choices=("status",), help="status: read-only account probe (never an order)")
-    ib.add_argument("--timeout", type=float, default=5.0)
+    for command in venues.commands():  # a venue's own subcommands
+        command.configure(sub.add_parser(command.name, help=command.help))
     serve = sub.add_parser("serve", help="serve the PaperLab app (Paper and Sessions tabs)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback needs --basic-auth)")
     serve.add_argument("--port", type=int, default=5006)
@@ -294,25 +293,6 @@ def cmd_compare(ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ib(ns: argparse.Namespace) -> int:
-    from kernelext.ledger import Ledger
-    from kernelext.venues.ib import AccountSnapshot, GatewayTarget, health_of, mask_account, probe_account
-    from kernelext.venues.ib_health import record_result
-
-    target = GatewayTarget.from_env(paper=True)
-    result = probe_account(target, timeout=ns.timeout)
-    record_result(Ledger(), target, result)  # health transitions are kept in the ledger
-    print(f"gateway: {health_of(result)}")
-    if not isinstance(result, AccountSnapshot):
-        print(f"paperlab: error: {result.message}", file=sys.stderr)
-        return 1
-    print(f"account {mask_account(result.account_id)} ({'paper' if result.is_paper else 'LIVE'}): equity {result.equity:,.2f} "
-          f"cash {result.cash:,.2f} buying power {result.buying_power:,.2f} exposure {result.exposure:,.2f} {result.currency}")
-    for h in result.holdings:
-        print(f"  {h.symbol}.{h.exchange}  {h.position:g} @ {h.avg_cost:,.4f}")
-    return 0
-
-
 def cmd_serve(ns: argparse.Namespace) -> int:
     from widgets.app import serve  # widgets depend on kernelext, imported only to serve them
 
@@ -321,14 +301,15 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
 
 COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
-            "backtest": cmd_backtest, "compare": cmd_compare, "ib": cmd_ib}
+            "backtest": cmd_backtest, "compare": cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperlab`` console script."""
     try:
         ns = build_parser().parse_args(argv)
-        return COMMANDS[ns.command](ns)
+        run = COMMANDS.get(ns.command) or next(c.run for c in venues.commands() if c.name == ns.command)
+        return run(ns)
     except (UsageError, SpecError, ValueError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"paperlab: error: {str(msg).splitlines()[0]}", file=sys.stderr)
