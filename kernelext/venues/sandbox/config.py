@@ -17,10 +17,10 @@ from kernelext.venues.sandbox import kraken
 from kernelext.venues.sandbox.instruments import KRAKEN
 from kernelext.venues.sandbox.replay import REPLAY_CLIENT, ReplayDataClientConfig, ReplayDataClientFactory
 from kernelext.venues.sandbox.session import SandboxSession
+from kernelext.venues.sandbox.venue import LIVE
 
 SANDBOX_CLIENT = KRAKEN.value
 KRAKEN_DATA_CLIENT = "KRAKEN"
-LIVE_FEED = "kraken"
 UNLIMITED_RATE = "100000000/00:00:01"
 
 
@@ -34,7 +34,7 @@ def scaled_rate(rate: str, speed: float | None) -> str:
 
 def plan(spec: SessionSpec) -> VenuePlan:
     """Replay (or Kraken) data into the local sandbox on the KRAKEN venue."""
-    live = spec.feed == LIVE_FEED
+    live = spec.feed == LIVE
     rate, notes = spec.risk.max_order_submit_rate, []
     if not live:
         rate = scaled_rate(rate, spec.speed)
