@@ -54,11 +54,12 @@ def backtest(spec: Any = None, *, like: str | None = None, bars: int | None = No
     ``spec``: a ``SessionSpec``, or ``strategy=..., instrument=..., params=...`` keywords;
     ``like=SESSION`` re-runs an earlier session over exactly the bars it saw.
     """
-    from kernelext import api
+    from kernelext import api, venues
 
     if spec is None and like is None:
+        feed = venues.get(options.get("venue", venues.DEFAULT)).backtest_feed  # the venue's offline bars
         spec = api.spec(options.pop("strategy", None), options.pop("instrument", None), params=options.pop("params", None),
-                        bar_spec=options.pop("bar_spec", None), feed="replay", **options)
+                        bar_spec=options.pop("bar_spec", None), feed=feed, **options)
     return api.backtest(spec, like=like, bars=bars)
 
 

@@ -312,13 +312,13 @@ def compare(*sessions_: str, html: str | None = None, ledger: Ledger | None = No
 
 def gateway_status(venue: str, *, timeout: float = 5.0, ledger: Ledger | None = None) -> Any:
     """A read-only probe of a venue's gateway (account at rest, or why not), recorded as health."""
-    from kernelext.venues import ib, ib_health
+    from kernelext import venues
 
     if not 0 < timeout <= 600:
         raise SpecError(f"timeout: expected seconds between 0 and 600 (got {timeout:g})")
-    target = ib.GatewayTarget.from_env(paper=True)
-    result = ib.probe_account(target, timeout=timeout)
-    ib_health.record_result(_ledger(ledger), target, result)
+    result = venues.get(venue).probe(_ledger(ledger), timeout)
+    if result is None:
+        raise SpecError(f"venue: {venue} has no gateway to probe")
     return result
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -20,20 +19,13 @@ from zoneinfo import ZoneInfo
 
 from nautilus_trader.model.data import BarSpecification, BarType
 
+from kernelext import venues
 from kernelext.errors import SpecError, clean_text, one_line
 from kernelext.strategies import registry
-from kernelext.venues.pairs import PAIRS, instrument_id, normalize_symbol
+from kernelext.venues.base import VenueFields
 
 EASTERN = ZoneInfo("America/New_York")
-IB_ACCOUNT_ENV = "PAPERLAB_IB_ACCOUNT_ID"
-VENUES = ("sandbox", "ib-paper")
-FEEDS = ("auto", "replay", "kraken", "ib")  # auto: Kraken if it answers within 5 s, else replay
-IB_VENUES = ("ib-paper",)
 DEFAULT_BAR_SPEC = "1-MINUTE-LAST"
-DEFAULT_IB_BAR_SPEC = "1-DAY-LAST"
-_PAIR = re.compile(r"[A-Z0-9]{2,12}/[A-Z0-9]{2,12}")
-# IB simplified symbology: SYMBOL.PRIMARY_EXCHANGE, spaces in the symbol as '-' (BRK-B.NYSE)
-_IB_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9\-]{0,14}\.[A-Z][A-Z0-9]{1,11}")
 _BAR_SPEC = re.compile(r"(\d{1,6})-(SECOND|MINUTE|HOUR|DAY)-LAST")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
@@ -49,24 +41,24 @@ class Sleeve:
 
     name: str
     strategy_key: str
-    instrument: str  # "BTC/USD" (sandbox) or "QQQ.NASDAQ" (IB symbology)
+    instrument: str  # in its venue's symbology: "BTC/USD", "QQQ.NASDAQ"
     bar_spec: str  # "1-MINUTE-LAST"
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def instrument_id(self) -> str:
-        if is_ib_symbol(self.instrument):
-            return self.instrument  # IB symbology is already a Nautilus instrument id
-        return str(instrument_id(self.instrument))
+        """The Nautilus instrument id, as the instrument's venue spells it."""
+        return venues.owner_of(self.instrument).instrument_id(self.instrument)
 
     @property
     def bar_type(self) -> str:
-        """The replay feed's bar type (bars come from the feed: EXTERNAL)."""
+        """The bar type of bars that come from a feed (EXTERNAL)."""
         return f"{self.instrument_id}-{self.bar_spec}-EXTERNAL"
 
     def bar_type_on(self, feed: str) -> str:
-        """Bars from the feed (replay: EXTERNAL) or built in the node from trades (kraken: INTERNAL)."""
-        return f"{self.instrument_id}-{self.bar_spec}-{'INTERNAL' if feed == 'kraken' else 'EXTERNAL'}"
+        """Bars from the feed (EXTERNAL) or built in the node from trades (INTERNAL), as ``feed``'s venue says."""
+        owner = venues.owner_of_feed(feed)
+        return f"{self.instrument_id}-{self.bar_spec}-{owner.bar_source(feed) if owner else 'EXTERNAL'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +75,15 @@ class SessionSpec:
     """A validated paper session: venue, feed, sleeves, cash, auto-stop, risk."""
 
     sleeves: tuple[Sleeve, ...]
-    venue: str = "sandbox"
-    feed: str = "auto"  # resolved to replay or kraken when the session starts
+    venue: str = venues.DEFAULT
+    feed: str = "auto"  # resolved by the venue's preflight when the session starts
     starting_cash: Decimal = Decimal("100000")
     currency: str = "USD"
     label: str = ""
     until: str | None = None  # "HH:MM" US/Eastern
     duration_s: float | None = None
     risk: RiskCaps = RiskCaps()
-    speed: float | None = None  # replay: None = as fast as possible
+    speed: float | None = None  # replayed bars: None = as fast as possible
     seed: int = 7
     catalog_path: str | None = None
     anchor_ns: int | None = None
@@ -99,10 +91,6 @@ class SessionSpec:
     outside_rth: bool = False  # IB: trade and take bars outside regular trading hours
     account_id: str = ""  # IB: the DU... paper account (masked in to_dict)
     ib_gateway: str = ""  # IB: "host:port" of the gateway, set when the session starts
-
-    @property
-    def is_ib(self) -> bool:
-        return self.venue in IB_VENUES
 
     @property
     def is_book(self) -> bool:
@@ -136,12 +124,9 @@ class SessionSpec:
         return d
 
     def describe(self) -> str:
-        """One line, e.g. ``ema_cross on BTC/USD (1-MINUTE-LAST), replay feed``."""
+        """One line, e.g. ``ema_cross on BTC/USD (1-MINUTE-LAST), replay feed, sandbox``."""
         parts = [f"{s.strategy_key} on {s.instrument} ({s.bar_spec})" for s in self.sleeves]
-        if self.is_ib:
-            hours = "outside RTH allowed" if self.outside_rth else "regular trading hours"
-            return f"{' + '.join(parts)}, IB symbology (SYMBOL.EXCHANGE), {hours}, {self.venue}"
-        return f"{' + '.join(parts)}, {self.feed} feed, {self.venue}"
+        return f"{' + '.join(parts)}, {venues.get(self.venue).describe(self)}"
 
 
 # -- parsing ----------------------------------------------------------------------------------------
@@ -215,57 +200,18 @@ def parse_bar_spec(text: str) -> str:
     return raw
 
 
-def is_ib_symbol(text: str) -> bool:
-    """``QQQ.NASDAQ``: IB simplified symbology (SYMBOL.PRIMARY_EXCHANGE)."""
-    return bool(_IB_SYMBOL.fullmatch(text))
-
-
 def parse_instrument(text: str) -> str:
-    """A spot pair (``'btc/usd'``, ``'XBTUSD'`` -> ``'BTC/USD'``) or an IB symbol (``'qqq.nasdaq'``
-    -> ``'QQQ.NASDAQ'``); which venue takes which is checked by ``build_spec``."""
-    raw = str(text).strip().upper()
-    if is_ib_symbol(raw):
-        return raw
-    symbol = normalize_symbol(str(text))
-    if not _PAIR.fullmatch(symbol):
-        raise SpecError(
-            f"instrument: expected a spot pair like BTC/USD, or an IB symbol like QQQ.NASDAQ for ib-paper (got {text!r})"
-        )
-    return symbol
-
-
-def check_venue_instruments(venue: str, sleeves: list[Sleeve] | tuple[Sleeve, ...]) -> None:
-    """IB venues take IB symbology (QQQ.NASDAQ); the sandbox takes spot pairs (BTC/USD)."""
-    for s in sleeves:
-        ib = is_ib_symbol(s.instrument)
-        if venue in IB_VENUES and not ib:
-            raise SpecError(
-                f"instrument: {venue} takes IB symbology SYMBOL.EXCHANGE like QQQ.NASDAQ (got {s.instrument!r})"
-            )
-        if venue not in IB_VENUES and ib:
-            raise SpecError(
-                f"instrument: {s.instrument} is IB symbology; use --venue ib-paper, or a spot pair like BTC/USD"
-            )
+    """A symbol in some venue's symbology (``'btc/usd'`` -> ``'BTC/USD'``, ``'qqq.nasdaq'`` ->
+    ``'QQQ.NASDAQ'``); which venue takes which is checked by ``build_spec``."""
+    found = venues.parse_instrument(text)
+    if found is None:
+        raise SpecError(f"instrument: expected {venues.instrument_hints()} (got {text!r})")
+    return found[1]
 
 
 def mask_account(account_id: str) -> str:
     """Keep the first 3 characters of an account id: ``U1234567`` -> ``U12…``."""
     return account_id if len(account_id) <= 3 else f"{account_id[:3]}…"
-
-
-def check_ib_account(account_id: str) -> str:
-    """The ib-paper account: ``PAPERLAB_IB_ACCOUNT_ID`` style id starting ``DU`` (empty: the gateway's)."""
-    account_id = (account_id or "").strip()
-    if account_id and not account_id.startswith("DU"):
-        raise SpecError(f"account: ib-paper needs a paper account id starting with DU (got {mask_account(account_id)})")
-    return account_id
-
-
-def check_replay_instruments(sleeves: list[Sleeve] | tuple[Sleeve, ...], why: str = "") -> None:
-    """Every instrument must be one the replay feed knows."""
-    for s in sleeves:
-        if s.instrument not in PAIRS:
-            raise SpecError(f"instrument: {s.instrument} is not on the replay feed{why}; replay pairs: {', '.join(PAIRS)}")
 
 
 def parse_params(value: str | dict[str, Any] | None, *, what: str = "params") -> dict[str, Any]:
@@ -379,7 +325,7 @@ def sleeves_from_json(value: str | list[dict[str, Any]], default_bar_spec: str =
 def build_spec(
     *,
     sleeves: list[Sleeve],
-    venue: str = "sandbox",
+    venue: str = venues.DEFAULT,
     feed: str | None = "auto",
     starting_cash: str | float = "100000 USD",
     label: str | None = None,
@@ -398,28 +344,14 @@ def build_spec(
 ) -> SessionSpec:
     """Check everything and return an immutable ``SessionSpec``.
 
-    ``account_id`` (ib-paper): default ``PAPERLAB_IB_ACCOUNT_ID``; anything not ``DU…`` is refused.
+    The venue rules on its own fields (``Venue.validate``: feed, speed, outside RTH, account,
+    instrument symbology), e.g. an account that is not a paper one is refused.
     """
-    if venue not in VENUES:
-        raise SpecError(f"venue: {venue!r} is not available; allowed: {', '.join(VENUES)}")
+    place = venues.get(venue)
     feed = feed or "auto"
-    if feed not in FEEDS:
-        raise SpecError(f"feed: {feed!r} is not available; allowed: {', '.join(FEEDS)}")
-    ib = venue in IB_VENUES
-    if ib and feed not in ("auto", "ib"):
-        raise SpecError(f"feed: {venue} takes its market data from IB; allowed: ib (got {feed!r})")
-    if not ib and feed == "ib":
-        raise SpecError("feed: the ib feed needs --venue ib-paper")
-    if ib:
-        feed = "ib"
-        account_id = check_ib_account(os.environ.get(IB_ACCOUNT_ENV, "") if account_id is None else account_id)
-        if speed not in (None, "", "max"):
-            raise SpecError("speed: ib-paper runs in real time; speed applies to the replay feed only")
-    elif outside_rth:
-        raise SpecError("outside_rth: applies to ib-paper equity sessions only")
-    check_venue_instruments(venue, sleeves)
-    if feed == "replay":
-        check_replay_instruments(sleeves)
+    if feed not in venues.feeds():
+        raise SpecError(f"feed: {feed!r} is not available; allowed: {', '.join(venues.feeds())}")
+    ruled = place.validate(VenueFields(feed, tuple(sleeves), speed, bool(outside_rth), account_id))
     if not sleeves:
         raise SpecError("strategy: a session needs a strategy and instrument, or sleeves")
     names = [s.name for s in sleeves]
@@ -435,7 +367,7 @@ def build_spec(
     for i, s in enumerate(sleeves):
         _check_strategy(s, i, book=len(sleeves) > 1)
     cash, currency = parse_cash(starting_cash)
-    quotes = {s.instrument.split("/")[1] for s in sleeves} if not ib else {currency}
+    quotes = place.quote_currencies(tuple(sleeves), currency)
     if quotes != {currency}:
         raise SpecError(
             f"starting_cash: currency {currency} must be the quote currency of every instrument ({', '.join(sorted(quotes))})"
@@ -449,20 +381,20 @@ def build_spec(
     return SessionSpec(
         sleeves=tuple(sleeves),
         venue=venue,
-        feed=feed,
+        feed=ruled.feed,
         starting_cash=cash,
         currency=currency,
         label=clean_text(label or "", MAX_LABEL) or _default_label(sleeves),
         until=parse_until(until) if until else None,
         duration_s=parse_duration(duration) if duration not in (None, "") else None,
         risk=risk,
-        speed=None if ib else parse_speed(speed),
+        speed=ruled.speed,
         seed=int(seed),
         catalog_path=catalog_path,
         anchor_ns=anchor_ns,
         max_bars=max_bars,
-        outside_rth=bool(outside_rth),
-        account_id=(account_id or "") if ib else "",
+        outside_rth=ruled.outside_rth,
+        account_id=ruled.account_id or "",
     )
 
 

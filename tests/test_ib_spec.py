@@ -11,10 +11,11 @@ import pytest
 
 from kernelext.ledger import Ledger
 from kernelext.spec import SpecError, build_spec, make_sleeve
-from kernelext.venues.ib import GatewayTarget
-from kernelext.venues.ib_health import check_gateway, latest_health
-from kernelext.venues.ib_session import active_session_on, order_tags, preflight
-from kernelext.venues.market_hours import MarketHours, parse_ib_hours
+from kernelext.venues.ib.probe import GatewayTarget
+from kernelext.venues.ib.health import check_gateway, latest_health
+from kernelext.venues.ib.config import order_tags
+from kernelext.venues.ib.session import active_session_on, preflight
+from kernelext.venues.ib.hours import MarketHours, parse_ib_hours
 from tests.peers.tws_peer import TwsPeer
 
 
@@ -32,7 +33,7 @@ def _free_port() -> int:
 def test_ib_spec_keeps_ib_symbology_and_masks_the_account(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PAPERLAB_IB_ACCOUNT_ID", raising=False)
     spec = _ib_spec(account_id="DU7654321", outside_rth=True, until="16:05")
-    assert spec.feed == "ib" and spec.is_ib and spec.speed is None
+    assert spec.feed == "ib" and spec.venue == "ib-paper" and spec.speed is None
     assert spec.sleeves[0].instrument == "QQQ.NASDAQ" and spec.instruments == ["QQQ.NASDAQ"]
     assert spec.sleeves[0].bar_type_on(spec.feed) == "QQQ.NASDAQ-1-DAY-LAST-EXTERNAL"
     assert "IB symbology" in spec.describe() and "outside RTH" in spec.describe()
@@ -131,7 +132,7 @@ def test_a_second_ib_session_on_one_gateway_is_refused() -> None:
 def test_ib_fixed_rate_commission() -> None:
     from decimal import Decimal as D
 
-    from kernelext.venues.ib_backtest import ib_commission
+    from kernelext.venues.ib.backtest import ib_commission
 
     assert ib_commission(D(24), D("405.94")) == D("1.00")  # the minimum
     assert ib_commission(D(1000), D("50")) == D("5.00")  # 0.005 a share
@@ -139,7 +140,7 @@ def test_ib_fixed_rate_commission() -> None:
 
 
 def test_gateway_monitor_records_transitions_on_its_own() -> None:
-    from kernelext.venues.ib_health import stop_watching, watch_gateway
+    from kernelext.venues.ib.health import stop_watching, watch_gateway
     from tests.helpers import wait_for
 
     led = Ledger()

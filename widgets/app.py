@@ -7,8 +7,8 @@ The app process is a runner host: sessions started here run in it. The Paper tab
 shows the session started here or, when none is shown (or the shown one ended),
 the newest running session in the ledger, also one a notebook started. Binding
 to anything but loopback needs a password (Panel's basic auth). The header carries
-the IB gateway health chip (the ledger's latest ``gateway_health`` row; "not checked"
-when there is none), refreshed on the session poll.
+the health chip of every venue with a gateway (``widgets.venues``; IB paper's: the ledger's
+latest ``gateway_health`` row, "not checked" when there is none), refreshed on the session poll.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from typing import Any
 
 import panel as pn
 
-from kernelext import api
+from kernelext import api, venues
 from kernelext.ledger import ACTIVE_STATUSES, Ledger, queries
-from kernelext.venues.ib_health import HealthRow, latest_health
 from widgets.dashboard import SessionDashboard
-from widgets.ib_panel import health_chip_html, health_class, health_text, health_tooltip
 from widgets.sessions_view import SessionsView, session_alive
+from widgets.venues import chip
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,11 @@ class _SimpleStart:
     def __init__(self, on_started: Callable[[Any], None]) -> None:
         import kernelext.compat  # noqa: F401  (Nautilus imported the polite way first)
         from kernelext.strategies import registry
-        from kernelext.venues.pairs import PAIRS
 
         self.on_started = on_started
+        pairs = list(venues.get(venues.DEFAULT).suggested_instruments)
         self.strategy = pn.widgets.Select(label="Strategy", options=registry.keys(), value="ema_cross", width=150)
-        self.instrument = pn.widgets.Select(label="Instrument", options=list(PAIRS), value="BTC/USD", width=120)
+        self.instrument = pn.widgets.Select(label="Instrument", options=pairs, value="BTC/USD", width=120)
         self.params = pn.widgets.TextInput(label="Params (JSON)", placeholder='{"fast": 10, "slow": 30}', width=200)
         self.speed = pn.widgets.TextInput(label="Speed (x or max)", value="60", width=110)
         self.duration = pn.widgets.TextInput(label="Duration", placeholder="e.g. 5m (empty: until stopped)", width=200)
@@ -120,8 +119,9 @@ class PaperApp:
         self.dashboard: SessionDashboard | None = None
         self.sessions = SessionsView(self.ledger)
         self.slot = pn.Column(pn.pane.Markdown(NO_SESSION), sizing_mode="stretch_width")
-        self.health = pn.pane.HTML(self._chip(None), css_classes=["paperlab-app-ib-health"], margin=(22, 10))
-        self.health_row: HealthRow | None = None
+        self.chips = [(v, c) for v in venues.every() if (c := chip(v)) is not None]  # venues with a gateway
+        self.health_rows: dict[str, Any] = {v.name: None for v, _ in self.chips}  # their latest health rows
+        self.health = pn.pane.HTML(self._chips_html(), css_classes=["paperlab-app-health"], margin=(22, 10))
         self.start_card: Any = None  # made with the layout
         self._started: list[str] = []
         self._lock = threading.Lock()
@@ -138,26 +138,25 @@ class PaperApp:
         with self._lock:
             self._started.append(runner.session_id)
 
-    @staticmethod
-    def _chip(row: HealthRow | None) -> str:
-        return health_chip_html(row.state if row else None, health_tooltip(row))
+    def _chips_html(self) -> str:
+        return "".join(c.html(self.health_rows[v.name]) for v, c in self.chips)
 
     @property
-    def ib_health_text(self) -> str:
-        """The header chip's text ('IB gateway: ok' ... 'IB gateway: not checked')."""
-        return health_text(self.health_row.state if self.health_row else None)
+    def health_text(self) -> str:
+        """The header chips' text ('IB gateway: ok' ... 'IB gateway: not checked')."""
+        return " ".join(c.text(self.health_rows[v.name]) for v, c in self.chips)
 
     @property
-    def ib_health_class(self) -> str:
-        """The header chip's css classes."""
-        return health_class(self.health_row.state if self.health_row else None)
+    def health_class(self) -> str:
+        """The header chips' css classes."""
+        return " ".join(c.css_class(self.health_rows[v.name]) for v, c in self.chips)
 
     def refresh_health(self) -> None:
-        """Re-read the latest gateway health row; update the chip when it changed."""
-        row = latest_health(self.ledger)
-        if row != self.health_row:
-            self.health_row = row
-            self.health.object = self._chip(row)
+        """Re-read each venue's latest health row; update the chips when one changed."""
+        rows = {v.name: v.health(self.ledger) for v, _ in self.chips}
+        if rows != self.health_rows:
+            self.health_rows = rows
+            self.health.object = self._chips_html()
 
     def poll(self) -> None:
         """The gateway chip; then show a session started here, else (when nothing live is shown)
@@ -276,15 +275,13 @@ def serve(
     ``basic_auth`` (or ``$PAPERLAB_APP_PASSWORD``) turns on Panel's basic auth; it is
     required for any host other than 127.0.0.1 / localhost / ::1. Sessions started in
     the app run in this process and are stopped when a blocking ``serve`` returns.
-    Where the ledger has seen an IB Gateway, a health monitor probes it every 15 minutes.
+    Where the ledger has seen a venue's gateway (IB's), a health monitor probes it every 15 minutes.
     """
     basic_auth = basic_auth or os.environ.get(PASSWORD_ENV) or None
     check_bind(host, basic_auth)
     shared = ledger or Ledger()
-    if latest_health(shared) is not None:  # IB in use here: keep the header's gateway chip current
-        from kernelext.venues.ib_health import watch_gateway
-
-        watch_gateway(shared)  # every PAPERLAB_IB_HEALTH_MINUTES (15); transitions land in the ledger
+    for venue in venues.every():  # a venue in use here: keep the header's health chip current
+        venue.watch_health(shared)
     auth: dict[str, Any] = {}
     if basic_auth:
         auth = {"basic_auth": basic_auth,

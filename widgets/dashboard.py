@@ -13,9 +13,9 @@ and applies the whole batch at once; every buffer is bounded. Controls run
 ``control.*`` event arriving through the feed. Times are US/Eastern.
 
 Test hooks: ``refresh()`` (one poll + apply, no server needed), ``metrics``,
-``counts``, ``status``, ``feed_badge``, ``alert_text``, ``buttons``, ``ib_chip``.
-An ib-paper session's header also shows the IB gateway health chip (the ledger's
-latest ``gateway_health`` row, read on the same poll).
+``counts``, ``status``, ``feed_badge``, ``alert_text``, ``buttons``, ``venue_chip``.
+A session on a venue with a gateway (IB paper) also shows the venue's health chip in the
+header (``widgets.venues``; the ledger's latest ``gateway_health`` row, read on the same poll).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import panel as pn
@@ -33,14 +33,13 @@ from bokeh.models import ColumnDataSource, HoverTool
 from bokeh.plotting import figure
 from panel.io.notebook import push_notebook
 
+from kernelext import venues
 from kernelext.research import frames
 from kernelext import api
 from kernelext.errors import one_line
 from kernelext.ledger import ACTIVE_STATUSES, Ledger, queries
 from widgets.feed import LedgerFeed, eastern_ms, eastern_str
-
-if TYPE_CHECKING:
-    from kernelext.venues.ib_health import HealthRow
+from widgets.venues import chip
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,6 @@ QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curv
 _ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.denied": "DENIED", "order.rejected": "REJECTED",
                  "order.filled": "FILLED", "order.canceled": "CANCELED"}
 _PNL_COLORS = [(0.0, "#c0392b"), (float("inf"), "#1e8449")]  # red below 0, green from 0
-IB_VENUES = frozenset({"ib-paper"})
 
 
 def _r(value: Any, digits: int) -> float | None:
@@ -149,7 +147,7 @@ class SessionDashboard:
         self.status = "unknown"
         self.session_row: dict[str, Any] = {}
         self.alert_text = ""
-        self.ib_health: HealthRow | None = None  # ib-paper sessions: the latest gateway health row
+        self.health_row: Any = None  # the latest health row of the session's venue (one with a gateway)
         self._loaded = False
         self._drained = False
         self._fills: deque[dict[str, Any]] = deque()
@@ -249,23 +247,18 @@ class SessionDashboard:
 
     @property
     def feed_badge(self) -> str:
-        """"REPLAY" for the replay feed, "IB PAPER" for IB's data and paper fills, else "LIVE FEED"."""
-        feed = self.session_row.get("feed")
-        return {"replay": "REPLAY", "ib": "IB PAPER"}.get(feed, "LIVE FEED")
+        """The feed's badge as its venue names it: "REPLAY", "LIVE FEED", "IB PAPER", ..."""
+        return venues.badge(self.session_row.get("feed")).text
 
     @property
-    def is_ib(self) -> bool:
-        """The session trades through the IB gateway (venue ib-paper)."""
-        return self.session_row.get("venue") in IB_VENUES
+    def _chip(self) -> Any:
+        """The health chip of the session's venue (None: the venue has none)."""
+        return chip(venues.find(self.session_row.get("venue")))
 
     @property
-    def ib_chip(self) -> str:
-        """The header's gateway chip text ('IB gateway: ok', ...); '' for other venues."""
-        if not self.is_ib:
-            return ""
-        from widgets.ib_panel import health_text
-
-        return health_text(self.ib_health.state if self.ib_health else None)
+    def venue_chip(self) -> str:
+        """The header's health chip text ('IB gateway: ok', ...); '' for venues without one."""
+        return self._chip.text(self.health_row) if self._chip is not None else ""
 
     @property
     def event_stages(self) -> list[str]:
@@ -284,7 +277,7 @@ class SessionDashboard:
     def refresh(self) -> None:
         """One poll of the ledger and one batched apply of everything that changed."""
         self._read_status()
-        self._read_ib_health()
+        self._read_health()
         batch = [] if self._drained else self.feed.poll()
         if self._loaded and not batch and not self.feed.behind and self.status not in ACTIVE_STATUSES:
             self._drained = True  # an ended session's feed is read to the end: poll the status only
@@ -312,15 +305,13 @@ class SessionDashboard:
                 self._sleeves_due, self._sleeves_at = True, 0.0  # final numbers now, not in a few seconds
         self.session_row, self.status = row, row["status"]
 
-    def _read_ib_health(self) -> None:
-        """ib-paper sessions: the latest gateway health row (header chip) when it changed."""
-        if not self.is_ib:
+    def _read_health(self) -> None:
+        """The latest health row of the session's venue (header chip) when it changed."""
+        if self._chip is None:
             return
-        from kernelext.venues.ib_health import latest_health  # ib_async only for IB sessions
-
-        row = latest_health(self.ledger)
-        if row != self.ib_health:
-            self.ib_health = row
+        row = venues.get(self.session_row["venue"]).health(self.ledger)
+        if row != self.health_row:
+            self.health_row = row
             self._dirty.add("header")
 
     def _load_tables(self) -> None:
@@ -468,9 +459,9 @@ class SessionDashboard:
             self.events_table.value = _frame(list(reversed(self._events)), EVENT_COLUMNS)
 
     def _header_html(self) -> str:
-        """Label, id, status, REPLAY / LIVE FEED badge, venue."""
+        """Label, id, status, the feed's badge (REPLAY / LIVE FEED / ...), venue, its health chip."""
         row = self.session_row
-        badge_color = "#b9770e" if self.feed_badge == "REPLAY" else "#1e8449"
+        badge_color = "#b9770e" if venues.badge(row.get("feed")).offline else "#1e8449"
         status_color = {"running": "#1e8449", "paused": "#b9770e", "error": "#c0392b",
                         "crashed": "#c0392b", "deleted": "#c0392b"}.get(self.status, "#566573")
 
@@ -479,11 +470,7 @@ class SessionDashboard:
                     f'margin-left:8px;font-size:0.85em;font-weight:600">{html.escape(text)}</span>')
 
         error = f' <span style="color:#c0392b">{html.escape(row["last_error"])}</span>' if row.get("last_error") else ""
-        chip = ""
-        if self.is_ib:
-            from widgets.ib_panel import health_chip_html, health_tooltip
-
-            chip = health_chip_html(self.ib_health.state if self.ib_health else None, health_tooltip(self.ib_health))
+        chip = self._chip.html(self.health_row) if self._chip is not None else ""
         return (
             f'<div style="font-size:1.1em"><b>{html.escape(row.get("label") or "")}</b>'
             f' <code>{html.escape(self.session_id)}</code>'

@@ -4,9 +4,9 @@ Same form as the ipywidgets ``StartCard``, all logic in ``widgets.startform``. S
 validates at once (one-line error in an Alert), then runs ``startform.launch`` in a
 worker thread; the outcome is applied on the Bokeh document's loop when served
 (``pn.state.execute`` under the captured document), directly otherwise. Every
-interactive widget has a stable ``paperlab-*`` CSS class for browser tests. On the
-"IB paper" venue the IB panel (``widgets.ib_panel``) and an Outside RTH box replace
-speed and starting cash.
+interactive widget has a stable ``paperlab-*`` CSS class for browser tests. A venue with a
+start panel (``widgets.venues``, e.g. IB paper's) shows it with its note; the fields shown
+(speed, starting cash, Outside RTH) are the venue's ``form_fields``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from panel.io.state import set_curdoc
 from kernelext.ledger import Ledger
 from kernelext.spec import SpecError
 from widgets import startform as sf
-from widgets.ib_panel import IB_CASH_NOTE, PanelIbPanel
 from widgets.startform import FormState, ParamField, error_parts
+from widgets.venues import start_panels
 
 if TYPE_CHECKING:
     from bokeh.document import Document
@@ -60,11 +60,11 @@ def _param_widget(f: ParamField) -> pn.widgets.Widget:
 
 
 def _set_instruments(widget: pn.widgets.AutocompleteInput, venue: str, value: str | None = None) -> None:
-    """Point an instrument input at ``venue``: its choices, free text on IB, ``value`` or its default."""
-    ib = sf.is_ib(venue)
+    """Point an instrument input at ``venue``: its choices (free text if its symbology is), ``value`` or its default."""
+    place = sf.venue_of(venue)
     widget.param.update(
-        restrict=not ib, options=sf.instrument_choices(venue=venue), value=value or sf.venue_defaults(venue)[0],
-        placeholder="SYMBOL.EXCHANGE, e.g. QQQ.NASDAQ" if ib else "type to search, e.g. eth",
+        restrict=not place.free_text_instruments, options=sf.instrument_choices(venue=venue),
+        value=value or sf.venue_defaults(venue)[0], placeholder=place.instrument_placeholder,
     )
 
 
@@ -79,7 +79,7 @@ class _PanelSleeveRow:
         )
         self.instrument = pn.widgets.AutocompleteInput(
             options=sf.instrument_choices(venue=venue), value=instrument, case_sensitive=False,
-            search_strategy="includes", min_characters=1, restrict=not sf.is_ib(venue), width=120,
+            search_strategy="includes", min_characters=1, restrict=not sf.venue_of(venue).free_text_instruments, width=120,
             css_classes=["paperlab-sleeve-instrument"],
         )
         self.params = pn.widgets.TextAreaInput(
@@ -91,7 +91,7 @@ class _PanelSleeveRow:
         self.row = pn.Row(self.strategy, self.instrument, self.params, self.remove_button)
 
     def set_venue(self, venue: str, instrument: str) -> None:
-        """Pairs only (restricted), or free IB symbology text with suggestions; now ``instrument``."""
+        """Pairs only (restricted), or free symbology text with suggestions; now ``instrument``."""
         _set_instruments(self.instrument, venue, instrument)
 
     def value(self) -> dict[str, Any]:
@@ -108,7 +108,7 @@ class PanelStartCard:
         self.ledger = ledger
         self.started_runner: SessionRunner | None = None
         self._starting: Future | None = None
-        self._ib = False
+        self._venue = sf.venue_of(sf.DEFAULT_VENUE)
         choices = sf.venue_choices()
         unavailable = [c for c in choices if not c.available]
         self.venue = pn.widgets.Select(
@@ -151,10 +151,10 @@ class PanelStartCard:
             label="Outside RTH (trade and take bars outside regular trading hours)", value=False,
             css_classes=["paperlab-outside-rth"],
         )
-        self.ib_panel = PanelIbPanel(ledger)
-        self.ib_section = pn.Column(
-            pn.pane.Markdown(f"*{IB_CASH_NOTE}*", css_classes=["paperlab-ib-note"]), self.outside_rth,
-            self.ib_panel.panel(), visible=False, css_classes=["paperlab-ib-section"], sizing_mode="stretch_width",
+        self.venue_panels = {name: cls(ledger) for name, cls in start_panels(panel_start=True).items()}
+        self.form_note = pn.pane.Markdown("", css_classes=["paperlab-venue-note"])  # the venue panel's note
+        self.venue_section = pn.Column(
+            self.form_note, self.outside_rth, visible=False, css_classes=["paperlab-venue-section"], sizing_mode="stretch_width",
         )
         self.start_button = pn.widgets.Button(label="Start", color="primary", css_classes=["paperlab-start"])
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["paperlab-error"])
@@ -162,7 +162,7 @@ class PanelStartCard:
         self.log_card = pn.Card(self.log_text, title="log tail", collapsed=True, visible=False, css_classes=["paperlab-log"])
         self.started = pn.pane.Alert("", alert_type="success", visible=False, css_classes=["paperlab-started"])
         self._layout = pn.Column(
-            pn.pane.Markdown("### New paper session"), self.venue, self.ib_section, self.mode, self.single, self.book,
+            pn.pane.Markdown("### New paper session"), self.venue, self.venue_section, self.mode, self.single, self.book,
             self.timeframe, self.cash, self.until, self.label, self.speed, self.start_button, self.error,
             self.log_card, self.started,
             css_classes=["paperlab-start-card"],
@@ -192,20 +192,24 @@ class PanelStartCard:
         self.params.objects = list(self.param_widgets.values())
 
     def _venue_changed(self) -> None:
-        """IB paper <-> the other venues: IB panel and Outside RTH vs speed and cash; defaults."""
+        """Another venue: its panel and fields (Outside RTH, speed, starting cash), its defaults."""
         venue = self.venue.value
-        ib = sf.is_ib(venue)
-        if ib == self._ib:
+        place = sf.venue_of(venue)
+        if place is self._venue:
             return
-        self._ib = ib
-        self.ib_section.visible = ib
-        self.cash.visible = self.speed.visible = not ib
+        self._venue, fields = place, place.form_fields
+        panel = self.venue_panels.get(place.name)
+        self.form_note.object = f"*{panel.note}*" if panel else ""
+        self.venue_section.objects = [self.form_note, self.outside_rth, *([panel.panel()] if panel else [])]
+        self.venue_section.visible = panel is not None or "outside_rth" in fields
+        self.outside_rth.visible = "outside_rth" in fields
+        self.cash.visible, self.speed.visible = "starting_cash" in fields, "speed" in fields
         _set_instruments(self.instrument, venue)
         self.timeframe.value = sf.venue_defaults(venue)[1]
         for row, default in zip(self.sleeve_rows, sf.default_instruments(venue, len(self.sleeve_rows)), strict=True):
             row.set_venue(venue, default)
-        if ib:
-            self.ib_panel.show()
+        if panel is not None:
+            panel.show()
 
     def _mode_changed(self) -> None:
         book = self.mode.value == "book"
@@ -215,8 +219,9 @@ class PanelStartCard:
         self.book.visible = book
 
     def add_sleeve(self, strategy: str | None = None, instrument: str | None = None) -> _PanelSleeveRow:
-        """A new book row (also the Add sleeve button); instrument default ETH/USD (SPY.ARCA on IB)."""
-        instrument = instrument or (sf.IB_INSTRUMENTS[1] if self._ib else "ETH/USD")
+        """A new book row (also the Add sleeve button); instrument default the venue's second suggestion."""
+        suggested = self._venue.suggested_instruments
+        instrument = instrument or suggested[1 % len(suggested)]
         row = _PanelSleeveRow(strategy or sf.strategy_choices()[0], instrument, self._remove_sleeve, self.venue.value)
         self.sleeve_rows.append(row)
         self.rows.objects = [r.row for r in self.sleeve_rows]

@@ -2,9 +2,9 @@
 
 ``StartCard().widget`` is the form; a successful Start flips it (its VBox children are
 replaced) to a ``SessionCard``: status cards, Pause/Resume/Flatten/Kill and an event feed.
-On the "IB paper" venue the form shows the IB panel (``widgets.ib_panel``: gateway state,
-the account, Check / Start / Restart gateway) and an Outside RTH box instead of speed
-and starting cash.
+A venue with a start panel (``widgets.venues``: IB paper's gateway state, account,
+Check / Start / Restart gateway) shows it with its note; the fields shown (speed,
+starting cash, Outside RTH) are the venue's ``form_fields``.
 
 Threading: widget state is only ever changed on the kernel's thread. Starting a session
 and the controls run in worker threads, which hand their results back through a
@@ -34,8 +34,8 @@ from kernelext.events import CONTROL_VERBS, STAGES, Event, now_ns
 from kernelext.ledger import Ledger
 from kernelext.spec import EASTERN, SpecError
 from widgets import startform as sf
-from widgets.ib_panel import IB_CASH_NOTE, IbPanel
 from widgets.startform import FormState, ParamField, error_parts
+from widgets.venues import start_panels
 
 if TYPE_CHECKING:
     from kernelext.session.runner import SessionRunner, SessionStatus
@@ -384,10 +384,11 @@ def _param_widget(f: ParamField) -> w.Widget:
 
 
 def _instrument_input(venue: str | None, value: str) -> w.Widget:
-    """A book row's instrument: a pair dropdown, or free IB symbology text with suggestions."""
-    if sf.is_ib(venue):
-        return w.Combobox(options=list(sf.IB_INSTRUMENTS), value=value, ensure_option=False,
-                          placeholder="QQQ.NASDAQ", layout=w.Layout(width="9em"))
+    """A book row's instrument: a pair dropdown, or free text with suggestions (the venue's symbology)."""
+    place = sf.venue_of(venue)
+    if place.free_text_instruments:
+        return w.Combobox(options=list(place.suggested_instruments), value=value, ensure_option=False,
+                          placeholder=place.default_instrument, layout=w.Layout(width="9em"))
     return w.Dropdown(options=sf.instrument_choices(), value=value, layout=w.Layout(width="9em"))
 
 
@@ -432,7 +433,7 @@ class StartCard:
         self.error_text = ""
         self._bridge = LoopBridge(loop)
         self._starting: Future | None = None
-        self._ib = False
+        self._venue = sf.venue_of(sf.DEFAULT_VENUE)
         self._build()
 
     # -- layout --------------------------------------------------------------------------------
@@ -450,14 +451,11 @@ class StartCard:
         self.instrument_search = w.Text(placeholder="search pairs, e.g. eth", description="Instrument", style=_DESC)
         self.instrument = w.Dropdown(options=sf.instrument_choices(), value="BTC/USD", layout=w.Layout(width="10em"))
         self.pair_box = w.HBox([self.instrument_search, self.instrument])
-        self.ib_instrument = w.Combobox(
-            options=list(sf.IB_INSTRUMENTS), value=sf.DEFAULT_IB_INSTRUMENT, ensure_option=False,
-            placeholder="SYMBOL.EXCHANGE, e.g. QQQ.NASDAQ", description="Instrument", style=_DESC,
-        )
-        _hide(self.ib_instrument, True)
+        self.symbol_input = w.Combobox(ensure_option=False, description="Instrument", style=_DESC)  # free-text symbology
+        _hide(self.symbol_input, True)
         self.params_box = w.VBox()
         self.param_widgets: dict[str, w.Widget] = {}
-        self.single_box = w.VBox([self.strategy, self.pair_box, self.ib_instrument, self.params_box])
+        self.single_box = w.VBox([self.strategy, self.pair_box, self.symbol_input, self.params_box])
         self.sleeve_rows: list[_SleeveRow] = []
         self.rows_box = w.VBox()
         self.add_sleeve_button = w.Button(description="Add sleeve", icon="plus")
@@ -476,16 +474,16 @@ class StartCard:
             value=False, description="Outside RTH", style=_DESC,
             tooltip="trade and take bars outside regular trading hours (IB)",
         )
-        self.ib_note = w.HTML(f"<i style='color:#555'>{html.escape(IB_CASH_NOTE)}</i>")
-        self.ib_panel = IbPanel(self.ledger, bridge=self._bridge)
-        self.ib_box = w.VBox([self.ib_note, self.outside_rth, self.ib_panel.widget])
-        _hide(self.ib_box, True)
+        self.form_note = w.HTML()  # the venue panel's note
+        self.venue_panels = {name: cls(self.ledger, bridge=self._bridge) for name, cls in start_panels().items()}
+        self.venue_box = w.VBox([self.form_note, self.outside_rth])
+        _hide(self.venue_box, True)
         self.start_button = w.Button(description="Start", button_style="success", icon="play")
         self.message = w.HTML()
         self.log_tail = w.HTML()
         self.form = w.VBox(
             [
-                w.HTML("<b>New paper session</b>"), w.HBox([self.venue, self.venue_note]), self.ib_box, self.mode,
+                w.HTML("<b>New paper session</b>"), w.HBox([self.venue, self.venue_note]), self.venue_box, self.mode,
                 self.single_box, self.book_box, self.timeframe, self.cash, self.until, self.label, self.speed,
                 self.start_button, self.message, self.log_tail,
             ]
@@ -505,27 +503,35 @@ class StartCard:
         choice = self._venues[self.venue.value]
         self.venue_note.value = "" if choice.available else f"<i style='color:#888'>unavailable: {html.escape(choice.reason)}</i>"
         self.start_button.disabled = not choice.available or self._busy
-        if sf.is_ib(choice.label) != self._ib:
-            self._switch_ib(choice.label)
+        if sf.venue_of(choice.label) is not self._venue:
+            self._switch_venue(choice.label)
 
-    def _switch_ib(self, venue: str) -> None:
-        """IB paper <-> the other venues: IB panel and Outside RTH vs speed and cash; defaults."""
-        ib = self._ib = sf.is_ib(venue)
-        for widget, hidden in ((self.ib_box, not ib), (self.ib_instrument, not ib), (self.pair_box, ib),
-                               (self.cash, ib), (self.speed, ib)):
+    def _switch_venue(self, label: str) -> None:
+        """Another venue: its panel and fields (Outside RTH, speed, starting cash), its defaults."""
+        venue = self._venue = sf.venue_of(label)
+        free, fields = venue.free_text_instruments, venue.form_fields
+        panel = self.venue_panels.get(venue.name)
+        self.form_note.value = f"<i style='color:#555'>{html.escape(panel.note)}</i>" if panel else ""
+        self.venue_box.children = (self.form_note, self.outside_rth, *((panel.widget,) if panel else ()))
+        for widget, hidden in ((self.venue_box, panel is None and "outside_rth" not in fields),
+                               (self.outside_rth, "outside_rth" not in fields), (self.symbol_input, not free),
+                               (self.pair_box, free), (self.cash, "starting_cash" not in fields),
+                               (self.speed, "speed" not in fields)):
             _hide(widget, hidden)
-        instrument, self.timeframe.value = sf.venue_defaults(venue)
-        if ib:
-            self.ib_instrument.value = instrument
-        for row, default in zip(self.sleeve_rows, sf.default_instruments(venue, len(self.sleeve_rows)), strict=True):
-            row.set_venue(venue, default)
-        if ib:
-            self.ib_panel.show()
+        instrument, self.timeframe.value = sf.venue_defaults(label)
+        if free:
+            self.symbol_input.options = list(venue.suggested_instruments)
+            self.symbol_input.placeholder = venue.instrument_placeholder
+            self.symbol_input.value = instrument
+        for row, default in zip(self.sleeve_rows, sf.default_instruments(label, len(self.sleeve_rows)), strict=True):
+            row.set_venue(label, default)
+        if panel is not None:
+            panel.show()
 
     def _mode_changed(self) -> None:
         book = self.mode.value == "book"
         if book and not self.sleeve_rows:
-            current = self.ib_instrument.value.strip() if self._ib else self.instrument.value
+            current = self.symbol_input.value.strip() if self._venue.free_text_instruments else self.instrument.value
             self.add_sleeve(self.strategy.value, current or sf.venue_defaults(self.venue.value)[0])
         _hide(self.single_box, book)
         _hide(self.book_box, not book)
@@ -546,8 +552,9 @@ class StartCard:
         self.cash.value = sf.suggest_cash(instrument, self.cash.value)
 
     def add_sleeve(self, strategy: str | None = None, instrument: str | None = None) -> _SleeveRow:
-        """A new book row (also the Add sleeve button); instrument default ETH/USD (SPY.ARCA on IB)."""
-        instrument = instrument or (sf.IB_INSTRUMENTS[1] if self._ib else "ETH/USD")
+        """A new book row (also the Add sleeve button); instrument default the venue's second suggestion."""
+        suggested = self._venue.suggested_instruments
+        instrument = instrument or suggested[1 % len(suggested)]
         row = _SleeveRow(strategy or sf.strategy_choices()[0], instrument, self._remove_sleeve, self.venue.value)
         self.sleeve_rows.append(row)
         self.rows_box.children = tuple(r.box for r in self.sleeve_rows)
@@ -564,9 +571,9 @@ class StartCard:
         return self._starting is not None and not self._starting.done()
 
     def _instrument(self) -> str:
-        """The single-mode instrument: the IB text on IB paper, else the chosen pair (or the search)."""
-        if self._ib:
-            return self.ib_instrument.value.strip()
+        """The single-mode instrument: free text where the venue takes it, else the chosen pair (or the search)."""
+        if self._venue.free_text_instruments:
+            return self.symbol_input.value.strip()
         return self.instrument.value or self.instrument_search.value
 
     def state(self) -> FormState:

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
+from kernelext import venues
 from kernelext.ledger import Ledger
 from kernelext.spec import (
     DEFAULT_BAR_SPEC,
-    DEFAULT_IB_BAR_SPEC,
-    FEEDS,
-    IB_VENUES,
     SessionSpec,
     SpecError,
     build_spec,
@@ -29,21 +27,17 @@ from kernelext.spec import (
     parse_params,
     sleeves_from_json,
 )
-from kernelext.spec import VENUES as SPEC_VENUES
 from kernelext.strategies import PaperStrategyConfig, registry
-from kernelext.venues.pairs import PAIRS
+from kernelext.venues.base import Venue
 
 if TYPE_CHECKING:
     from kernelext.session.runner import SessionRunner
 
 __all__ = [
     "DEFAULT_CASH",
-    "DEFAULT_IB_INSTRUMENT",
     "DEFAULT_SPEED",
     "DEFAULT_TIMEFRAME",
     "DEFAULT_VENUE",
-    "IB_INSTRUMENTS",
-    "IB_VENUE",
     "TIMEFRAMES",
     "VENUES",
     "FormState",
@@ -54,7 +48,6 @@ __all__ = [
     "default_text",
     "error_parts",
     "instrument_choices",
-    "is_ib",
     "launch",
     "param_fields",
     "params_from_form",
@@ -66,20 +59,12 @@ __all__ = [
     "to_spec",
     "venue_choices",
     "venue_defaults",
+    "venue_of",
 ]
 
-# label -> (venue, feed)
-VENUES: dict[str, tuple[str, str]] = {
-    "Crypto sandbox": ("sandbox", "auto"),  # live Kraken data, sandbox fills; replay if Kraken is unreachable
-    "Replay (offline)": ("sandbox", "replay"),
-    "IB paper": ("ib-paper", "ib"),  # IB Gateway paper account; IB market data, IB paper fills
-}
-_UNAVAILABLE_REASONS: dict[str, str] = {"ib": "needs kernelext with the ib-paper venue"}
-DEFAULT_VENUE = "Crypto sandbox"
-IB_VENUE = "IB paper"
-# IB simplified symbology SYMBOL.EXCHANGE: free text, these are suggestions
-IB_INSTRUMENTS: tuple[str, ...] = ("QQQ.NASDAQ", "SPY.ARCA", "AAPL.NASDAQ", "MSFT.NASDAQ")
-DEFAULT_IB_INSTRUMENT = IB_INSTRUMENTS[0]
+# label -> (venue, feed), from the venue registry
+VENUES: dict[str, tuple[str, str]] = {c.label: (c.venue, c.feed) for c in venues.choices()}
+DEFAULT_VENUE = next(iter(VENUES))
 
 _TIMEFRAME_CANDIDATES = (
     "1-SECOND-LAST",
@@ -138,30 +123,28 @@ class VenueChoice:
 
 
 def venue_choices() -> list[VenueChoice]:
-    """Every venue label, flagged available or not (by what ``kernelext.spec`` accepts)."""
+    """Every venue label, flagged available or not (by what the venue registry offers)."""
     out = []
     for label, (venue, feed) in VENUES.items():
-        ok = venue in SPEC_VENUES and feed in FEEDS
-        reason = "" if ok else _UNAVAILABLE_REASONS.get(feed, f"feed {feed!r} is not available yet")
-        out.append(VenueChoice(label, venue, feed, ok, reason))
+        ok = venue in venues.names() and feed in venues.feeds()
+        out.append(VenueChoice(label, venue, feed, ok, "" if ok else f"feed {feed!r} is not available yet"))
     return out
 
 
-def is_ib(label: str | None) -> bool:
-    """True when the venue label trades through IB (``IB paper``)."""
-    return VENUES.get(label or "", ("", ""))[0] in IB_VENUES
+def venue_of(label: str | None) -> Venue:
+    """The venue a start-card label trades on (the default venue for an unknown label)."""
+    return venues.get(VENUES.get(label or "", (venues.DEFAULT, ""))[0])
 
 
 def venue_defaults(label: str | None) -> tuple[str, str]:
     """``(instrument, timeframe)`` a form starts with on this venue."""
-    if is_ib(label):
-        return DEFAULT_IB_INSTRUMENT, DEFAULT_IB_BAR_SPEC
-    return "BTC/USD", DEFAULT_TIMEFRAME
+    venue = venue_of(label)
+    return venue.default_instrument, venue.default_bar_spec
 
 
 def default_instruments(venue: str | None, n: int) -> list[str]:
     """``n`` different default instruments for book rows on ``venue`` (cycling past the choices)."""
-    choices = list(IB_INSTRUMENTS) if is_ib(venue) else list(PAIRS)
+    choices = venue_of(venue).suggested_instruments
     return [choices[i % len(choices)] for i in range(n)]
 
 
@@ -171,29 +154,9 @@ def strategy_choices() -> list[str]:
 
 
 def instrument_choices(query: str = "", venue: str | None = None) -> list[str]:
-    """Pairs matching ``query`` case-insensitively ('eth' -> ETH/USD, ETH/EUR, ETH/BTC).
-
-    The slash is optional ('ethusd' finds ETH/USD); pairs whose base starts with the
-    query come first. For an IB venue label: suggestions in IB symbology (any
-    SYMBOL.EXCHANGE is accepted as free text).
-    """
-    if is_ib(venue):
-        qi = query.strip().upper()
-        return [s for s in IB_INSTRUMENTS if qi in s]
-    q = "".join(query.upper().replace("/", " ").split())
-    symbols = list(PAIRS) + [s for s in _kraken_pairs() if s not in PAIRS]
-    if not q:
-        return symbols
-    hits = [s for s in symbols if q in s.replace("/", "")]
-    return sorted(hits, key=lambda s: (not s.startswith(q), symbols.index(s)))
-
-
-def _kraken_pairs() -> list[str]:
-    """Kraken's spot pairs as last seen (cached in the ledger when a session probes Kraken)."""
-    try:
-        return Ledger().cached_instruments("KRAKEN")
-    except Exception:  # noqa: BLE001  (no ledger yet: the replay pairs are enough)
-        return []
+    """Instruments matching ``query`` on the ``venue`` label (the venue decides: pairs matching
+    'eth', or suggestions when its symbology is free text)."""
+    return venue_of(venue).instrument_choices(query)
 
 
 def suggest_cash(instrument: str | None, current: str) -> str:
@@ -362,9 +325,9 @@ class FormState:
     ``timeframe`` is their default bar spec. ``params`` (single mode): raw form values
     by name, or a JSON object as text.
 
-    On ``IB paper``: ``instrument``/``timeframe`` default to ``QQQ.NASDAQ`` / ``1-DAY-LAST``,
-    ``speed`` and ``starting_cash`` are not used (real time, the IB account's own cash),
-    ``outside_rth`` lets the session trade outside regular trading hours.
+    ``instrument``/``timeframe`` default to the venue's (``venue_defaults``); only the fields
+    the venue uses (``Venue.form_fields``: ``starting_cash``, ``speed``, ``outside_rth``) reach
+    the spec.
     """
 
     mode: Literal["single", "book"] = "single"
@@ -438,9 +401,8 @@ def to_spec(state: FormState) -> SessionSpec:
         "sleeves": sleeves, "venue": venue, "feed": feed, "label": state.label,
         "until": (state.until or "").strip() or None,
     }
-    if venue in IB_VENUES:  # real time on the IB account's own cash; account from PAPERLAB_IB_ACCOUNT_ID
-        return build_spec(**common, outside_rth=bool(state.outside_rth))
-    return build_spec(**common, starting_cash=state.starting_cash, speed=state.speed)
+    extras = {name: getattr(state, name) for name in sorted(venues.get(venue).form_fields)}
+    return build_spec(**common, **extras)
 
 
 def error_parts(error: BaseException) -> tuple[str, str]:

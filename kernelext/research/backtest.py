@@ -5,7 +5,8 @@ historical bars and stores the run as a session of kind ``backtest``: the teleme
 actor that records paper sessions runs inside the engine, so every frame (fills,
 equity, round_trips, performance) works the same on both. Bars come from:
 
-- the replay generator (the spec's seed; ``bars`` live bars after its history),
+- the venue's generator (``Venue.generated_bars``: the sandbox's seeded bars, ``bars``
+  live bars after its history),
 - a ``ParquetDataCatalog`` (``spec.catalog_path``: its first 500 bars are history),
 - an earlier session (``like=SESSION``): exactly the bars its strategies saw, warm-up
   history included, so a finished paper session re-runs over its own window.
@@ -31,18 +32,17 @@ from nautilus_trader.config import DataCatalogConfig, LoggingConfig
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import AccountType, OmsType, TradingState
-from nautilus_trader.model.identifiers import InstrumentId, Venue
+from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from kernelext.events import Event, now_ns
+from kernelext.venues.base import BacktestSetup, BarData
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter, queries
 from kernelext.session.sleeves import build_strategies, sleeve_rows
-from kernelext.spec import SessionSpec, SpecError, is_ib_symbol, spec_from_dict
-from kernelext.venues import ib_backtest
-from kernelext.venues.generator import HISTORY_BARS, BarGenerator
-from kernelext.venues.pairs import KRAKEN, PAIRS, make_instrument
+from kernelext import venues
+from kernelext.spec import SessionSpec, SpecError, spec_from_dict
 
 CATALOG_HISTORY_BARS = 500
 DEFAULT_BARS = 10_000
@@ -59,31 +59,12 @@ class BacktestFill:
     ts: int
 
 
-@dataclass(frozen=True, slots=True)
-class BarData:
-    """Warm-up history and live bars per bar type string."""
-
-    history: dict[str, list[Bar]]
-    live: dict[str, list[Bar]]
-    source: str  # "replay", "catalog", or "session <id>"
-
-    @property
-    def count(self) -> int:
-        return sum(len(b) for b in self.live.values())
-
-
 # -- bar sources --------------------------------------------------------------------------------
 
 
-def replay_bars(spec: SessionSpec, anchor_ns: int, count: int) -> tuple[dict[str, list[Bar]], dict[str, list[Bar]]]:
-    """The generator's history and first ``count`` live bars per bar type of the spec."""
-    history: dict[str, list[Bar]] = {}
-    live: dict[str, list[Bar]] = {}
-    for bar_type_str in sorted({s.bar_type for s in spec.sleeves}):
-        gen = BarGenerator(BarType.from_str(bar_type_str), spec.seed, anchor_ns)
-        history[bar_type_str] = gen.last_history(HISTORY_BARS)
-        live[bar_type_str] = [gen.bar(k) for k in range(count)]
-    return history, live
+def generated_bars(spec: SessionSpec, anchor_ns: int, count: int) -> BarData:
+    """The venue's made-up history and first ``count`` live bars per bar type of the spec."""
+    return venues.get(spec.venue).generated_bars(spec, anchor_ns, count)
 
 
 def _catalog_bars(spec: SessionSpec, count: int | None) -> BarData:
@@ -102,11 +83,8 @@ def session_bars(session_id: str, ledger: Ledger) -> BarData:
     live: dict[str, list[Bar]] = {}
     for bar_type_str, ts, o, h, lo, c, v, hist in queries.bars(ledger, session_id):
         bar_type = BarType.from_str(bar_type_str)
-        info = PAIRS.get(bar_type.instrument_id.symbol.value)
-        if is_ib_symbol(bar_type.instrument_id.value):
-            p, q = ib_backtest.PRICE_PRECISION, 0
-        else:
-            p, q = (info.price_precision, info.size_precision) if info else (8, 8)
+        iid = bar_type.instrument_id.value
+        p, q = venues.owner_of(iid).bar_precision(iid)
         bar = Bar(bar_type, Price(o, p), Price(h, p), Price(lo, p), Price(c, p), Quantity(v, q), ts, ts)
         (history if hist else live).setdefault(bar_type_str, []).append(bar)
     return BarData(history, live, f"session {session_id}")
@@ -115,14 +93,7 @@ def session_bars(session_id: str, ledger: Ledger) -> BarData:
 # -- the engine ---------------------------------------------------------------------------------
 
 
-def _venue(spec: SessionSpec) -> Venue:
-    """Where the backtest trades: KRAKEN (sandbox sessions), or the IB stock's exchange."""
-    if spec.is_ib:
-        return InstrumentId.from_str(spec.instruments[0]).venue
-    return KRAKEN
-
-
-def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str) -> BacktestEngine:
+def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str, setup: BacktestSetup) -> BacktestEngine:
     engine = BacktestEngine(
         BacktestEngineConfig(
             trader_id=trader_id,
@@ -131,8 +102,7 @@ def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str) -> BacktestEngi
             run_analysis=False,
         )
     )
-    venues = sorted({InstrumentId.from_str(i).venue.value for i in spec.instruments}) if spec.is_ib else [KRAKEN.value]
-    for venue in venues:
+    for venue in setup.venues:
         engine.add_venue(
             venue=Venue(venue),
             oms_type=OmsType.NETTING,
@@ -140,7 +110,7 @@ def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str) -> BacktestEngi
             base_currency=Currency.from_str(spec.currency),
             starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str(spec.currency))],
             bar_execution=True,
-            fee_model=ib_backtest.IbFixedFeeModel() if spec.is_ib else None,
+            fee_model=setup.fee_model() if setup.fee_model else None,
         )
     return engine
 
@@ -154,9 +124,8 @@ def _add_strategies(engine: BacktestEngine, spec: SessionSpec, bar_types: dict[s
     return sleeves_by_strategy
 
 
-def _load(engine: BacktestEngine, spec: SessionSpec, data: BarData, catalog_dir: str) -> None:
-    symbols = sorted({s.instrument for s in spec.sleeves})
-    instruments = [ib_backtest.equity_instrument(sym) if is_ib_symbol(sym) else make_instrument(sym) for sym in symbols]
+def _load(engine: BacktestEngine, setup: BacktestSetup, data: BarData, catalog_dir: str) -> None:
+    instruments = list(setup.instruments)
     catalog = ParquetDataCatalog(catalog_dir)
     catalog.write_data(instruments)
     for bars in data.history.values():
@@ -194,7 +163,7 @@ def backtest(
         source_id = ledger.resolve_session(like)
         row = ledger.session(source_id) or {}
         spec = spec_from_dict(row["spec"])
-        if spec.is_ib:  # the IB account's own cash at the session's start
+        if venues.get(spec.venue).account_cash:  # the account's own cash at the session's start
             balance = queries.first_balance(ledger, source_id)
             if balance:
                 spec = replace(spec, starting_cash=Decimal(str(round(balance, 2))))
@@ -206,12 +175,9 @@ def backtest(
         raise SpecError("backtest: give a spec (strategy and instrument, or sleeves) or --like SESSION")
     elif spec.catalog_path:
         data = _catalog_bars(spec, bars)
-    elif spec.is_ib:
-        raise SpecError("backtest: an ib-paper spec backtests over an IB session's bars (--like SESSION) or a catalog")
     else:
         anchor = anchor_ns or spec.anchor_ns or _default_anchor(spec, bars or spec.max_bars or DEFAULT_BARS)
-        history, live = replay_bars(spec, anchor, bars or spec.max_bars or DEFAULT_BARS)
-        data = BarData(history, live, "replay")
+        data = generated_bars(spec, anchor, bars or spec.max_bars or DEFAULT_BARS)
     spec = replace(spec, label=label or f"backtest {spec.label}")
     session_id = _new_session_id()
     return _run_recorded(spec, data, session_id, ledger)
@@ -245,13 +211,14 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
     status, error = "stopped", None
     try:
         with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
-            engine = _engine(spec, catalog_dir, trader_id=f"BACKTEST-{session_id[-6:].upper()}")
-            _load(engine, spec, data, catalog_dir)
+            setup = venues.get(spec.venue).backtest(spec)
+            engine = _engine(spec, catalog_dir, f"BACKTEST-{session_id[-6:].upper()}", setup)
+            _load(engine, setup, data, catalog_dir)
             sleeves = _add_strategies(engine, spec, bar_types)
             risk = engine.kernel.risk_engine
             telemetry = Telemetry(
                 session_id=session_id,
-                venue=_venue(spec),
+                venue=setup.telemetry_venue,
                 currency=spec.currency,
                 starting_cash=float(spec.starting_cash),
                 sleeves_by_strategy=sleeves,
@@ -277,12 +244,12 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
 
 
 def run_backtest(spec: SessionSpec, *, anchor_ns: int, bars: int) -> tuple[BacktestEngine, list[BacktestFill]]:
-    """Backtest ``spec`` over the generator's bars without recording (parity checks)."""
-    history, live = replay_bars(spec, anchor_ns, bars)
-    data = BarData(history, live, "replay")
+    """Backtest ``spec`` over the venue's generated bars without recording (parity checks)."""
+    data = generated_bars(spec, anchor_ns, bars)
     with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
-        engine = _engine(spec, catalog_dir, trader_id="BACKTEST-001")
-        _load(engine, spec, data, catalog_dir)
+        setup = venues.get(spec.venue).backtest(spec)
+        engine = _engine(spec, catalog_dir, "BACKTEST-001", setup)
+        _load(engine, setup, data, catalog_dir)
         sleeves = _add_strategies(engine, spec, _strategy_bar_types(data))
         engine.run()
     return engine, _fills(engine, sleeves)

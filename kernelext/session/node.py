@@ -1,15 +1,13 @@
-"""SessionSpec -> TradingNodeConfig: the one place that builds Nautilus config.
+"""SessionSpec + VenuePlan -> TradingNodeConfig: the one place that builds Nautilus config.
 
-Choices made here, and why:
+The venue (``kernelext.venues``) plans its clients, submit-rate cap, timeouts and session
+hooks (``Venue.plan``); this module adds what every session shares:
 
 - ``graceful_shutdown_on_exception=True`` on every engine: Nautilus's default answer
   to an exception in a queue is ``os._exit(1)``, which would take the notebook
   kernel with it. Graceful shutdown stops the node; the runner reports the error.
-- Tuned timeouts (post-stop 0.1 s, disconnection 1 s, startup reconciliation 0.1 s):
+- Tuned timeouts (the venue's; startup reconciliation 0.1 s off a real venue):
   defaults cost ~10 s at each end of a session.
-- The order submit-rate cap is wall-clock. Replay at ``speed`` x real time scales it
-  by ``speed`` so it keeps its meaning in market time; at full speed (lock-step
-  replay) it is lifted and the session says so.
 - Cache purges keep a long session's memory flat: the ledger is the history.
 """
 
@@ -17,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.config import (
     LiveDataEngineConfig,
     LiveExecEngineConfig,
@@ -28,33 +25,17 @@ from nautilus_trader.config import (
 
 from nautilus_trader.model.identifiers import InstrumentId
 
+from kernelext import venues
 from kernelext.spec import SessionSpec
-from kernelext.venues import ib_session, kraken
-from kernelext.venues.pairs import KRAKEN
-from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClientConfig
-
-SANDBOX_CLIENT = KRAKEN.value
-KRAKEN_DATA_CLIENT = "KRAKEN"
-UNLIMITED_RATE = "100000000/00:00:01"
+from kernelext.venues.base import VenuePlan
 
 
 @dataclass(frozen=True, slots=True)
 class NodePlan:
-    """The node config plus facts the runner reports (effective caps, notes)."""
+    """The node config plus the venue's plan (clients to add, hooks, effective caps, notes)."""
 
     config: TradingNodeConfig
-    submit_rate: str
-    notes: tuple[str, ...]
-    settlement_currency: str  # the sandbox account's currency code (USD on replay, ZUSD on Kraken)
-    data_client: str  # REPLAY or KRAKEN
-
-
-def scaled_rate(rate: str, speed: float | None) -> str:
-    """``'10/00:00:01'`` at speed 60 -> ``'600/00:00:01'``; full speed -> unlimited."""
-    if speed is None:
-        return UNLIMITED_RATE
-    limit, interval = rate.split("/")
-    return f"{max(1, round(int(limit) * speed))}/{interval}"
+    venue: VenuePlan
 
 
 def build_node_config(
@@ -64,34 +45,15 @@ def build_node_config(
     log_directory: str | None = None,
     log_file_name: str | None = None,
 ) -> NodePlan:
-    """The ``TradingNodeConfig`` for a paper session: the sandbox, or IB paper (``_ib_plan``)."""
-    notes: list[str] = []
-    rate = spec.risk.max_order_submit_rate
-    if spec.is_ib:
-        return _ib_plan(spec, trader_id, log_directory, log_file_name)
-    if spec.feed != "kraken":
-        rate = scaled_rate(rate, spec.speed)
-        if spec.speed is None:
-            notes.append("order submit-rate cap lifted: replay runs faster than the wall clock")
-        elif spec.speed != 1:
-            notes.append(f"order submit-rate cap scaled x{spec.speed:g} to market time: {rate}")
-    live = spec.feed == "kraken"
-    currency = kraken.asset_code(spec.currency) if live else spec.currency
-    data_client = KRAKEN_DATA_CLIENT if live else REPLAY_CLIENT
-    data_config = kraken.data_client_config(spec.instruments) if live else _replay_config(spec)
+    """The ``TradingNodeConfig`` for a paper session on the spec's venue."""
+    plan = venues.get(spec.venue).plan(spec)
     config = _node_config(
-        spec, trader_id, log_directory, log_file_name, rate=rate, reconciliation=False,
-        data_clients={data_client: data_config},
-        exec_clients={SANDBOX_CLIENT: _sandbox_config(spec, currency, bar_execution=not live)},
-        timeout_connection=10.0,
-        timeout_reconciliation=1.0,
-        timeout_portfolio=1.0,
-        timeout_disconnection=5.0 if live else 1.0,  # a WebSocket feed takes longer to close
-        timeout_post_stop=0.1,
-        timeout_shutdown=1.0,
+        spec, trader_id, log_directory, log_file_name, rate=plan.submit_rate, reconciliation=plan.reconciliation,
+        data_clients={c.name: c.config for c in plan.data_clients},
+        exec_clients={c.name: c.config for c in plan.exec_clients},
+        **plan.timeouts,
     )
-    return NodePlan(config=config, submit_rate=rate, notes=tuple(notes), settlement_currency=currency,
-                    data_client=data_client)
+    return NodePlan(config=config, venue=plan)
 
 
 def _node_config(
@@ -158,56 +120,4 @@ def _exec_engine(*, reconciliation: bool, instrument_ids: list[str] | None = Non
         purge_closed_positions_buffer_mins=60,
         purge_account_events_interval_mins=15,
         purge_account_events_lookback_mins=60,
-    )
-
-
-def _ib_plan(spec: SessionSpec, trader_id: str, log_directory: str | None, log_file_name: str | None) -> NodePlan:
-    """IB data and IB paper execution through one gateway connection; startup reconciliation on.
-
-    The submit-rate cap stays wall-clock (IB's own pacing is 50 messages/s).
-    """
-    rate = spec.risk.max_order_submit_rate
-    notes = [ib_session.SYMBOLOGY_NOTE]
-    notes.append("orders and bars outside regular trading hours allowed" if spec.outside_rth
-                 else "decisions only inside regular trading hours (IB liquidHours); --outside-rth to allow more")
-    config = _node_config(
-        spec, trader_id, log_directory, log_file_name, rate=rate, reconciliation=True,
-        data_clients={ib_session.IB_CLIENT: ib_session.data_client_config(spec)},
-        exec_clients={ib_session.IB_CLIENT: ib_session.exec_client_config(spec)},
-        timeout_connection=30.0,
-        timeout_reconciliation=15.0,
-        timeout_portfolio=5.0,
-        timeout_disconnection=5.0,
-        timeout_post_stop=0.5,
-        timeout_shutdown=2.0,
-    )
-    return NodePlan(config=config, submit_rate=rate, notes=tuple(notes), settlement_currency=spec.currency,
-                    data_client=ib_session.IB_CLIENT)
-
-
-def _replay_config(spec: SessionSpec) -> ReplayDataClientConfig:
-    return ReplayDataClientConfig(
-        instrument_ids=tuple(spec.instruments),
-        seed=spec.seed,
-        speed=spec.speed,
-        anchor_ns=spec.anchor_ns,
-        catalog_path=spec.catalog_path,
-        max_bars=spec.max_bars,
-    )
-
-
-def _sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> SandboxExecutionClientConfig:
-    """The local sandbox on the KRAKEN venue, funded in the instruments' own quote currency.
-
-    On the live feed it fills against Kraken's quotes and trades (bars built in the node
-    are not fed to it); on replay, bars are the market.
-    """
-    return SandboxExecutionClientConfig(
-        venue=KRAKEN.value,
-        starting_balances=[f"{spec.starting_cash} {currency}"],
-        base_currency=currency,
-        oms_type="NETTING",
-        account_type="MARGIN",
-        bar_execution=bar_execution,
-        trade_execution=True,
     )

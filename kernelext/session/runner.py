@@ -30,14 +30,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kernelext.compat import new_node_loop  # (must precede TradingNode imports)
-from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
-from nautilus_trader.adapters.interactive_brokers.common import IB_VENUE
-from nautilus_trader.adapters.interactive_brokers.factories import (
-    InteractiveBrokersLiveDataClientFactory,
-    InteractiveBrokersLiveExecClientFactory,
-)
-from nautilus_trader.model.enums import TimeInForce, TradingState, trading_state_to_str
+from nautilus_trader.model.enums import TradingState, trading_state_to_str
 
 from kernelext.errors import SessionStartError, one_line
 from kernelext.events import CONTROL_VERBS, Event, now_ns
@@ -45,17 +39,12 @@ from kernelext.session import live
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, ProcessLedgerWriter, paperlab_home
-from kernelext.session.node import SANDBOX_CLIENT, build_node_config
+from kernelext.session.node import build_node_config
 from kernelext.session.sleeves import build_strategies, sleeve_rows
-from kernelext.spec import SessionSpec, mask_account
+from kernelext.spec import SessionSpec
 from kernelext.session.telemetry import Telemetry
-from kernelext.venues.pairs import KRAKEN
-from kernelext.feeds import resolve_feed
-from kernelext.venues.kraken import SequencedKrakenDataClientFactory
-from kernelext.venues.sandbox import route_bars_to_sandbox
-from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClient, ReplayDataClientFactory
-from kernelext.venues import ib_session
-from kernelext.venues.ib_health import record_result, watch_gateway
+from kernelext import venues
+from kernelext.venues.base import VenueSession
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +86,6 @@ class SessionStatus:
 class SessionRunner:
     """Runs one paper session; the class keeps the process's table of live runners."""
 
-    _ib_start_lock = threading.Lock()  # preflight + create_session of ib-paper sessions, one at a time
 
     def __init__(self, spec: SessionSpec, *, ledger: Ledger | None = None, session_id: str | None = None) -> None:
         self.spec = spec
@@ -119,8 +107,7 @@ class SessionRunner:
         self.node: TradingNode | None = None
         self.telemetry: Telemetry | None = None
         self.strategies: list[Any] = []
-        self._replay: ReplayDataClient | None = None
-        self.market_client: Any = None  # the live feed's data client (Kraken), if any
+        self.venue_session = VenueSession()  # the venue's hooks for this session (from its plan)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
@@ -131,30 +118,26 @@ class SessionRunner:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _set_replay(self, client: ReplayDataClient) -> None:
-        self._replay = client
+    @property
+    def market_client(self) -> Any:
+        """The live feed's data client, if the venue has one."""
+        return self.venue_session.market_client
 
-    def _set_market_client(self, client: Any) -> None:
-        self.market_client = client
+    def _on_client(self, client: Any) -> None:
+        """A client the node's factories built: the venue's session keeps what it needs."""
+        self.venue_session.add_client(client)
 
-    def _on_ib_connection(self, ready: bool) -> None:
-        """The IB API connection went down or came back (Nautilus reconnects by itself)."""
+    def _on_feed(self, stage: str, message: str, stale: bool) -> None:
+        """The venue's feed went stale or came back (``feed.stale`` / ``feed.reconnected``)."""
         if self.telemetry is not None:
-            self.telemetry.feed_stale = not ready
-        if ready:
-            self._publish("feed.reconnected", "IB connection restored; subscriptions renewed and orders reconciled")
-        else:
-            self._publish("feed.stale", "IB connection lost; reconnecting (Nautilus retries every ~6 s)")
-
-    def _set_sandbox(self, client: Any) -> None:
-        if self.spec.feed == "replay":  # on the live feed the sandbox fills against quotes and trades
-            route_bars_to_sandbox(client._msgbus, client, KRAKEN)
+            self.telemetry.feed_stale = stale
+        self._publish(stage, message)
 
     def start(self, timeout: float = 60.0) -> SessionRunner:
         """Start the node in its own thread; return once it runs, or raise ``SessionStartError``.
 
-        The feed is decided first (``auto``: Kraken if it answers within 5 s, else replay);
-        a feed that cannot be had raises ``SpecError`` before anything is written.
+        The venue's preflight comes first (it decides the feed, or checks the gateway); a
+        venue that cannot be had raises ``SpecError`` before anything is written.
         """
         divert_stderr(self.log_path)  # Nautilus's ERROR lines belong in the session log, not on screen
         try:
@@ -178,22 +161,15 @@ class SessionRunner:
         return self
 
     def _prepare(self) -> None:
-        """Decide the feed (or pass IB's preflight), then register and write the session row."""
-        if self.spec.is_ib:
-            with SessionRunner._ib_start_lock:
-                self.ledger.mark_crashed(live_ids=live.ids())
-                self.spec, account = ib_session.preflight(self.spec, self.ledger)
-                self.feed_notes = (
-                    f"IB PAPER: account {mask_account(account.account_id)} at {self.spec.ib_gateway}, "
-                    f"equity {account.equity:,.2f} {account.currency}",
-                )
-                self._register_and_create()
-            target = ib_session.target_for(self.spec)
-            record_result(self.ledger, target, account)
-            watch_gateway(self.ledger, target)  # every PAPERLAB_IB_HEALTH_MINUTES (15)
-        else:
-            self.spec, self.feed_notes = resolve_feed(self.spec)
+        """Pass the venue's preflight, then register and write the session row."""
+        venue = venues.get(self.spec.venue)
+        with venue.start_lock:
+            self.ledger.mark_crashed(live_ids=live.ids())  # a crashed session holds nothing
+            prepared = venue.preflight(self.spec, self.ledger)
+            self.spec, self.feed_notes = prepared.spec, prepared.notes
             self._register_and_create()
+        if prepared.after_create is not None:
+            prepared.after_create(self.ledger)
 
     def _register_and_create(self) -> None:
         """Register as live, then write the session row (a concurrent start must not mark us crashed)."""
@@ -237,39 +213,28 @@ class SessionRunner:
             log_directory=str(self.log_path.parent),
             log_file_name=self.log_path.stem,
         )
-        self.notes = self.feed_notes + plan.notes
+        venue = plan.venue
+        self.venue_session = venue.session
+        self.notes = self.feed_notes + venue.notes
         node = TradingNode(config=plan.config, loop=loop)
-        ib = self.spec.is_ib
-        if ib:
-            node.add_data_client_factory(
-                plan.data_client, _capturing(InteractiveBrokersLiveDataClientFactory, self._set_market_client)
-            )
-            node.add_exec_client_factory(plan.data_client, InteractiveBrokersLiveExecClientFactory)
-        elif plan.data_client == REPLAY_CLIENT:
-            node.add_data_client_factory(REPLAY_CLIENT, _capturing(ReplayDataClientFactory, self._set_replay))
-        else:
-            node.add_data_client_factory(
-                plan.data_client, _capturing(SequencedKrakenDataClientFactory, self._set_market_client)
-            )
-        if not ib:
-            node.add_exec_client_factory(SANDBOX_CLIENT, _capturing(SandboxLiveExecClientFactory, self._set_sandbox))
+        for client in venue.data_clients:
+            node.add_data_client_factory(client.name, _capturing(client.factory, self._on_client))
+        for client in venue.exec_clients:
+            node.add_exec_client_factory(client.name, _capturing(client.factory, self._on_client))
         sleeves_by_strategy: dict[str, str] = {}
         for strategy, sleeve in build_strategies(self.spec, lambda s: s.bar_type_on(self.spec.feed)):
-            if ib:
-                strategy.regular_hours_only = not self.spec.outside_rth
-                strategy.order_tags = ib_session.order_tags(self.spec)
-                strategy.order_time_in_force = TimeInForce.DAY
+            self.venue_session.configure_strategy(strategy)
             node.trader.add_strategy(strategy)
             self.strategies.append(strategy)
             sleeves_by_strategy[strategy.id.value] = sleeve
         risk = node.kernel.risk_engine
         self.telemetry = Telemetry(
             session_id=self.session_id,
-            venue=IB_VENUE if ib else KRAKEN,
-            currency=plan.settlement_currency,
-            starting_cash=None if ib else float(self.spec.starting_cash),  # IB: the account's own
-            equity_from_venue=ib,  # IB's balance is NetLiquidation
-            live_feed=self.spec.feed == "kraken",
+            venue=venue.telemetry.venue,
+            currency=venue.settlement_currency,
+            starting_cash=venue.telemetry.starting_cash,  # None: the account's own
+            equity_from_venue=venue.telemetry.equity_from_venue,
+            live_feed=venue.telemetry.live_feed,
             instrument_ids=tuple(self.spec.instruments),
             sleeves_by_strategy=sleeves_by_strategy,
             publish=self.hub.publish,
@@ -281,8 +246,7 @@ class SessionRunner:
         node.build()
         self.node = node
         engines = (node.kernel.data_engine, node.kernel.risk_engine, node.kernel.exec_engine)
-        if self._replay is not None:
-            self._replay.idle_check = lambda: _engines_idle(*engines)
+        self.venue_session.built(lambda: _engines_idle(*engines))
 
     async def _main(self) -> None:
         assert self.node is not None
@@ -299,18 +263,14 @@ class SessionRunner:
         self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes))
         self._running.set()
         threading.Thread(target=self._poll_commands, name=f"paperlab-cmd-{self.session_id[-6:]}", daemon=True).start()
-        watcher = None
-        if self.spec.is_ib and self.market_client is not None:
-            watcher = asyncio.ensure_future(ib_session.watch_connection(self.market_client._client, self._on_ib_connection))
+        watcher = asyncio.ensure_future(self.venue_session.watch(self._on_feed))
         await self._watch(run_task)
-        if watcher is not None:
-            watcher.cancel()
+        watcher.cancel()
         await self._shutdown(run_task)
 
     async def _watch(self, run_task: asyncio.Future) -> None:
-        """Wait for a stop request, the auto-stop time, the end of replay, or a failure."""
+        """Wait for a stop request, the auto-stop time, the end of the feed, or a failure."""
         assert self._stop_requested is not None
-        exhausted = self._replay.exhausted if self._replay is not None else asyncio.Event()
         while not self._stop_requested.is_set():
             if self.telemetry.shutdown_reason:
                 self.state = "error"
@@ -323,8 +283,9 @@ class SessionRunner:
             if self.stop_at is not None and dt.datetime.now(dt.UTC) >= self.stop_at:
                 self._stop_reason = "auto-stop"
                 return
-            if exhausted.is_set():
-                self._stop_reason = "replay finished"
+            finished = self.venue_session.finished()
+            if finished:
+                self._stop_reason = finished
                 return
             try:
                 await asyncio.wait_for(self._stop_requested.wait(), timeout=0.05)
@@ -338,8 +299,7 @@ class SessionRunner:
                 await self.node.stop_async()
             except Exception as e:  # noqa: BLE001
                 self.last_error = self.last_error or f"stop: {one_line(e)}"
-        if self.spec.is_ib:
-            await _ib_client_stopped()
+        await self.venue_session.stopped()
         run_task.cancel()
         try:
             await run_task
@@ -354,8 +314,7 @@ class SessionRunner:
         except Exception as e:  # noqa: BLE001
             log.debug("dispose failed: %s", e)
         finally:
-            if self.spec.is_ib:
-                ib_session.forget_clients(self.spec)
+            self.venue_session.disposed()
             if not loop.is_closed():
                 _cancel_pending(loop)
                 loop.close()
@@ -613,18 +572,6 @@ def _engines_idle(data_engine: Any, risk_engine: Any, exec_engine: Any) -> bool:
         or exec_engine.cmd_qsize()
         or exec_engine.evt_qsize()
     )
-
-
-async def _ib_client_stopped(timeout: float = 3.0) -> None:
-    """Let the IB client's ``_stop_async`` finish (disconnect, clear bar timers) before the
-    loop's leftovers are cancelled: cancelled mid-way, Nautilus's task callback calls
-    ``task.exception()`` on it and logs a CancelledError traceback."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stopping = [t for t in asyncio.all_tasks() if not t.done() and "_stop_async" in repr(t.get_coro())]
-        if not stopping:
-            return
-        await asyncio.sleep(0.02)
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:

@@ -21,6 +21,7 @@ Bar flow (NautilusTrader 1.231):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -102,10 +103,10 @@ class PaperStrategy(Strategy):
         self.live_bars: int = 0
         self.last_signal: dict[str, Any] | None = None
         self._pending: set[Any] = set()  # our orders not yet known to be closed
-        # Set by the runner for IB equity sessions: decide only inside regular trading
-        # hours (``MarketHours.is_open``), and tags for every order (e.g. outsideRth).
-        self.regular_hours_only: bool = False
-        self.market_hours: Any = None  # MarketHours of the instrument when regular_hours_only
+        # Set by the session's venue (``VenueSession.configure_strategy``): decide only inside
+        # regular trading hours (``market_hours_of(instrument).is_open``), tags for every order.
+        self.market_hours_of: Callable[[Any], Any] | None = None
+        self.market_hours: Any = None  # market_hours_of(the instrument), once started
         self.order_tags: list[str] | None = None
         self.rth_skipped_bars: int = 0
 
@@ -135,10 +136,8 @@ class PaperStrategy(Strategy):
         for indicator in self._paper_indicators():
             self.register_indicator_for_bars(self.config.bar_type, indicator)
 
-        if self.regular_hours_only:
-            from kernelext.venues.market_hours import MarketHours
-
-            self.market_hours = MarketHours.from_instrument(self.instrument)
+        if self.market_hours_of is not None:
+            self.market_hours = self.market_hours_of(self.instrument)
             self.log.info(f"Decisions inside regular trading hours only ({self.market_hours.source})")
         self._request_warmup()
         self.subscribe_bars(self.config.bar_type)

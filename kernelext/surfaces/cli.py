@@ -17,9 +17,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from kernelext import api
+from kernelext import api, venues
 from kernelext.errors import PaperLabError, SpecError, UsageError, one_line
-from kernelext.spec import DEFAULT_BAR_SPEC, DEFAULT_IB_BAR_SPEC, IB_VENUES, SessionSpec
+from kernelext.spec import SessionSpec
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -68,21 +68,20 @@ def _dest(parser: argparse.ArgumentParser, arg: str) -> str:
 def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags of ``paperlab paper`` / ``%paper start``."""
     p.add_argument("--strategy", help="registered strategy key, e.g. ema_cross")
-    p.add_argument("--instrument", help="pair, e.g. BTC/USD; on ib-paper IB symbology, e.g. QQQ.NASDAQ")
-    p.add_argument("--bar-spec", default=None,
-                   help=f"STEP-UNIT-LAST, e.g. 1-MINUTE-LAST (default {DEFAULT_BAR_SPEC}; {DEFAULT_IB_BAR_SPEC} on ib-paper)")
+    p.add_argument("--instrument", help=venues.help_for("instrument"))
+    p.add_argument("--bar-spec", default=None, help=f"STEP-UNIT-LAST, e.g. 1-MINUTE-LAST ({venues.help_for('bar_spec')})")
     p.add_argument("--params", default=None, help='strategy params as JSON, e.g. \'{"fast": 10, "slow": 30}\'')
     p.add_argument("--sleeves-json", default=None, help="a book: JSON list of {strategy, instrument, params?, bar_spec?, name?}")
     p.add_argument("--starting-cash", default="100000 USD", help="e.g. '100000 USD'")
     p.add_argument("--label", default=None)
-    p.add_argument("--venue", default="sandbox", help="sandbox (crypto sandbox or replay) or ib-paper (IB Gateway paper account)")
-    p.add_argument("--outside-rth", action="store_true", help="ib-paper: also trade outside regular trading hours")
-    p.add_argument("--account", default=None, help="ib-paper: the DU... paper account (default $PAPERLAB_IB_ACCOUNT_ID or the gateway's)")
-    p.add_argument("--feed", default="auto", help="kraken (live), replay (offline), or auto: Kraken if it answers within 5 s, else replay")
-    p.add_argument("--speed", default="max", help="replay speed: 1 = real time, 60, or max")
-    p.add_argument("--seed", type=int, default=7, help="replay generator seed")
-    p.add_argument("--catalog", default=None, help="replay bars from this ParquetDataCatalog path")
-    p.add_argument("--bars", type=int, default=None, help="replay: stop after this many bars")
+    p.add_argument("--venue", default=venues.DEFAULT, help=" or ".join(v.summary for v in venues.every()))
+    p.add_argument("--outside-rth", action="store_true", help=venues.help_for("outside_rth"))
+    p.add_argument("--account", default=None, help=venues.help_for("account"))
+    p.add_argument("--feed", default="auto", help=venues.help_for("feed"))
+    p.add_argument("--speed", default="max", help=venues.help_for("speed"))
+    p.add_argument("--seed", type=int, default=7, help=venues.help_for("seed"))
+    p.add_argument("--catalog", default=None, help=venues.help_for("catalog"))
+    p.add_argument("--bars", type=int, default=None, help=venues.help_for("bars"))
     p.add_argument("--for", dest="duration", default=None, help="auto-stop after a duration: 30s, 10m, 2h")
     p.add_argument("--until", default=None, help="auto-stop at HH:MM US/Eastern")
     p.add_argument("--max-notional", type=float, default=None, help="max notional per order (default 25000)")
@@ -102,17 +101,16 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
     """Parsed flags -> validated ``SessionSpec`` (raises ``SpecError``) through ``api.spec``."""
-    ib = getattr(ns, "venue", "sandbox") in IB_VENUES
-    bar_spec = ns.bar_spec or (DEFAULT_IB_BAR_SPEC if ib else DEFAULT_BAR_SPEC)
+    venue = venues.find(getattr(ns, "venue", venues.DEFAULT)) or venues.get(venues.DEFAULT)  # unknown: build_spec says so
+    bar_spec = ns.bar_spec or venue.default_bar_spec
     if ns.sleeves_json:
         if ns.strategy or ns.instrument:
             raise SpecError("sleeves: give either --sleeves-json or --strategy/--instrument, not both")
         which: dict[str, Any] = {"sleeves": ns.sleeves_json, "default_bar_spec": bar_spec}
     else:
         if not ns.instrument:
-            raise SpecError(f"instrument: required, e.g. --instrument {'QQQ.NASDAQ' if ib else 'BTC/USD'}")
+            raise SpecError(f"instrument: required, e.g. --instrument {venue.default_instrument}")
         which = {"strategy": ns.strategy or "", "instrument": ns.instrument, "params": ns.params, "bar_spec": bar_spec}
-    ib_extras = {"outside_rth": bool(getattr(ns, "outside_rth", False)), "account_id": getattr(ns, "account", None)}
     return api.spec(
         **which,
         venue=ns.venue,
@@ -128,7 +126,8 @@ def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
         seed=ns.seed,
         catalog_path=ns.catalog,
         max_bars=ns.bars,
-        **ib_extras,
+        outside_rth=bool(getattr(ns, "outside_rth", False)),
+        account_id=getattr(ns, "account", None),
     )
 
 
@@ -143,9 +142,8 @@ def build_parser() -> OneLineParser:
     cmp_ = sub.add_parser("compare", help="backtest vs paper[ vs live]: metrics side by side and an assessment")
     cmp_.add_argument("sessions", nargs="+", help="2 or 3 session ids (prefixes, or 'latest')")
     cmp_.add_argument("--html", default=None, help="also write a self-contained HTML report here")
-    ib = sub.add_parser("ib", help="Interactive Brokers: the paper account at rest, gateway health")
-    ib.add_argument("action", choices=("status",), help="status: read-only account probe (never an order)")
-    ib.add_argument("--timeout", type=float, default=5.0)
+    for command in venues.commands():  # a venue's own subcommands
+        command.configure(sub.add_parser(command.name, help=command.help))
     serve = sub.add_parser("serve", help="serve the PaperLab app (Paper and Sessions tabs)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback needs --basic-auth)")
     serve.add_argument("--port", type=int, default=5006)
@@ -277,26 +275,6 @@ def cmd_compare(ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ib(ns: argparse.Namespace) -> int:
-    from kernelext.venues.ib import AccountSnapshot, health_of, mask_account
-
-    result = api.gateway_status("ib-paper", timeout=ns.timeout)
-    print(f"gateway: {health_of(result)}")
-    if not isinstance(result, AccountSnapshot):
-        print(f"paperlab: error: {result.message}", file=sys.stderr)
-        return 1
-    print(f"account {mask_account(result.account_id)} ({'paper' if result.is_paper else 'LIVE'}): equity {_money(result.equity)} "
-          f"cash {_money(result.cash)} buying power {_money(result.buying_power)} exposure {_money(result.exposure)} {result.currency}")
-    for h in result.holdings:
-        print(f"  {h.symbol}.{h.exchange}  {h.position:g} @ {_money(h.avg_cost, 4)}")
-    return 0
-
-
-def _money(value: float | None, digits: int = 2) -> str:
-    """A figure as people read it; one a venue did not send is ``-``, never ``nan``."""
-    if value is None or value != value:
-        return "-"
-    return f"{value:,.{digits}f}"
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
@@ -318,14 +296,15 @@ def cmd_lab(ns: argparse.Namespace) -> int:
 
 
 COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
-            "backtest": cmd_backtest, "compare": cmd_compare, "ib": cmd_ib, "lab": cmd_lab}
+            "backtest": cmd_backtest, "compare": cmd_compare, "lab": cmd_lab}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperlab`` console script: one line on stderr for any error, never a traceback."""
     try:
         ns = build_parser().parse_args(argv)
-        return COMMANDS[ns.command](ns)
+        run = COMMANDS.get(ns.command) or next(c.run for c in venues.commands() if c.name == ns.command)
+        return run(ns)
     except PaperLabError as e:
         return _fail(one_line(e), e.exit_code)
     except (ValueError, KeyError) as e:  # a message meant for the user from below the facade

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from kernelext import frames
-from kernelext.research.backtest import BarData, _add_strategies, _load, backtest, replay_bars
+from kernelext import venues
+from kernelext.research.backtest import _add_strategies, _load, backtest, generated_bars
 from kernelext.spec import build_spec, make_sleeve
 
 BARS = int(os.environ.get("PAPERLAB_BENCH_BT_BARS", "100000"))
@@ -22,7 +23,7 @@ ANCHOR_NS = 1_767_225_600_000_000_000
 def test_bench_backtest_speed(paperlab_home, tmp_path, bench_print) -> None:
     spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD", params={"fast": 10, "slow": 30})],
                       feed="replay", seed=7, anchor_ns=ANCHOR_NS)
-    history, live = replay_bars(spec, ANCHOR_NS, BARS)
+    data = generated_bars(spec, ANCHOR_NS, BARS)
 
     t0 = time.perf_counter()
     session_id = backtest(spec, bars=BARS, anchor_ns=ANCHOR_NS)
@@ -40,12 +41,12 @@ def test_bench_backtest_speed(paperlab_home, tmp_path, bench_print) -> None:
     from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.objects import Money
-    from kernelext.venues.pairs import KRAKEN
+    from kernelext.venues.sandbox.instruments import KRAKEN
 
     plain.add_venue(venue=KRAKEN, oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
                     base_currency=Currency.from_str("USD"),
                     starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str("USD"))], bar_execution=True)
-    _load(plain, spec, BarData(history, live, "replay"), str(tmp_path))
+    _load(plain, venues.get(spec.venue).backtest(spec), data, str(tmp_path))
     _add_strategies(plain, spec, {})
     t0 = time.perf_counter()
     plain.run()

@@ -24,7 +24,7 @@ import kernelext
 from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
-from kernelext.venues import ib_session
+from kernelext.venues.ib import session as ib_session
 from tests.helpers import wait_for
 from tests.peers.tws_peer import TwsPeer
 

@@ -7,7 +7,7 @@ stored). All sessions run on the offline replay feed with sandbox execution.
 
 Hooks used from outside ``kernelext`` (nothing there is changed):
 
-- ``SessionRunner._set_replay`` (the runner's capture of its replay client) is extended
+- ``SessionRunner._on_client`` (the runner's capture of its clients) is extended
   in a subclass to install the client's public ``on_bar_sent`` callback, which runs on
   the node thread for every bar the feed emits, so the first/last bar times are exact.
 - The bare node of the telemetry benchmark reuses ``build_node_config``,
@@ -34,13 +34,14 @@ from kernelext.events import Event
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter, paperlab_home
 from kernelext.compat import new_node_loop  # (before any TradingNode import)
-from kernelext.session.node import SANDBOX_CLIENT, build_node_config
+from kernelext.session.node import build_node_config
 from kernelext.session.runner import SessionRunner, _cancel_pending, _capturing, _engines_idle
 from kernelext.spec import SessionSpec, build_spec, make_sleeve, sleeve_tag
 from kernelext.strategies import registry
-from kernelext.venues.pairs import KRAKEN
-from kernelext.venues.replay import REPLAY_CLIENT, ReplayDataClient, ReplayDataClientFactory
-from kernelext.venues.sandbox import route_bars_to_sandbox
+from kernelext.venues.sandbox.config import SANDBOX_CLIENT
+from kernelext.venues.sandbox.instruments import KRAKEN
+from kernelext.venues.sandbox.replay import REPLAY_CLIENT, ReplayDataClient, ReplayDataClientFactory
+from kernelext.venues.sandbox.routing import route_bars_to_sandbox
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import BarType
@@ -112,9 +113,10 @@ class _TimedRunner(SessionRunner):
         super().__init__(*args, **kwargs)
         self.bar_clock = _BarClock()
 
-    def _set_replay(self, client: ReplayDataClient) -> None:
-        super()._set_replay(client)
-        self.bar_clock.install(client)
+    def _on_client(self, client: Any) -> None:
+        super()._on_client(client)
+        if isinstance(client, ReplayDataClient):
+            self.bar_clock.install(client)
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float, poll: float = 0.001) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kernelext.venues.ib import (
+from kernelext.venues.ib.probe import (
     START_COMMAND,
     AccountSnapshot,
     GatewayHealth,

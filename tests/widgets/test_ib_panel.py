@@ -19,13 +19,13 @@ import pytest
 
 from kernelext.ledger import Ledger
 from kernelext.spec import SpecError
-from kernelext.venues import ib_compose
-from kernelext.venues.ib_health import latest_health
+from kernelext.venues.ib import compose as ib_compose
+from kernelext.venues.ib.health import latest_health
 from tests.peers.tws_peer import TwsPeer
 from widgets import startform as sf
 from widgets.app import PaperApp
 from widgets.dashboard import SessionDashboard
-from widgets.ib_panel import IbPanel, PanelIbPanel
+from widgets.venues.ib_panel import IbPanel, PanelIbPanel
 from widgets.panel_start import PanelStartCard
 from widgets.startcard import LoopBridge, StartCard
 
@@ -87,31 +87,31 @@ def _account_shown(text: str) -> None:
 
 def test_start_cards_show_the_peer_account_when_ib_paper_is_chosen(peer: TwsPeer) -> None:
     card = StartCard()
-    assert card.ib_box.layout.display == "none" and card.speed.layout.display is None
+    assert card.venue_box.layout.display == "none" and card.speed.layout.display is None
     writers: set[int] = set()
-    card.ib_panel.status.observe(lambda _ch: writers.add(threading.get_ident()), "value")
-    card.venue.value = sf.IB_VENUE  # shows the panel and checks once, in a worker thread
-    assert card.ib_box.layout.display is None
+    card.venue_panels["ib-paper"].status.observe(lambda _ch: writers.add(threading.get_ident()), "value")
+    card.venue.value = "IB paper"  # shows the panel and checks once, in a worker thread
+    assert card.venue_box.layout.display is None
     assert card.speed.layout.display == "none" and card.cash.layout.display == "none"
-    assert "own cash" in card.ib_note.value
-    assert (card.ib_instrument.value, card.timeframe.value) == ("QQQ.NASDAQ", "1-DAY-LAST")
-    card.ib_panel.wait(15)
-    _account_shown(card.ib_panel.text)
+    assert "own cash" in card.form_note.value
+    assert (card.symbol_input.value, card.timeframe.value) == ("QQQ.NASDAQ", "1-DAY-LAST")
+    card.venue_panels["ib-paper"].wait(15)
+    _account_shown(card.venue_panels["ib-paper"].text)
     assert writers == {threading.get_ident()}  # applied by pump() on this (the kernel's) thread
     row = latest_health(Ledger())
     assert row is not None and row.state == "ok" and row.gateway == f"127.0.0.1:{peer.port}"
 
     pcard = PanelStartCard()
-    assert not pcard.ib_section.visible
-    pcard.venue.value = sf.IB_VENUE
-    assert pcard.ib_section.visible and not pcard.speed.visible and not pcard.cash.visible
+    assert not pcard.venue_section.visible
+    pcard.venue.value = "IB paper"
+    assert pcard.venue_section.visible and not pcard.speed.visible and not pcard.cash.visible
     assert (pcard.instrument.value, pcard.timeframe.value, pcard.instrument.restrict) == ("QQQ.NASDAQ", "1-DAY-LAST", False)
-    pcard.ib_panel.wait(15)
-    _account_shown(pcard.ib_panel.text)
+    pcard.venue_panels["ib-paper"].wait(15)
+    _account_shown(pcard.venue_panels["ib-paper"].text)
     assert peer.placed_orders == 0
 
     pcard.venue.value = "Replay (offline)"  # back: the sandbox form as it was
-    assert not pcard.ib_section.visible and pcard.speed.visible and pcard.instrument.value == "BTC/USD"
+    assert not pcard.venue_section.visible and pcard.speed.visible and pcard.instrument.value == "BTC/USD"
     assert pcard.timeframe.value == sf.DEFAULT_TIMEFRAME and pcard.instrument.restrict
 
 
@@ -256,7 +256,7 @@ def test_dashboard_chip_follows_the_latest_health_row() -> None:
     led = Ledger()
     ib = SessionDashboard(_session(led, "ib-session", "ib-paper"), led, controls=False)
     ib.refresh()
-    assert ib.ib_chip == "IB gateway: not checked" and "paperlab-ib-health-unknown" in ib.header.object
+    assert ib.venue_chip == "IB gateway: not checked" and "paperlab-ib-health-unknown" in ib.header.object
     previous: list[str | None] = [None]
 
     def record(state: str, message: str) -> None:
@@ -265,25 +265,25 @@ def test_dashboard_chip_follows_the_latest_health_row() -> None:
 
     def read() -> tuple[str, str]:
         ib.refresh()
-        return ib.ib_chip, ib.header.object
+        return ib.venue_chip, ib.header.object
 
     _follow(record, read)
     sandbox = SessionDashboard(_session(led, "sandbox-session", "sandbox"), led, controls=False)
     sandbox.refresh()
-    assert sandbox.ib_chip == "" and "paperlab-ib-health" not in sandbox.header.object
+    assert sandbox.venue_chip == "" and "paperlab-ib-health" not in sandbox.header.object
 
 
 def test_app_chip_follows_the_latest_health_row() -> None:
     led = Ledger()
     app = PaperApp(led)
     app.poll()
-    assert app.ib_health_text == "IB gateway: not checked"
+    assert app.health_text == "IB gateway: not checked"
     assert "paperlab-ib-health-unknown" in app.health.object
 
     def read() -> tuple[str, str]:
         app.poll()
-        assert app.health_row is not None and f"paperlab-ib-health-{app.ib_health_class.split('-')[-1]}" in app.health.object
-        return app.ib_health_text, app.health.object
+        assert app.health_rows["ib-paper"] is not None and f"paperlab-ib-health-{app.health_class.split('-')[-1]}" in app.health.object
+        return app.health_text, app.health.object
 
     _follow(lambda state, message: led.record_gateway_health("127.0.0.1:4002", None, state, message), read)
     assert " ET)" in app.health.object  # tooltip: message and time of the last transition

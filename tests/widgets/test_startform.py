@@ -6,7 +6,7 @@ import pytest
 
 from kernelext.session.runner import SessionStartError
 from kernelext.spec import SpecError
-from kernelext.venues.pairs import PAIRS
+from kernelext.venues.sandbox.instruments import PAIRS
 from widgets import startform as sf
 from widgets.startform import FormState
 

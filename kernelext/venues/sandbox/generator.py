@@ -16,7 +16,7 @@ import numpy as np
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.objects import Price, Quantity
 
-from kernelext.venues.pairs import PAIRS
+from kernelext.venues.sandbox.instruments import PAIRS
 
 NS_PER_MIN = 60_000_000_000
 MINUTES_PER_YEAR = 525_600

@@ -31,7 +31,7 @@ from nautilus_trader.adapters.kraken.data import KrakenDataClient
 from nautilus_trader.model.data import QuoteTick, TradeTick
 from nautilus_trader.config import InstrumentProviderConfig
 
-from kernelext.venues.pairs import normalize_symbol
+from kernelext.venues.sandbox.instruments import normalize_symbol
 
 HTTP_ENV = "PAPERLAB_KRAKEN_HTTP"
 WS_ENV = "PAPERLAB_KRAKEN_WS"

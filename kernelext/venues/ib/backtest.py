@@ -17,6 +17,9 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Equity
 from nautilus_trader.model.objects import Money, Price, Quantity
 
+from kernelext.spec import SessionSpec
+from kernelext.venues.base import BacktestSetup
+
 PRICE_PRECISION = 2
 PER_SHARE = Decimal("0.005")
 MINIMUM = Decimal("1.00")
@@ -49,3 +52,11 @@ class IbFixedFeeModel(FeeModel):
 
     def get_commission(self, order, fill_qty, fill_px, instrument) -> Money:  # type: ignore[override]
         return Money(ib_commission(fill_qty.as_decimal(), fill_px.as_decimal()), USD)
+
+
+def setup(spec: SessionSpec) -> BacktestSetup:
+    """The stocks' exchanges (``QQQ.NASDAQ`` -> NASDAQ), each charging IB's fixed commission."""
+    venues = sorted({InstrumentId.from_str(i).venue.value for i in spec.instruments})
+    symbols = sorted({s.instrument for s in spec.sleeves})
+    return BacktestSetup(venues=tuple(venues), instruments=tuple(equity_instrument(s) for s in symbols),
+                         telemetry_venue=InstrumentId.from_str(spec.instruments[0]).venue, fee_model=IbFixedFeeModel)

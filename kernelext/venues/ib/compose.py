@@ -1,6 +1,6 @@
 """Run the IB Gateway container for the user with ``docker compose`` (start / restart / stop).
 
-The compose file is ``kernelext/venues/ib_gateway/compose.yaml`` (profiles ``paper`` and
+The compose file is ``kernelext/venues/ib/gateway/compose.yaml`` (profiles ``paper`` and
 ``live``). Credentials live in the git-ignored ``.env`` the compose file names; nothing
 here opens, reads or prints it. Every output line passes through ``mask_secrets`` first
 (``TWS_PASSWORD=...``, ``password: ...`` and the literal value of ``$TWS_PASSWORD``).
@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, get_args
 
-from kernelext.venues.ib import COMPOSE_PATH as IB_COMPOSE_PATH
+from kernelext.venues.ib.probe import COMPOSE_PATH as IB_COMPOSE_PATH
 
 Action = Literal["start", "restart", "stop"]
 ACTIONS: tuple[str, ...] = get_args(Action)
 SERVICES: dict[str, str] = {"paper": "ib-gateway", "live": "ib-gateway-live"}
-PROJECT_ROOT: Path = Path(__file__).resolve().parents[2]
+PROJECT_ROOT: Path = Path(__file__).resolve().parents[3]
 COMPOSE_PATH: Path = IB_COMPOSE_PATH
 SECRET_ENVS = ("TWS_PASSWORD", "IB_PASSWORD", "TWS_PASSWORD_PAPER", "VNC_SERVER_PASSWORD")
 MASK = "********"

@@ -33,23 +33,19 @@ from typing import Any, TypeVar
 
 from ib_async import IB, StartupFetchNONE, Stock, util
 
-from kernelext.spec import check_ib_account, mask_account
+from kernelext.spec import mask_account
+from kernelext.venues.ib.account import ACCOUNT_ENV, check_ib_account
 
 T = TypeVar("T")
 
 PAPER_PORT = 4002
 LIVE_PORT = 4001
 DEFAULT_CLIENT_ID = 17
-COMPOSE_FILE = "kernelext/venues/ib_gateway/compose.yaml"  # relative to the project root
-COMPOSE_PATH = Path(__file__).resolve().parent / "ib_gateway" / "compose.yaml"
+COMPOSE_FILE = "kernelext/venues/ib/gateway/compose.yaml"  # relative to the project root
+COMPOSE_PATH = Path(__file__).resolve().parent / "gateway" / "compose.yaml"
 # absolute, so the command works from wherever the user is (a notebook's folder, say)
 START_COMMAND = shlex.join(["docker", "compose", "-f", str(COMPOSE_PATH), "--profile", "paper", "up", "-d", "ib-gateway"])
-HOST_ENV, PORT_ENV, CLIENT_ID_ENV, ACCOUNT_ENV = (
-    "PAPERLAB_IB_HOST",
-    "PAPERLAB_IB_PORT",
-    "PAPERLAB_IB_CLIENT_ID",
-    "PAPERLAB_IB_ACCOUNT_ID",
-)
+HOST_ENV, PORT_ENV, CLIENT_ID_ENV = "PAPERLAB_IB_HOST", "PAPERLAB_IB_PORT", "PAPERLAB_IB_CLIENT_ID"
 STATES = ("gateway down", "logged out", "not a paper account", "wrong port", "wrong account")
 HEALTH_OK, HEALTH_RELOGIN, HEALTH_OFF = "ok", "re-login needed", "off"
 

@@ -2,7 +2,8 @@
 
 One model (``IbPanelModel``: state and work, no widgets) and two thin views: ``IbPanel``
 (ipywidgets, in ``widgets.startcard``) and ``PanelIbPanel`` (Panel, in
-``widgets.panel_start``). Probing the gateway and ``docker compose`` run in worker threads;
+``widgets.panel_start``); the cards find them through ``widgets.venues`` (the venue's
+``panel`` kind ``ib``), as the headers find ``CHIP``. Probing the gateway and ``docker compose`` run in worker threads;
 every result reaches the model through the view's ``post`` (the kernel loop's
 ``LoopBridge`` for ipywidgets, the Bokeh document's loop for Panel), so widgets are only
 written on the UI thread. A check is recorded in the ledger (``check_gateway``), which
@@ -28,8 +29,8 @@ import panel as pn
 from kernelext.errors import one_line
 from kernelext.events import now_ns
 from kernelext.ledger import Ledger
-from kernelext.venues import ib_compose
-from kernelext.venues.ib import (
+from kernelext.venues.ib import compose as ib_compose
+from kernelext.venues.ib.probe import (
     HEALTH_OFF,
     HEALTH_OK,
     HEALTH_RELOGIN,
@@ -41,7 +42,7 @@ from kernelext.venues.ib import (
     mask_account,
     probe_account,
 )
-from kernelext.venues.ib_health import HealthRow, check_gateway
+from kernelext.venues.ib.health import HealthRow, check_gateway
 from widgets.feed import eastern_str
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from widgets.startcard import LoopBridge
 
 __all__ = [
+    "CHIP",
     "IB_CASH_NOTE",
     "IbPanel",
     "IbPanelModel",
@@ -60,6 +62,7 @@ __all__ = [
     "health_text",
     "health_tooltip",
     "output_html",
+    "IbHealthChip",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,22 @@ def health_chip_html(state: str | None, tooltip: str = "") -> str:
         f'style="background:{color};color:white;border-radius:4px;padding:2px 8px;margin-left:8px;'
         f'font-size:0.85em;font-weight:600">{html.escape(health_text(state))}</span>'
     )
+
+
+class IbHealthChip:
+    """The gateway health chip of the dashboard and app headers, from a ``gateway_health`` row."""
+
+    def text(self, row: HealthRow | None) -> str:
+        return health_text(row.state if row else None)
+
+    def css_class(self, row: HealthRow | None) -> str:
+        return health_class(row.state if row else None)
+
+    def html(self, row: HealthRow | None) -> str:
+        return health_chip_html(row.state if row else None, health_tooltip(row))
+
+
+CHIP = IbHealthChip()
 
 
 # -- rendering (shared by both views) -----------------------------------------------------------
@@ -362,6 +381,8 @@ class IbPanelModel:
 class IbPanel:
     """The IB panel in ipywidgets; widget writes happen on the kernel loop (``LoopBridge``)."""
 
+    note = IB_CASH_NOTE  # the start card shows it above the panel
+
     def __init__(
         self, ledger: Ledger | None = None, *, bridge: LoopBridge | None = None, timeout: float = 5.0,
     ) -> None:
@@ -421,6 +442,8 @@ class IbPanel:
 
 class PanelIbPanel:
     """The IB panel in Panel; results are applied on the Bokeh document's loop when served."""
+
+    note = IB_CASH_NOTE  # the start card shows it above the panel
 
     def __init__(self, ledger: Ledger | None = None, *, timeout: float = 5.0) -> None:
         self._doc: Document | None = None
@@ -483,3 +506,7 @@ class PanelIbPanel:
         self.output.object = output_html(m)
         self.check_button.disabled = m.checking
         self.start_button.disabled = self.restart_button.disabled = m.action is not None
+
+
+START_PANEL = IbPanel  # what ``widgets.venues`` hands the ipywidgets start card
+PANEL_START_PANEL = PanelIbPanel  # ... and the Panel start card

@@ -1,6 +1,6 @@
 """IB Gateway health recorded in the ledger: on demand, and by a monitor every N minutes.
 
-States are ``ok``, ``re-login needed`` and ``off`` (see ``kernelext.venues.ib.health_of``).
+States are ``ok``, ``re-login needed`` and ``off`` (see ``kernelext.venues.ib.probe.health_of``).
 Only transitions are stored (table ``gateway_health``); the previous state is taken from
 the ledger, so a new process does not record a spurious change. The dashboard and the
 app header read the latest row of the gateway they trade through.
@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from kernelext.ledger import Ledger
-from kernelext.venues.ib import (
+from kernelext.venues.ib.probe import (
     GatewayHealth,
     GatewayTarget,
     ProbeFailure,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kernelext.spec import SessionSpec, SpecError, check_replay_instruments
-from kernelext.venues import kraken
+from kernelext.spec import SessionSpec, SpecError
+from kernelext.venues.sandbox import kraken
+from kernelext.venues.sandbox.instruments import KRAKEN
+from kernelext.venues.sandbox.symbology import check_on_replay
 
 
 def resolve_feed(spec: SessionSpec) -> tuple[SessionSpec, tuple[str, ...]]:
@@ -29,7 +31,7 @@ def resolve_feed(spec: SessionSpec) -> tuple[SessionSpec, tuple[str, ...]]:
     if found.ok:
         _check_kraken_pairs(spec, found)
         return replace(spec, feed="kraken"), ("LIVE FEED: Kraken spot market data, sandbox fills",)
-    check_replay_instruments(spec.sleeves, why=" (Kraken is unreachable, so the session replays offline)")
+    check_on_replay(spec.sleeves, why=" (Kraken is unreachable, so the session replays offline)")
     return replace(spec, feed="replay"), (f"REPLAY: {found.error}; replaying offline bars instead",)
 
 
@@ -38,7 +40,7 @@ def _remember_pairs(found: kraken.Probe) -> None:
     from kernelext.ledger import Ledger
 
     try:
-        Ledger().cache_instruments("KRAKEN", found.pairs)
+        Ledger().cache_instruments(KRAKEN.value, found.pairs)
     except Exception:  # noqa: BLE001  (a cache, never a reason to fail a start)
         pass
 

@@ -29,8 +29,8 @@ from nautilus_trader.model.data import Bar, BarType, TradeTick
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.identifiers import ClientId, InstrumentId, TradeId
 
-from kernelext.venues.generator import BarGenerator
-from kernelext.venues.pairs import KRAKEN, make_instrument
+from kernelext.venues.sandbox.generator import BarGenerator
+from kernelext.venues.sandbox.instruments import KRAKEN, make_instrument
 
 REPLAY_CLIENT = "REPLAY"
 SETTLE_TURNS = 4

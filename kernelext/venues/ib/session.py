@@ -8,60 +8,39 @@
 - **One session per gateway.** IB allows one login per gateway, and two nodes on one
   account would reconcile each other's orders: a second start on the same ``host:port``
   is refused while the ledger shows an active ib-paper session there.
-- **One API connection.** Data and execution share one IB client (Nautilus keys its
-  clients by host, port and client id); its client id is the probe's plus one, so a
-  health probe never collides with a running session.
 - **Nautilus's process-wide IB caches.** The adapter caches clients and instrument
   providers per process (``factories.IB_CLIENTS``), bound to the node's event loop. A
-  notebook runs many sessions in one process, so the runner forgets them after every
-  session (``forget_clients``); otherwise the next session would get a client tied to a
-  closed loop.
-- **Symbology.** IB simplified symbology ``SYMBOL.PRIMARY_EXCHANGE`` (``QQQ.NASDAQ``);
-  it is a Nautilus instrument id as it stands and says which listing IB trades.
+  notebook runs many sessions in one process, so the session forgets them after it ends
+  (``forget_clients``); otherwise the next session would get a client tied to a closed loop.
+- **Session hooks** (``IbSession``): the RTH gate, order tags and DAY orders on every
+  strategy; the connection watcher (``feed.stale`` / ``feed.reconnected``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from nautilus_trader.adapters.interactive_brokers import factories as ib_factories
-from nautilus_trader.adapters.interactive_brokers.common import IB_VENUE, IBOrderTags
-from nautilus_trader.adapters.interactive_brokers.config import (
-    InteractiveBrokersDataClientConfig,
-    InteractiveBrokersExecClientConfig,
-    InteractiveBrokersInstrumentProviderConfig,
-    SymbologyMethod,
-)
-from nautilus_trader.config import RoutingConfig
+from nautilus_trader.adapters.interactive_brokers.data import InteractiveBrokersDataClient
+from nautilus_trader.model.enums import TimeInForce
 
 from kernelext.ledger import Ledger, queries
 from kernelext.spec import SessionSpec, SpecError
-from kernelext.venues.ib import (
+from kernelext.venues.base import FeedReport, VenueSession
+from kernelext.venues.ib.config import node_client_id, order_tags, target_for
+from kernelext.venues.ib.hours import MarketHours
+from kernelext.venues.ib.probe import (
     AccountSnapshot,
-    GatewayTarget,
     ProbeFailure,
     mask_account,
     missing_contracts,
     probe_account,
 )
-
-IB_CLIENT = IB_VENUE.value  # "INTERACTIVE_BROKERS": the exec client's account issuer
-SYMBOLOGY_NOTE = "IB symbology SYMBOL.PRIMARY_EXCHANGE (e.g. QQQ.NASDAQ), not catalog symbology"
-
-
-def target_for(spec: SessionSpec) -> GatewayTarget:
-    """The gateway of this session (env host/port), with the spec's account."""
-    base = GatewayTarget.from_env(paper=True)
-    return replace(base, account_id=spec.account_id or base.account_id)
-
-
-def node_client_id(target: GatewayTarget) -> int:
-    """The API client id of the session's node: the probe's plus one."""
-    return target.client_id + 1
 
 
 def preflight(spec: SessionSpec, ledger: Ledger, *, timeout: float = 5.0) -> tuple[SessionSpec, AccountSnapshot]:
@@ -100,43 +79,6 @@ def active_session_on(ledger: Ledger, gateway: str) -> str | None:
     return None
 
 
-def _provider(spec: SessionSpec) -> InteractiveBrokersInstrumentProviderConfig:
-    return InteractiveBrokersInstrumentProviderConfig(
-        load_ids=frozenset(spec.instruments),
-        symbology_method=SymbologyMethod.IB_SIMPLIFIED,
-    )
-
-
-def _connection(spec: SessionSpec) -> dict[str, Any]:
-    """What the data and execution clients share: one gateway connection, one provider."""
-    target = target_for(spec)
-    return {
-        "ibg_host": target.host,
-        "ibg_port": target.port,
-        "ibg_client_id": node_client_id(target),
-        "instrument_provider": _provider(spec),
-        "connection_timeout": 20,
-        "request_timeout_secs": 20,
-    }
-
-
-def data_client_config(spec: SessionSpec) -> InteractiveBrokersDataClientConfig:
-    """IB market data for the session's instruments (bars RTH-only unless ``outside_rth``)."""
-    return InteractiveBrokersDataClientConfig(use_regular_trading_hours=not spec.outside_rth, **_connection(spec))
-
-
-def exec_client_config(spec: SessionSpec) -> InteractiveBrokersExecClientConfig:
-    """IB's own paper execution on the session's (DU…) account, default route for every venue."""
-    return InteractiveBrokersExecClientConfig(
-        account_id=spec.account_id, routing=RoutingConfig(default=True), **_connection(spec)
-    )
-
-
-def order_tags(spec: SessionSpec) -> list[str] | None:
-    """``outsideRth`` on every order when the session allows trading outside RTH."""
-    return [IBOrderTags(outsideRth=True).value] if spec.outside_rth else None
-
-
 def forget_clients(spec: SessionSpec) -> None:
     """Drop Nautilus's process-wide cached IB client and providers of this session's gateway."""
     target = target_for(spec)
@@ -164,3 +106,51 @@ async def watch_connection(client: Any, on_change: Callable[[bool], None], inter
         if now != ready:
             ready = now
             on_change(now)
+
+
+class IbSession(VenueSession):
+    """An ib-paper session's hooks: strategies trade DAY orders inside RTH (unless
+    ``outside_rth``), the connection watcher reports, IB's caches are freed at the end."""
+
+    def __init__(self, spec: SessionSpec) -> None:
+        self.spec = spec
+
+    def add_client(self, client: Any) -> None:
+        if isinstance(client, InteractiveBrokersDataClient):
+            self.market_client = client
+
+    def configure_strategy(self, strategy: Any) -> None:
+        strategy.market_hours_of = None if self.spec.outside_rth else MarketHours.from_instrument
+        strategy.order_tags = order_tags(self.spec)
+        strategy.order_time_in_force = TimeInForce.DAY
+
+    async def watch(self, report: FeedReport) -> None:
+        """The IB API connection went down or came back (Nautilus reconnects by itself)."""
+        if self.market_client is None:
+            return
+
+        def on_change(ready: bool) -> None:
+            if ready:
+                report("feed.reconnected", "IB connection restored; subscriptions renewed and orders reconciled", False)
+            else:
+                report("feed.stale", "IB connection lost; reconnecting (Nautilus retries every ~6 s)", True)
+
+        await watch_connection(self.market_client._client, on_change)
+
+    async def stopped(self) -> None:
+        await client_stopped()
+
+    def disposed(self) -> None:
+        forget_clients(self.spec)
+
+
+async def client_stopped(timeout: float = 3.0) -> None:
+    """Let the IB client's ``_stop_async`` finish (disconnect, clear bar timers) before the
+    loop's leftovers are cancelled: cancelled mid-way, Nautilus's task callback calls
+    ``task.exception()`` on it and logs a CancelledError traceback."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stopping = [t for t in asyncio.all_tasks() if not t.done() and "_stop_async" in repr(t.get_coro())]
+        if not stopping:
+            return
+        await asyncio.sleep(0.02)

@@ -1,0 +1,94 @@
+"""The sandbox's Nautilus clients: replay or Kraken market data, ``SandboxExecutionClient`` fills.
+
+- The order submit-rate cap is wall-clock. Replay at ``speed`` x real time scales it by
+  ``speed`` so it keeps its meaning in market time; at full speed (lock-step replay) it is
+  lifted and the session says so.
+- On Kraken the sandbox is funded in Kraken's asset code (``ZUSD``), as its instruments carry.
+"""
+
+from __future__ import annotations
+
+from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
+from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
+
+from kernelext.spec import SessionSpec
+from kernelext.venues.base import Client, TelemetryOptions, VenuePlan
+from kernelext.venues.sandbox import kraken
+from kernelext.venues.sandbox.instruments import KRAKEN
+from kernelext.venues.sandbox.replay import REPLAY_CLIENT, ReplayDataClientConfig, ReplayDataClientFactory
+from kernelext.venues.sandbox.session import SandboxSession
+from kernelext.venues.sandbox.venue import LIVE
+
+SANDBOX_CLIENT = KRAKEN.value
+KRAKEN_DATA_CLIENT = "KRAKEN"
+UNLIMITED_RATE = "100000000/00:00:01"
+
+
+def scaled_rate(rate: str, speed: float | None) -> str:
+    """``'10/00:00:01'`` at speed 60 -> ``'600/00:00:01'``; full speed -> unlimited."""
+    if speed is None:
+        return UNLIMITED_RATE
+    limit, interval = rate.split("/")
+    return f"{max(1, round(int(limit) * speed))}/{interval}"
+
+
+def plan(spec: SessionSpec) -> VenuePlan:
+    """Replay (or Kraken) data into the local sandbox on the KRAKEN venue."""
+    live = spec.feed == LIVE
+    rate, notes = spec.risk.max_order_submit_rate, []
+    if not live:
+        rate = scaled_rate(rate, spec.speed)
+        if spec.speed is None:
+            notes.append("order submit-rate cap lifted: replay runs faster than the wall clock")
+        elif spec.speed != 1:
+            notes.append(f"order submit-rate cap scaled x{spec.speed:g} to market time: {rate}")
+    currency = kraken.asset_code(spec.currency) if live else spec.currency
+    data = (Client(KRAKEN_DATA_CLIENT, kraken.data_client_config(spec.instruments), kraken.SequencedKrakenDataClientFactory)
+            if live else Client(REPLAY_CLIENT, replay_config(spec), ReplayDataClientFactory))
+    sandbox = Client(SANDBOX_CLIENT, sandbox_config(spec, currency, bar_execution=not live), SandboxLiveExecClientFactory)
+    return VenuePlan(
+        data_clients=(data,),
+        exec_clients=(sandbox,),
+        settlement_currency=currency,
+        submit_rate=rate,
+        telemetry=TelemetryOptions(venue=KRAKEN, starting_cash=float(spec.starting_cash), live_feed=live),
+        session=SandboxSession(route_bars=not live),
+        notes=tuple(notes),
+        timeouts={
+            "timeout_connection": 10.0,
+            "timeout_reconciliation": 1.0,
+            "timeout_portfolio": 1.0,
+            "timeout_disconnection": 5.0 if live else 1.0,  # a WebSocket feed takes longer to close
+            "timeout_post_stop": 0.1,
+            "timeout_shutdown": 1.0,
+        },
+    )
+
+
+def replay_config(spec: SessionSpec) -> ReplayDataClientConfig:
+    """The replay feed of the spec's instruments (generator seed or catalog, speed, bar cap)."""
+    return ReplayDataClientConfig(
+        instrument_ids=tuple(spec.instruments),
+        seed=spec.seed,
+        speed=spec.speed,
+        anchor_ns=spec.anchor_ns,
+        catalog_path=spec.catalog_path,
+        max_bars=spec.max_bars,
+    )
+
+
+def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> SandboxExecutionClientConfig:
+    """The local sandbox on the KRAKEN venue, funded in the instruments' own quote currency.
+
+    On the live feed it fills against Kraken's quotes and trades (bars built in the node
+    are not fed to it); on replay, bars are the market.
+    """
+    return SandboxExecutionClientConfig(
+        venue=KRAKEN.value,
+        starting_balances=[f"{spec.starting_cash} {currency}"],
+        base_currency=currency,
+        oms_type="NETTING",
+        account_type="MARGIN",
+        bar_execution=bar_execution,
+        trade_execution=True,
+    )

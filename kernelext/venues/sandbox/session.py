@@ -1,0 +1,40 @@
+"""A sandbox session's hooks: the clients it keeps, bar routing and lock-step replay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
+
+from kernelext.venues.base import VenueSession
+from kernelext.venues.sandbox.instruments import KRAKEN
+from kernelext.venues.sandbox.replay import ReplayDataClient
+from kernelext.venues.sandbox.routing import route_bars_to_sandbox
+
+
+class SandboxSession(VenueSession):
+    """Keeps the replay client (lock-step, end of replay) and the live feed's client; routes
+    bars to the sandbox on replay (on the live feed it fills against quotes and trades)."""
+
+    def __init__(self, *, route_bars: bool) -> None:
+        self.route_bars = route_bars
+        self.replay: ReplayDataClient | None = None
+
+    def add_client(self, client: Any) -> None:
+        if isinstance(client, ReplayDataClient):
+            self.replay = client
+        elif isinstance(client, SandboxExecutionClient):
+            if self.route_bars:
+                route_bars_to_sandbox(client._msgbus, client, KRAKEN)
+        else:
+            self.market_client = client
+
+    def built(self, idle: Callable[[], bool]) -> None:
+        if self.replay is not None:
+            self.replay.idle_check = idle  # lock-step: the next bar once the engines are idle
+
+    def finished(self) -> str | None:
+        if self.replay is not None and self.replay.exhausted.is_set():
+            return "replay finished"
+        return None
