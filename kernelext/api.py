@@ -299,8 +299,9 @@ def compare(*sessions_: str, html: str | None = None, ledger: Ledger | None = No
 
     if html is not None:
         check_output_file(html, field="html", suffixes=(".html", ".htm"))
-    if 2 <= len(sessions_) <= 3:
-        sessions_ = tuple(resolve(s, ledger=ledger) for s in sessions_)
+    if not 2 <= len(sessions_) <= 3:
+        raise SpecError(f"sessions: give 2 or 3 sessions (backtest, paper[, live]); got {len(sessions_)}")
+    sessions_ = tuple(resolve(s, ledger=ledger) for s in sessions_)
     result = run(*sessions_, ledger=ledger)
     if html is not None:
         write_file(html, "html", lambda: result.to_html(html))

@@ -39,11 +39,8 @@ class UsageError(SpecError):
     """Bad command-line words (unknown flag, missing argument)."""
 
 
-class NotFound(PaperLabError, LookupError):
-    """No such session, strategy or file."""
-
-    def __str__(self) -> str:  # LookupError's KeyError-style quoting is not wanted
-        return str(self.args[0]) if self.args else ""
+class NotFound(PaperLabError, ValueError):
+    """No such session, strategy or file (a ``ValueError``, as frames always raised for an unknown session)."""
 
 
 class Refused(PaperLabError):
@@ -75,8 +72,8 @@ def flat_text(value: object) -> str:
 
 def clean_text(value: object, max_len: int) -> str:
     """Text safe to store and print: control characters (terminal escapes) removed, one line, capped."""
-    text = "".join(ch for ch in str(value) if unicodedata.category(ch)[0] != "C" or ch in " \t")
-    text = flat_text(text)
+    spaced = "".join(" " if ch.isspace() else ch for ch in str(value))  # newlines, tabs -> spaces
+    text = flat_text("".join(ch for ch in spaced if unicodedata.category(ch)[0] != "C"))
     return text if len(text) <= max_len else text[: max_len - 1] + "…"
 
 

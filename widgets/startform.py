@@ -12,7 +12,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from kernelext import venues
@@ -179,6 +179,7 @@ class ParamField:
     choices: tuple[Any, ...] = ()
     optional: bool = False  # accepts None (blank)
     required: bool = False  # no default: must be filled in
+    strategy: str = ""  # the strategy key the field belongs to
 
 
 def _kind_of(hint: Any) -> tuple[ParamKind, tuple[Any, ...], bool]:
@@ -209,7 +210,7 @@ def param_fields(strategy_key: str) -> list[ParamField]:
     for name, (hint, default) in registry.user_params(entry).items():
         kind, choices, optional = _kind_of(hint)
         required = default is registry.REQUIRED
-        out.append(ParamField(name, kind, None if required else default, choices, optional, required))
+        out.append(ParamField(name, kind, None if required else default, choices, optional, required, strategy_key))
     return out
 
 
@@ -255,33 +256,13 @@ def _convert(f: ParamField, raw: Any) -> Any:
         except json.JSONDecodeError as e:
             example = default_text(f) or "null"
             raise SpecError(f"{where}: not valid JSON ({e.msg} at char {e.pos}); expected e.g. {example}") from None
-    if f.kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        if str(raw).lower() in ("true", "false"):
-            return str(raw).lower() == "true"
-        raise SpecError(f"{where}: expected true or false (got {raw!r})")
-    if f.kind == "choice":
-        if raw not in f.choices:
-            raise SpecError(f"{where}: expected one of {', '.join(map(repr, f.choices))} (got {raw!r})")
-        return raw
-    if f.kind == "int":
-        try:
-            value = Decimal(str(raw))
-            if value != value.to_integral_value():
-                raise InvalidOperation
-            return int(value)
-        except InvalidOperation:
-            raise SpecError(f"{where}: expected a whole number (got {raw!r})") from None
-    if f.kind in ("float", "decimal"):
-        try:
-            value = Decimal(str(raw))
-            if not value.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            raise SpecError(f"{where}: expected a number (got {raw!r})") from None
-        return float(value) if f.kind == "float" else str(value)
-    return str(raw)
+    if f.kind == "str":
+        return str(raw)
+    try:
+        value = registry.coerce_param(registry.get(f.strategy), f.name, raw)  # the one coercion
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def _is_default(f: ParamField, value: Any) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import sys
 import types
 import typing
@@ -296,21 +297,22 @@ def _coerce(value: Any, hint: Any) -> Any:  # noqa: C901
             return int(value)
         if isinstance(value, str):
             try:
-                return int(value.strip())
-            except ValueError:
+                number = Decimal(value.strip())
+            except InvalidOperation:
                 raise _CoerceError from None
+            if number.is_finite() and number == number.to_integral_value():
+                return int(number)
         raise _CoerceError
     if hint is float:
         if isinstance(value, bool):
             raise _CoerceError
-        if isinstance(value, _NUMBER_TYPES):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                raise _CoerceError from None
-        raise _CoerceError
+        try:
+            number = float(value.strip()) if isinstance(value, str) else float(value) if isinstance(value, _NUMBER_TYPES) else None
+        except ValueError:
+            raise _CoerceError from None
+        if number is None or not math.isfinite(number):
+            raise _CoerceError
+        return number
     if hint is Decimal:
         if isinstance(value, bool):
             raise _CoerceError
@@ -350,6 +352,19 @@ def _coerce(value: Any, hint: Any) -> Any:  # noqa: C901
         return value
     # Other types (enums, identifiers, ...): let msgspec validate them.
     return value
+
+
+def coerce_param(entry: StrategyEntry, name: str, value: Any) -> Any:
+    """One user value (form text or JSON) for param ``name`` -> its config type.
+
+    The one coercion of strategy params (``build_config`` uses the same); a value that does
+    not fit raises ``ValueError`` naming ``params.<name>`` and the type allowed.
+    """
+    hint = user_params(entry)[name][0]
+    try:
+        return _coerce(value, hint)
+    except _CoerceError:
+        raise ValueError(f"params.{name}: must be {_type_name(hint)} (got {value!r})") from None
 
 
 def _validation_field(msg: str) -> tuple[str | None, str]:
