@@ -9,7 +9,7 @@ session row or any other row left behind in the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +17,26 @@ import pytest
 
 import kernelext
 from kernelext.errors import PaperLabError, one_line
-from kernelext.strategies import PaperStrategy, PaperStrategyConfig
+from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from kernelext.surfaces.cli import main
 
 PAPER = ["paper", "--feed", "replay", "--strategy", "ema_cross", "--instrument", "BTC/USD"]
 SLEEVE = '{"strategy": "ema_cross", "instrument": "BTC/USD"%s}'
 
 
-@kernelext.register("boom_init")
 class BoomOnInit(PaperStrategy):
-    """A registered strategy whose ``__init__`` raises."""
+    """A strategy whose ``__init__`` raises (registered for these tests only)."""
 
     def __init__(self, config: PaperStrategyConfig) -> None:
         raise ZeroDivisionError("the author divided by zero")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def boom_init() -> Iterator[None]:
+    """The registry is process-wide: register for this module, then leave it as it was."""
+    kernelext.register("boom_init")(BoomOnInit)
+    yield
+    registry.unregister("boom_init")
 
 
 def ledger_rows(home: Path) -> int:
