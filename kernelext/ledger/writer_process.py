@@ -9,6 +9,7 @@ it by closing the pipe (also by dying).
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import sys
@@ -41,6 +42,15 @@ def _write(ledger: Ledger, events: list[Event], counters: dict[str, int]) -> Non
         counters["dropped"] += len(events)
 
 
+def _answer(stdout: BinaryIO, line: str) -> None:
+    """Tell the parent; a parent that is gone (its pipe closed) has nothing left to hear."""
+    try:
+        stdout.write(line.encode())
+        stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())  # no error at exit either
+
+
 def child_main(path: str) -> int:
     """Read frames from stdin until EOF, write them, answer flushes on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we end: EOF
@@ -54,15 +64,11 @@ def child_main(path: str) -> int:
                 if isinstance(item, tuple) and item and item[0] == "flush":
                     _write(ledger, events, counters)
                     events = []
-                    stdout.write(
-                        f"ack {item[1]} {counters['written']} {counters['errors']} {counters['dropped']}\n".encode()
-                    )
-                    stdout.flush()
+                    _answer(stdout, f"ack {item[1]} {counters['written']} {counters['errors']} {counters['dropped']}\n")
                 else:
                     events.append(item)
             _write(ledger, events, counters)
-        stdout.write(b"done\n")  # everything is committed: the parent need not wait for our exit
-        stdout.flush()
+        _answer(stdout, "done\n")  # everything is committed: the parent need not wait for our exit
     finally:
         ledger.close()
     return 0

@@ -108,6 +108,7 @@ class SessionRunner:
         self.telemetry: Telemetry | None = None
         self.strategies: list[Any] = []
         self.venue_session = VenueSession()  # the venue's hooks for this session (from its plan)
+        self.connect_error: str | None = None  # the first client connect that failed (ends the start)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
@@ -124,8 +125,30 @@ class SessionRunner:
         return self.venue_session.market_client
 
     def _on_client(self, client: Any) -> None:
-        """A client the node's factories built: the venue's session keeps what it needs."""
+        """A client the node's factories built: the venue's session keeps what it needs, and a
+        failed connect ends the start at once (not after the start timeout)."""
         self.venue_session.add_client(client)
+        self._watch_connect(client)
+
+    def _watch_connect(self, client: Any) -> None:
+        """Record the first error of ``client``'s connect (Nautilus only logs it and waits)."""
+        connect = getattr(client, "_connect", None)
+        if connect is None:
+            return
+
+        async def watched() -> Any:
+            try:
+                return await connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.connect_error = self.connect_error or f"{client.id}: {one_line(e)}"
+                raise
+
+        try:
+            client._connect = watched
+        except AttributeError:  # a compiled client: its failure still shows as the start timeout
+            log.debug("cannot watch %s's connect", client)
 
     def _on_feed(self, stage: str, message: str, stale: bool) -> None:
         """The venue's feed went stale or came back (``feed.stale`` / ``feed.reconnected``)."""
@@ -157,7 +180,8 @@ class SessionRunner:
                 break
         if not self._running.is_set():
             self._done.wait(10)
-            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error}\n{self.log_tail()}")
+            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error} (log: {self.log_path})"
+                                    f"\n{self.log_tail()}")
         return self
 
     def _prepare(self) -> None:
@@ -253,8 +277,10 @@ class SessionRunner:
         self._stop_requested = asyncio.Event()
         run_task = asyncio.ensure_future(self.node.run_async())
         while not self.node.trader.is_running:
-            if run_task.done() or self.telemetry.shutdown_reason:
-                self.last_error = self.telemetry.shutdown_reason or _task_error(run_task) or "the node stopped while starting"
+            if run_task.done() or self.telemetry.shutdown_reason or self.connect_error:
+                self.last_error = (self.connect_error or self.telemetry.shutdown_reason or _task_error(run_task)
+                                   or "the node stopped while starting")
+                await self._shutdown(run_task)  # stopped, its dispose need not wait out the disconnection timeout
                 raise RuntimeError(self.last_error)
             await asyncio.sleep(0.005)
         self.started_at = dt.datetime.now(dt.UTC)

@@ -15,6 +15,7 @@ import pytest
 import kernelext
 from kernelext import frames
 from kernelext.ledger import Ledger
+from kernelext.errors import SessionStartError
 from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
@@ -140,3 +141,18 @@ def test_a_pair_kraken_does_not_list_is_one_line_with_a_suggestion(peer: KrakenP
             build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USDT")], feed="kraken", starting_cash="100000 USDT")
         ).start()
     assert frames.sessions(ledger=Ledger()).height == 0
+
+
+def test_a_feed_that_fails_to_connect_ends_the_start_at_once_with_its_error(peer: KrakenPeer, monkeypatch) -> None:
+    """Kraken answers over HTTP (the preflight passes) but its websocket refuses: the start
+    ends with the adapter's own error in one line and where the log is, not after the 60 s
+    start timeout; nothing keeps running."""
+    monkeypatch.setenv("PAPERLAB_KRAKEN_WS", "ws://127.0.0.1:9/v2")
+    runner = SessionRunner(_kraken_spec("ema_cross", {"fast": 2, "slow": 4}, feed="kraken"))
+    with pytest.raises(SessionStartError) as failed:
+        runner.start(timeout=60)
+    first = str(failed.value).splitlines()[0]
+    assert "Connection refused" in first and "log:" in first, first
+    assert "did not start within" not in first  # the adapter's error ended the start, not the timeout
+    assert not runner.is_alive and runner.session_id not in SessionRunner.live()
+    assert frames.sessions().filter(session_id=runner.session_id)["status"][0] == "error"
