@@ -8,7 +8,6 @@ A served Bokeh document may only be changed on its own event loop. ``post_to_ui(
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -16,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bokeh.document import Document
-
-log = logging.getLogger(__name__)
 
 Post = Callable[[Callable[[], None]], None]
 Done = Callable[[Any, BaseException | None], None]
