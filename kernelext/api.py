@@ -326,3 +326,167 @@ def gateway_status(venue: str, *, timeout: float = 5.0, ledger: Ledger | None = 
 def to_json(value: Any) -> str:
     """One JSON line (datetimes as ISO text)."""
     return json.dumps(value, default=str)
+
+
+# -- views: what the widgets and the app read (live views poll these) ---------------------------
+# Appended as a section of its own: thin wrappers over ``ledger.queries`` and the venue registry,
+# so a view never reaches below the facade. Constants are the ledger's own (sqlite only to import).
+
+from kernelext.ledger.queries import EQUITY_FIELDS  # noqa: E402
+from kernelext.ledger.sessions import ACTIVE_STATUSES  # noqa: E402
+
+__all__ += [
+    "ACTIVE_STATUSES",
+    "EQUITY_FIELDS",
+    "open_ledger",
+    "session_row",
+    "session_statuses",
+    "session_processes",
+    "sleeves",
+    "counts_by_sleeve",
+    "fill_count",
+    "events_after",
+    "equity_after",
+    "feed_history",
+    "gateway_health",
+]
+
+
+def open_ledger(ledger: Ledger | None = None) -> Ledger:
+    """The ledger a view keeps for its reads: ``ledger`` itself, else the default one."""
+    return _ledger(ledger)
+
+
+def session_row(session_id: str, *, ledger: Ledger | None = None) -> dict[str, Any] | None:
+    """label, kind, venue, feed, status and last_error of one session (an exact id); None when gone."""
+    from kernelext.ledger import queries
+
+    return queries.session_header(_ledger(ledger), session_id)
+
+
+def session_statuses(*, ledger: Ledger | None = None) -> list[tuple[str, str]]:
+    """(id, status) of every session, by id: what a history view reloads for."""
+    from kernelext.ledger import queries
+
+    return queries.session_statuses(_ledger(ledger))
+
+
+def session_processes(session_id: str | None = None, *, active: bool = False,
+                      ledger: Ledger | None = None) -> list[dict[str, Any]]:
+    """id, status, pid, host and ``alive`` of one session (empty when gone), of every session, or
+    (``active``) of those in an active status, newest first.
+
+    ``alive``: the session is active and its process may still be running it (here: its runner
+    is live; another process of this host: that pid runs; another host: assumed).
+    """
+    from kernelext.ledger import queries
+
+    led = _ledger(ledger)
+    rows = queries.active_session_processes(led) if active else queries.session_processes(led, session_id)
+    return [{**row, "alive": _alive(row)} for row in rows]
+
+
+def _alive(row: dict[str, Any]) -> bool:
+    import os
+    import socket
+
+    from kernelext.ledger import pid_alive
+
+    if row.get("status") not in ACTIVE_STATUSES:
+        return False
+    if row.get("host") not in (None, socket.gethostname()):
+        return True  # another host: we cannot tell, assume it runs
+    pid = row.get("pid")
+    if pid == os.getpid():
+        return live.get(row.get("id") or "") is not None
+    return pid is None or pid_alive(pid)
+
+
+def sleeves(session_id: str | None = None, *, ledger: Ledger | None = None) -> list[dict[str, Any]]:
+    """The sleeves (session_id, sleeve, strategy_key, instrument, ...) of one session or of all."""
+    from kernelext.ledger import queries
+
+    return queries.sleeves(_ledger(ledger), session_id)
+
+
+def counts_by_sleeve(session_id: str, table: str, *, ledger: Ledger | None = None) -> dict[str | None, int]:
+    """Rows of ``table`` ("fills" or "orders") per sleeve of one session."""
+    from kernelext.ledger import queries
+
+    if table not in ("fills", "orders"):
+        raise SpecError(f"table: {table!r} is not counted by sleeve; allowed: fills, orders")
+    return queries.counts_by_sleeve(_ledger(ledger), session_id, table)  # type: ignore[arg-type]
+
+
+def fill_count(session_id: str | None = None, *, ledger: Ledger | None = None) -> int:
+    """Fills of one session, or of every session."""
+    from kernelext.ledger import queries
+
+    return queries.fill_count(_ledger(ledger), session_id)
+
+
+def events_after(session_id: str, after_id: int, *, limit: int = 5000,
+                 ledger: Ledger | None = None) -> tuple[list[tuple], int, bool]:
+    """A session's event rows ``(id, sleeve, stage, message, ts, extras_json)`` stored after
+    ``events.id`` ``after_id`` -> (rows, the id to read after next time, full: more is waiting).
+
+    A range scan up to the table's current top, so a poll reads about what was written since the
+    previous one; the next poll may start at that top (event ids are never reused).
+    """
+    from kernelext.ledger import queries
+
+    led = _ledger(ledger)
+    top = queries.max_event_id(led)
+    if top <= after_id:
+        return [], after_id, False
+    rows = queries.feed_events_between(led, session_id, after_id, top, limit)
+    full = len(rows) >= limit
+    return rows, (int(rows[-1][0]) if full else top), full
+
+
+def equity_after(session_id: str, after_rowid: int | None, *, limit: int = 5000,
+                 ledger: Ledger | None = None) -> tuple[list[tuple], int | None, bool]:
+    """A session's equity rows ``(rowid, ts, *EQUITY_FIELDS, currency)`` after its row ``after_rowid``
+    (None: from its first) -> (rows, its last rowid read, full: more is waiting).
+
+    Equity rowids are not AUTOINCREMENT (a delete at the table's end lets them be reused), so the
+    next read starts after the session's own last row, not at the table's top.
+    """
+    from kernelext.ledger import queries
+
+    led = _ledger(ledger)
+    if after_rowid is None:
+        rows = queries.feed_equity_first(led, session_id, limit)
+    else:
+        top = queries.max_equity_rowid(led)
+        rows = queries.feed_equity_between(led, session_id, after_rowid, top, limit) if top > after_rowid else []
+    last = int(rows[-1][0]) if rows else after_rowid
+    return rows, last, len(rows) >= limit
+
+
+def feed_history(session_id: str, per_class: int, *, classes: tuple[str, ...] = (),
+                 ledger: Ledger | None = None) -> tuple[list[tuple], list[tuple], int, int]:
+    """A live view's first read: the last ``per_class`` events of each stage class (GLOB patterns in
+    ``classes``) and of the other stages (``equity.*`` left out), oldest first; the last ``per_class``
+    equity rows -> (event rows, equity rows, rows left out, the events id to read after next).
+    """
+    from kernelext.ledger import queries
+
+    led = _ledger(ledger)
+    top = queries.max_event_id(led)
+    rows: list[tuple] = []
+    for pattern in classes:
+        rows += queries.feed_latest_events(led, session_id, top, per_class, glob=pattern)
+    rows += queries.feed_latest_events(led, session_id, top, per_class, exclude=(*classes, "equity.*"))
+    rows.sort(key=lambda r: r[0])
+    points = queries.feed_equity_last(led, session_id, per_class)
+    n_events, n_points = queries.feed_totals(led, session_id)
+    return rows, points, n_events + n_points - len(rows) - len(points), top
+
+
+def gateway_health(venue: str | None, *, ledger: Ledger | None = None) -> Any:
+    """The latest recorded health of a venue's gateway (None: none recorded, no gateway, no such venue)."""
+    from kernelext import venues
+
+    found = venues.find(venue)
+    return found.health(_ledger(ledger)) if found is not None else None

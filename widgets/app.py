@@ -9,6 +9,10 @@ the newest running session in the ledger, also one a notebook started. Binding
 to anything but loopback needs a password (Panel's basic auth). The header carries
 the health chip of every venue with a gateway (``widgets.venues``; IB paper's: the ledger's
 latest ``gateway_health`` row, "not checked" when there is none), refreshed on the session poll.
+Everything is read through ``kernelext.api``.
+
+Declared state (params): ``current_session`` (the session the Paper tab shows) and
+``health_rows`` (each gateway venue's latest health row: the header chips).
 """
 
 from __future__ import annotations
@@ -24,13 +28,20 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import panel as pn
+import param
 
 from kernelext import api, venues
-from kernelext.ledger import ACTIVE_STATUSES, Ledger, queries
 from widgets.dashboard import SessionDashboard
-from widgets.sessions_view import SessionsView, session_alive
+from widgets.sessions_view import SessionsView
+from widgets.ui import style
+from widgets.ui.post import Repeat, every
 from widgets.venues import chip
+
+if TYPE_CHECKING:
+    from kernelext.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +80,13 @@ class _SimpleStart:
         return thread
 
     def _run(self, strategy: str, instrument: str, params: str, speed: str, duration: str) -> None:
-        import kernelext
-
         try:
             try:
                 parsed = json.loads(params) if params else None
             except json.JSONDecodeError as exc:
                 raise ValueError(f"params: not valid JSON ({exc.msg}), e.g. {{\"fast\": 10}}") from None
-            runner = kernelext.start(strategy, instrument, params=parsed, speed=speed or None,
-                                     duration=duration or None)
+            runner = api.start(strategy, instrument, params=parsed, speed=speed or None,
+                               duration=duration or None)
         except Exception as exc:  # noqa: BLE001  (one line for the user)
             text = str(exc).strip().splitlines()
             self.message.object = text[0] if text else type(exc).__name__
@@ -110,28 +119,32 @@ def start_card(on_started: Callable[[Any], None], ledger: Ledger | None = None) 
     return PanelStartCard(on_started=on_started)
 
 
-class PaperApp:
+class PaperApp(pn.viewable.Viewer):
     """One browser session's app: start area, current session's dashboard, sessions history."""
 
+    current_session = param.String(default=None, allow_None=True, doc="the session id the Paper tab shows")
+    health_rows = param.Dict(default={}, doc="venue name -> its gateway's latest health row (header chips)")
+
     def __init__(self, ledger: Ledger | None = None, *, poll_ms: int = POLL_MS) -> None:
-        self.ledger = ledger or Ledger()
+        super().__init__()
+        self.ledger = api.open_ledger(ledger)
         self.poll_ms = poll_ms
         self.dashboard: SessionDashboard | None = None
         self.sessions = SessionsView(self.ledger)
         self.slot = pn.Column(pn.pane.Markdown(NO_SESSION), sizing_mode="stretch_width")
         self.chips = [(v, c) for v in venues.every() if (c := chip(v)) is not None]  # venues with a gateway
-        self.health_rows: dict[str, Any] = {v.name: None for v, _ in self.chips}  # their latest health rows
-        self.health = pn.pane.HTML(self._chips_html(), css_classes=["paperlab-app-health"], margin=(22, 10))
+        self.health = pn.pane.HTML("", css_classes=["paperlab-app-health"], margin=(22, 10),
+                                   stylesheets=style.stylesheets())
+        self.health_rows = {v.name: None for v, _ in self.chips}
+        self._health_changed()
         self.start_card: Any = None  # made with the layout
         self._started: list[str] = []
         self._lock = threading.Lock()
-        self._callback: Any = None
+        self._callback: Repeat | None = None
         self._layout: pn.viewable.Viewable | None = None
 
-    @property
-    def current_session(self) -> str | None:
-        """The session id the Paper tab shows (None: the placeholder)."""
-        return self.dashboard.session_id if self.dashboard is not None else None
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self.panel()
 
     def on_started(self, runner: Any) -> None:
         """Start-card callback (any thread): show ``runner``'s session at the next poll."""
@@ -153,10 +166,13 @@ class PaperApp:
 
     def refresh_health(self) -> None:
         """Re-read each venue's latest health row; update the chips when one changed."""
-        rows = {v.name: v.health(self.ledger) for v, _ in self.chips}
+        rows = {v.name: api.gateway_health(v.name, ledger=self.ledger) for v, _ in self.chips}
         if rows != self.health_rows:
             self.health_rows = rows
-            self.health.object = self._chips_html()
+
+    @param.depends("health_rows", watch=True)
+    def _health_changed(self) -> None:
+        self.health.object = self._chips_html()
 
     def poll(self) -> None:
         """The gateway chip; then show a session started here, else (when nothing live is shown)
@@ -166,30 +182,28 @@ class PaperApp:
             started, self._started = self._started, []
         if started:
             if started[-1] != self.current_session:
-                self.show(started[-1])
+                self.show_session(started[-1])
             self.sessions.refresh()
             return
-        if self.dashboard is not None and self.dashboard.status in ACTIVE_STATUSES:
+        if self.dashboard is not None and self.dashboard.status in api.ACTIVE_STATUSES:
             return
         sid = self.newest_running()
         if sid is not None and sid != self.current_session:
-            self.show(sid)
+            self.show_session(sid)
         elif sid is None and self.dashboard is not None and self.dashboard.status == "deleted":
             self.clear()
 
     def newest_running(self) -> str | None:
         """The newest session whose process is running it, in any process of this host (or another host)."""
-        for row in queries.active_session_processes(self.ledger):
-            if session_alive(row):
-                return row["id"]
-        return None
+        return next((r["id"] for r in api.session_processes(active=True, ledger=self.ledger) if r["alive"]), None)
 
-    def show(self, session_id: str) -> SessionDashboard:
+    def show_session(self, session_id: str) -> SessionDashboard:
         """Replace the Paper tab's dashboard with ``session_id``'s."""
         if self.dashboard is not None:
             self.dashboard.stop()
         self.dashboard = SessionDashboard(session_id, self.ledger)
         self.slot.objects = [self.dashboard.panel()]
+        self.current_session = session_id
         return self.dashboard
 
     def clear(self) -> None:
@@ -197,6 +211,7 @@ class PaperApp:
         if self.dashboard is not None:
             self.dashboard.stop()
         self.dashboard = None
+        self.current_session = None
         self.slot.objects = [pn.pane.Markdown(NO_SESSION)]
 
     def _tick(self) -> None:
@@ -221,7 +236,7 @@ class PaperApp:
             header = pn.Row(pn.pane.Markdown("## PaperLab"), self.health, sizing_mode="stretch_width")
             self._layout = pn.Column(header, tabs, sizing_mode="stretch_width")
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self._tick, period=self.poll_ms)
+            self._callback = every(self.poll_ms, self._tick)
         return self._layout
 
 
@@ -279,7 +294,7 @@ def serve(
     """
     basic_auth = basic_auth or os.environ.get(PASSWORD_ENV) or None
     check_bind(host, basic_auth)
-    shared = ledger or Ledger()
+    shared = api.open_ledger(ledger)
     for venue in venues.every():  # a venue in use here: keep the header's health chip current
         venue.watch_health(shared)
     auth: dict[str, Any] = {}

@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import panel as pn
+import param
 
-from kernelext.research.compare import Comparison, compare
-from kernelext.ledger import Ledger
+from kernelext import api
+
+if TYPE_CHECKING:
+    from kernelext.ledger import Ledger
+    from kernelext.research.compare import Comparison
 
 
 def assessment_markdown(comparison: Comparison) -> str:
@@ -25,12 +29,17 @@ def assessment_markdown(comparison: Comparison) -> str:
     return "\n\n".join(blocks)
 
 
-class CompareView:
+class CompareView(pn.viewable.Viewer):
     """A Tabulator of the metrics, the assessment and a download of the HTML export."""
+
+    comparison = param.Parameter(doc="the ``Comparison`` shown (kernelext.api.compare)")
 
     def __init__(self, *session_ids: str, ledger: Ledger | None = None) -> None:
         """Compare ``session_ids`` (2 or 3 ids, prefixes or "latest") in ``ledger``."""
-        self.comparison = compare(*session_ids, ledger=ledger)
+        super().__init__(comparison=api.compare(*session_ids, ledger=ledger))
+
+    def __panel__(self) -> pn.Column:
+        return self.panel()
 
     @property
     def filename(self) -> str:

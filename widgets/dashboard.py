@@ -5,12 +5,15 @@
     pn.extension()
     SessionDashboard(runner.session_id).panel()
 
-Everything comes from the ledger (``LedgerFeed`` + ``kernelext.research.frames``), so the
-same view works in the process running the session, in another process, and
+Everything comes from the ledger through the facade (``LedgerFeed`` + ``kernelext.api`` frames),
+so the same view works in the process running the session, in another process, and
 after a browser refresh. One periodic callback (``refresh_ms``) drains the feed
 and applies the whole batch at once; every buffer is bounded. Controls run
-``kernelext.session.control.send`` on a worker thread and are acknowledged by the
+``kernelext.api.control`` on a worker thread and are acknowledged by the
 ``control.*`` event arriving through the feed. Times are US/Eastern.
+
+Declared state (params): ``status``, ``session_row``, ``health_row``, ``inflight`` (the control
+being sent) drive the header and buttons; ``alert_text`` drives the alert.
 
 Test hooks: ``refresh()`` (one poll + apply, no server needed), ``metrics``,
 ``counts``, ``status``, ``feed_badge``, ``alert_text``, ``buttons``, ``venue_chip``.
@@ -25,21 +28,24 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import panel as pn
+import param
 from bokeh.models import ColumnDataSource, HoverTool
 from bokeh.plotting import figure
 from panel.io.notebook import push_notebook
 
-from kernelext import venues
-from kernelext.research import frames
-from kernelext import api
+from kernelext import api, venues
 from kernelext.errors import one_line
-from kernelext.ledger import ACTIVE_STATUSES, Ledger, queries
 from widgets.feed import LedgerFeed, eastern_ms, eastern_str
+from widgets.ui import style
+from widgets.ui.post import Repeat, every
 from widgets.venues import chip
+
+if TYPE_CHECKING:
+    from kernelext.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,8 @@ QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curv
 _ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.denied": "DENIED", "order.rejected": "REJECTED",
                  "order.filled": "FILLED", "order.canceled": "CANCELED"}
 _PNL_COLORS = [(0.0, "#c0392b"), (float("inf"), "#1e8449")]  # red below 0, green from 0
+_STATUS_TONES: dict[str, style.Tone] = {"running": "ok", "paused": "warn", "error": "bad", "crashed": "bad",
+                                        "deleted": "bad"}
 
 
 def _r(value: Any, digits: int) -> float | None:
@@ -119,8 +127,14 @@ def _table(columns: list[str], height: int = 280, css: str = "") -> pn.widgets.T
     )
 
 
-class SessionDashboard:
+class SessionDashboard(pn.viewable.Viewer):
     """Header, account cards, equity curve, positions/orders/fills/sleeves/events tables, controls."""
+
+    status = param.String(default="unknown", doc="the session's status ('deleted' once it is gone)")
+    session_row = param.Dict(default={}, doc="label, kind, venue, feed, status, last_error")
+    health_row = param.Parameter(default=None, doc="the latest health row of the session's venue's gateway")
+    inflight = param.String(default=None, allow_None=True, doc="the control being sent (buttons wait)")
+    alert_text = param.String(default="", doc="the one-line alert ('' hides it)")
 
     def __init__(
         self,
@@ -135,8 +149,9 @@ class SessionDashboard:
         sleeve_refresh_s: float = 3.0,
     ) -> None:
         """A dashboard of ``session_id`` (an exact id) read from ``ledger`` (default ``Ledger()``)."""
+        super().__init__()
         self.session_id = session_id
-        self.ledger = ledger or Ledger()
+        self.ledger = api.open_ledger(ledger)
         self.controls = controls
         self.refresh_ms = refresh_ms
         self.table_rows, self.feed_rows, self.curve_points = table_rows, feed_rows, curve_points
@@ -144,10 +159,6 @@ class SessionDashboard:
         self.feed = LedgerFeed(session_id, self.ledger, history_per_class=curve_points)
         self.metrics: dict[str, float | None] = dict.fromkeys(METRICS)
         self.currency: str | None = None
-        self.status = "unknown"
-        self.session_row: dict[str, Any] = {}
-        self.alert_text = ""
-        self.health_row: Any = None  # the latest health row of the session's venue (one with a gateway)
         self._loaded = False
         self._drained = False
         self._fills: deque[dict[str, Any]] = deque()
@@ -160,21 +171,23 @@ class SessionDashboard:
         self._sleeves_at = 0.0
         self._lock = threading.Lock()
         self._control_done: list[tuple[str, str | None]] = []
-        self._inflight: str | None = None
-        self._callback: Any = None
+        self._callback: Repeat | None = None
         self._layout: pn.viewable.Viewable | None = None
         self._build_widgets()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self.panel()
 
     # -- widgets -------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         """Create every widget once (tests read them without a layout or server)."""
-        self.header = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.header = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=style.stylesheets())
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.cards = {
             key: pn.indicators.Number(
                 label=title, value=None, format="{value:,.2f}", font_size="20pt", title_size="10pt",
                 colors=_PNL_COLORS if key in ("unrealized_pnl", "realized_pnl") else None,
-                styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "4px 12px"},
+                css_classes=["paperlab-metric"], stylesheets=style.stylesheets(),
             )
             for key, title in METRICS.items()
         }
@@ -227,7 +240,7 @@ class SessionDashboard:
     def start(self) -> None:
         """Start the periodic refresh (once)."""
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self._tick, period=self.refresh_ms)
+            self._callback = every(self.refresh_ms, self._tick)
 
     def stop(self) -> None:
         """Stop the periodic refresh (the layout stays as it is)."""
@@ -279,7 +292,7 @@ class SessionDashboard:
         self._read_status()
         self._read_health()
         batch = [] if self._drained else self.feed.poll()
-        if self._loaded and not batch and not self.feed.behind and self.status not in ACTIVE_STATUSES:
+        if self._loaded and not batch and not self.feed.behind and self.status not in api.ACTIVE_STATUSES:
             self._drained = True  # an ended session's feed is read to the end: poll the status only
         if not self._loaded:
             self._apply_events(batch, tables=False)
@@ -293,38 +306,37 @@ class SessionDashboard:
 
     def _read_status(self) -> None:
         """The session row's status/label/feed/venue (a deleted session says so)."""
-        row = queries.session_header(self.ledger, self.session_id)
+        row = api.session_row(self.session_id, ledger=self.ledger)
         if row is None:
-            if self.status != "deleted":
-                self._dirty.add("header")
             self.status = "deleted"
             return
-        if row["status"] != self.status:
-            self._dirty.add("header")
-            if self._loaded and row["status"] not in ACTIVE_STATUSES:
-                self._sleeves_due, self._sleeves_at = True, 0.0  # final numbers now, not in a few seconds
-        self.session_row, self.status = row, row["status"]
+        if row["status"] != self.status and self._loaded and row["status"] not in api.ACTIVE_STATUSES:
+            self._sleeves_due, self._sleeves_at = True, 0.0  # final numbers now, not in a few seconds
+        self.param.update(session_row=row, status=row["status"])
 
     def _read_health(self) -> None:
         """The latest health row of the session's venue (header chip) when it changed."""
         if self._chip is None:
             return
-        row = venues.get(self.session_row["venue"]).health(self.ledger)
+        row = api.gateway_health(self.session_row["venue"], ledger=self.ledger)
         if row != self.health_row:
             self.health_row = row
-            self._dirty.add("header")
+
+    @param.depends("status", "session_row", "health_row", "inflight", watch=True)
+    def _header_changed(self) -> None:
+        self._dirty.add("header")
 
     def _load_tables(self) -> None:
         """Fills, orders and positions from frames (the last ``table_rows`` of each)."""
         if self.status == "deleted":
             return
         sid, led, n = self.session_id, self.ledger, self.table_rows
-        for r in frames.fills(sid, led).tail(n).iter_rows(named=True):
+        for r in api.frame("fills", sid, ledger=led).tail(n).iter_rows(named=True):
             x = {**r, "last_qty": r["qty"], "last_px": r["price"], "commission": r["fee"]}
             self._add_fill(x, r["ts_ns"])
-        for r in frames.orders(sid, led).tail(n).iter_rows(named=True):
+        for r in api.frame("orders", sid, ledger=led).tail(n).iter_rows(named=True):
             self._orders[r["client_order_id"]] = order_row(r, r["ts_submitted_ns"], "")
-        for r in frames.positions(sid, led).tail(n).iter_rows(named=True):
+        for r in api.frame("positions", sid, ledger=led).tail(n).iter_rows(named=True):
             self._positions[r["position_id"]] = position_row(r, r["opened_ts_ns"], r["closed_ts_ns"])
         self._dirty |= {"fills", "orders", "positions"}
 
@@ -423,11 +435,11 @@ class SessionDashboard:
     def _sleeve_rows(self) -> list[dict[str, Any]]:
         """One row per sleeve of the session."""
         sid, led = self.session_id, self.ledger
-        perf = {r["sleeve"]: r for r in frames.performance(sid, by="sleeve", ledger=led).iter_rows(named=True)}
-        fills = queries.counts_by_sleeve(led, sid, "fills")
-        orders = queries.counts_by_sleeve(led, sid, "orders")
+        perf = {r["sleeve"]: r for r in api.frame("perf", sid, by="sleeve", ledger=led).iter_rows(named=True)}
+        fills = api.counts_by_sleeve(sid, "fills", ledger=led)
+        orders = api.counts_by_sleeve(sid, "orders", ledger=led)
         rows = []
-        for sleeve in queries.sleeves(led, sid):
+        for sleeve in api.sleeves(sid, ledger=led):
             name, strategy, instrument = sleeve["sleeve"], sleeve["strategy_key"], sleeve["instrument"]
             p = perf.get(name, {})
             rows.append({
@@ -444,7 +456,7 @@ class SessionDashboard:
         if "header" in dirty or not self.header.object:
             self.header.object = self._header_html()
             for button in self.buttons.values():
-                button.disabled = self._inflight is not None or self.status not in ACTIVE_STATUSES
+                button.disabled = self.inflight is not None or self.status not in api.ACTIVE_STATUSES
         if "metrics" in dirty:
             for key, card in self.cards.items():
                 card.value = self.metrics[key]
@@ -461,30 +473,23 @@ class SessionDashboard:
     def _header_html(self) -> str:
         """Label, id, status, the feed's badge (REPLAY / LIVE FEED / ...), venue, its health chip."""
         row = self.session_row
-        badge_color = "#b9770e" if venues.badge(row.get("feed")).offline else "#1e8449"
-        status_color = {"running": "#1e8449", "paused": "#b9770e", "error": "#c0392b",
-                        "crashed": "#c0392b", "deleted": "#c0392b"}.get(self.status, "#566573")
-
-        def badge(text: str, color: str) -> str:
-            return (f'<span style="background:{color};color:white;border-radius:4px;padding:2px 8px;'
-                    f'margin-left:8px;font-size:0.85em;font-weight:600">{html.escape(text)}</span>')
-
-        error = f' <span style="color:#c0392b">{html.escape(row["last_error"])}</span>' if row.get("last_error") else ""
+        feed_tone: style.Tone = "warn" if venues.badge(row.get("feed")).offline else "ok"
+        status = style.badge(self.status.upper(), _STATUS_TONES.get(self.status, "muted"))
+        error = " " + style.span(row["last_error"], "paperlab-text-bad") if row.get("last_error") else ""
         chip = self._chip.html(self.health_row) if self._chip is not None else ""
+        venue = style.span(f"venue: {row.get('venue') or '?'}", "paperlab-venue-name")
         return (
-            f'<div style="font-size:1.1em"><b>{html.escape(row.get("label") or "")}</b>'
+            f'<div class="paperlab-header"><b>{html.escape(row.get("label") or "")}</b>'
             f' <code>{html.escape(self.session_id)}</code>'
-            f'{badge(self.status.upper(), status_color)}{badge(self.feed_badge, badge_color)}'
-            f' <span style="margin-left:8px;color:#566573">venue: {html.escape(row.get("venue") or "?")}</span>'
-            f'{chip}{error}</div>'
+            f'{status}{style.badge(self.feed_badge, feed_tone)} {venue}{chip}{error}</div>'
         )
 
     # -- controls ------------------------------------------------------------------------------
     def _on_control(self, command: str) -> None:
         """Button handler: send ``command`` on a worker thread; never blocks the UI."""
-        if self._inflight is not None:
+        if self.inflight is not None:
             return
-        self._inflight = command
+        self.inflight = command
         for button in self.buttons.values():
             button.disabled = True
         threading.Thread(target=self._send, args=(command,), name=f"paperlab-ctl-{command}", daemon=True).start()
@@ -507,8 +512,7 @@ class SessionDashboard:
             done, self._control_done = self._control_done, []
         if not done:
             return
-        self._inflight = None
-        self._dirty.add("header")
+        self.inflight = None
         errors = [f"{cmd} failed: {err}" for cmd, err in done if err]
         if errors:
             self._show_alert(errors[-1])
@@ -518,5 +522,8 @@ class SessionDashboard:
     def _show_alert(self, text: str) -> None:
         """One-line alert (hidden when empty)."""
         self.alert_text = text
-        self.alert.object = html.escape(text)
-        self.alert.visible = bool(text)
+
+    @param.depends("alert_text", watch=True)
+    def _alert_changed(self) -> None:
+        self.alert.object = html.escape(self.alert_text)
+        self.alert.visible = bool(self.alert_text)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from kernelext.ledger import Ledger, queries
-from kernelext.ledger.queries import EQUITY_FIELDS
+from kernelext import api
+
+if TYPE_CHECKING:
+    from kernelext.ledger import Ledger
 
 EASTERN = ZoneInfo("America/New_York")
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -76,7 +77,7 @@ def envelope(session_id: str, row: tuple) -> dict[str, Any]:
 def equity_envelope(session_id: str, row: tuple) -> dict[str, Any]:
     """An equity row ``(rowid, ts, equity, ..., exposure, currency)`` -> an ``equity.update`` envelope."""
     ts, values, currency = row[1], row[2:-1], row[-1]
-    extras = dict(zip(EQUITY_FIELDS, values, strict=True))
+    extras = dict(zip(api.EQUITY_FIELDS, values, strict=True))
     equity = extras["equity"]
     message = f"equity {equity:,.2f} {currency or ''}".rstrip() if equity is not None else "equity"
     return {**extras, "currency": currency, "session_id": session_id, "sleeve": None,
@@ -102,7 +103,7 @@ class LedgerFeed:
     ) -> None:
         """Feed ``session_id``; ``max_batch`` caps one poll per table, ``history_per_class`` the first poll."""
         self.session_id = session_id
-        self.ledger = ledger or Ledger()
+        self.ledger = api.open_ledger(ledger)
         self.max_batch = max_batch
         self.history_per_class = history_per_class
         self.last_id: int | None = None  # events.id read up to; None until the history is read
@@ -114,69 +115,18 @@ class LedgerFeed:
         """Envelopes stored since the last poll (the capped history on the first call)."""
         if self.last_id is None:
             return self._history()
-        sid = self.session_id
-        events, self.last_id, full_e = self._since(
-            queries.feed_events_between, queries.max_event_id, self.last_id, to_top=True
-        )
-        points, full_q = self._equity_since()
+        sid, n, led = self.session_id, self.max_batch, self.ledger
+        events, self.last_id, full_e = api.events_after(sid, self.last_id, limit=n, ledger=led)
+        points, self.last_equity_rowid, full_q = api.equity_after(sid, self.last_equity_rowid, limit=n, ledger=led)
         self.behind = full_e or full_q
         return [envelope(sid, r) for r in events] + [equity_envelope(sid, r) for r in points]
 
-    def _since(
-        self,
-        between: Callable[[Ledger, str, int, int, int], list[tuple]],
-        top_of: Callable[[Ledger], int],
-        last: int,
-        *,
-        to_top: bool,
-    ) -> tuple[list[tuple], int, bool]:
-        """This session's rows after ``last`` -> (rows, new last, full).
-
-        A rowid range scan bounded above by the table's current top, so a poll reads
-        about what was written since the previous one. ``to_top``: the next poll may
-        start at that top (events: AUTOINCREMENT ids are never reused); otherwise it
-        starts after our own last row (equity rowids can be reused after a delete).
-        """
-        top = top_of(self.ledger)
-        if top <= last:
-            return [], last, False
-        rows = between(self.ledger, self.session_id, last, top, self.max_batch)
-        full = len(rows) >= self.max_batch
-        if rows and (full or not to_top):
-            return rows, int(rows[-1][0]), full
-        return rows, (top if to_top else last), full
-
-    def _equity_since(self) -> tuple[list[tuple], bool]:
-        """This session's equity rows after the last one seen -> (rows, full).
-
-        Before the session's first point: through the session index (cheap, it has
-        none or few). After: a rowid range scan from our own last point (equity rowids
-        are not AUTOINCREMENT, a delete at the table's end lets them be reused).
-        """
-        if self.last_equity_rowid is None:
-            rows = queries.feed_equity_first(self.ledger, self.session_id, self.max_batch)
-            last = int(rows[-1][0]) if rows else None
-            full = len(rows) >= self.max_batch
-        else:
-            rows, last, full = self._since(
-                queries.feed_equity_between, queries.max_equity_rowid, self.last_equity_rowid, to_top=False
-            )
-        self.last_equity_rowid = last
-        return rows, full
-
     def _history(self) -> list[dict[str, Any]]:
         """The last ``history_per_class`` events of each class and equity points, oldest first."""
-        sid, n = self.session_id, self.history_per_class
-        top_event = queries.max_event_id(self.ledger)
-        rows: list[tuple] = []
-        for pattern in STAGE_CLASSES.values():
-            rows += queries.feed_latest_events(self.ledger, sid, top_event, n, glob=pattern)
-        others = (*STAGE_CLASSES.values(), "equity.*")
-        rows += queries.feed_latest_events(self.ledger, sid, top_event, n, exclude=others)
-        rows.sort(key=lambda r: r[0])
-        points = queries.feed_equity_last(self.ledger, sid, n)
-        n_events, n_points = queries.feed_totals(self.ledger, sid)
-        self.history_skipped = n_events + n_points - len(rows) - len(points)
-        self.last_id, self.behind = top_event, False
+        sid = self.session_id
+        rows, points, self.history_skipped, self.last_id = api.feed_history(
+            sid, self.history_per_class, classes=tuple(STAGE_CLASSES.values()), ledger=self.ledger
+        )
+        self.behind = False
         self.last_equity_rowid = int(points[-1][0]) if points else None
         return [envelope(sid, r) for r in rows] + [equity_envelope(sid, r) for r in points]

@@ -3,43 +3,36 @@
 Same form as the ipywidgets ``StartCard``, all logic in ``widgets.startform``. Start
 validates at once (one-line error in an Alert), then runs ``startform.launch`` in a
 worker thread; the outcome is applied on the Bokeh document's loop when served
-(``pn.state.execute`` under the captured document), directly otherwise. Every
+(``widgets.ui.post.post_to_ui`` with the captured document), directly otherwise. Every
 interactive widget has a stable ``paperlab-*`` CSS class for browser tests. A venue with a
 start panel (``widgets.venues``, e.g. IB paper's) shows it with its note; the fields shown
 (speed, starting cash, Outside RTH) are the venue's ``form_fields``.
+
+Declared state (params): ``busy`` (a start is under way: the Start button waits), ``error_text``
+and ``log_tail`` (the one-line error and the log tail under it).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from typing import TYPE_CHECKING, Any
 
 import panel as pn
-from panel.io.state import set_curdoc
+import param
 
-from kernelext.ledger import Ledger
 from kernelext.spec import SpecError
 from widgets import startform as sf
 from widgets.startform import FormState, ParamField, error_parts
+from widgets.ui.post import current_doc, in_thread, post_to_ui
 from widgets.venues import start_panels
 
 if TYPE_CHECKING:
-    from bokeh.document import Document
-
+    from kernelext.ledger import Ledger
     from kernelext.session.runner import SessionRunner
 
 __all__ = ["PanelStartCard"]
-
-
-def _on_doc(doc: Document | None, fn: Callable[[], None]) -> None:
-    """Run ``fn`` on ``doc``'s event loop when served (any thread); else right here."""
-    if doc is not None and doc.session_context is not None:
-        with set_curdoc(doc):
-            pn.state.execute(fn, schedule=True)
-    else:
-        fn()
 
 
 def _param_widget(f: ParamField) -> pn.widgets.Widget:
@@ -98,12 +91,17 @@ class _PanelSleeveRow:
         return {"strategy": self.strategy.value, "instrument": self.instrument.value, "params": self.params.value}
 
 
-class PanelStartCard:
+class PanelStartCard(pn.viewable.Viewer):
     """The start form in Panel; ``on_started(runner)`` once a session runs."""
+
+    busy = param.Boolean(default=False, doc="a start is under way")
+    error_text = param.String(default="", doc="the one-line error shown ('' when none)")
+    log_tail = param.String(default="", doc="the failed start's log tail ('' hides it)")
 
     def __init__(
         self, on_started: Callable[[SessionRunner], None] | None = None, *, ledger: Ledger | None = None
     ) -> None:
+        super().__init__()
         self.on_started = on_started
         self.ledger = ledger
         self.started_runner: SessionRunner | None = None
@@ -179,10 +177,20 @@ class PanelStartCard:
         """The card, to serve or to put in a layout."""
         return self._layout
 
-    @property
-    def error_text(self) -> str:
-        """The one-line error shown ('' when none)."""
-        return self.error.object if self.error.visible else ""
+    def __panel__(self) -> pn.Column:
+        return self._layout
+
+    @param.depends("busy", watch=True)
+    def _busy_changed(self) -> None:
+        self.start_button.disabled = self.busy
+        self.start_button.label = "Starting..." if self.busy else "Start"
+
+    @param.depends("error_text", "log_tail", watch=True)
+    def _error_changed(self) -> None:
+        self.error.object = self.error_text
+        self.error.visible = bool(self.error_text)
+        self.log_text.object = self.log_tail
+        self.log_card.visible = bool(self.log_tail)
 
     # -- form ----------------------------------------------------------------------------------
 
@@ -248,41 +256,24 @@ class PanelStartCard:
         except SpecError as e:
             self._show_error(*error_parts(e))
             return None
-        self.start_button.disabled = True
-        self.start_button.label = "Starting..."
-        doc = pn.state.curdoc
-        fut: Future = Future()
-
-        def run() -> None:
-            try:
-                runner = sf.launch(spec, ledger=self.ledger)
-            except Exception as e:  # noqa: BLE001
-                _on_doc(doc, lambda error=e: self._failed(error))  # `e` is unbound after except
-            else:
-                _on_doc(doc, lambda: self._started(runner))
-            finally:
-                fut.set_result(None)
-
-        self._starting = fut
-        threading.Thread(target=run, name="paperlab-panel-start", daemon=True).start()
-        return fut
+        self.busy = True
+        doc = current_doc()
+        self._starting = in_thread(lambda: sf.launch(spec, ledger=self.ledger), self._done,
+                                   lambda fn: post_to_ui(doc, fn), "paperlab-panel-start")
+        return self._starting
 
     def wait_started(self, timeout: float = 90.0) -> SessionRunner | None:
         """Block until a start in progress ends (tests, scripts); the runner or None."""
         if self._starting is not None:
-            self._starting.result(timeout)
+            wait_futures([self._starting], timeout)
         return self.started_runner
 
-    def _ready(self) -> None:
-        self.start_button.disabled = False
-        self.start_button.label = "Start"
-
-    def _failed(self, error: BaseException) -> None:
-        self._ready()
-        self._show_error(*error_parts(error))
-
-    def _started(self, runner: SessionRunner) -> None:
-        self._ready()
+    def _done(self, runner: SessionRunner | None, error: BaseException | None) -> None:
+        """The start's outcome, on the document's loop."""
+        self.busy = False
+        if error is not None or runner is None:
+            self._show_error(*error_parts(error or RuntimeError("no runner")))
+            return
         self.started_runner = runner
         self.started.object = f"Started `{runner.session_id}`: {runner.spec.describe()}"
         self.started.visible = True
@@ -290,7 +281,4 @@ class PanelStartCard:
             self.on_started(runner)
 
     def _show_error(self, message: str, tail: str) -> None:
-        self.error.object = message
-        self.error.visible = bool(message)
-        self.log_text.object = tail
-        self.log_card.visible = bool(tail)
+        self.param.update(error_text=message, log_tail=tail)

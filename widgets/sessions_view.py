@@ -3,23 +3,28 @@
 Deleting is two steps: "Delete session" (or "Clear all") shows a red
 "Confirm: delete session X and its N fills" button next to a Cancel. A session
 whose process is alive (status starting/running/paused) is never deleted.
-Times are US/Eastern.
+Times are US/Eastern. Everything is read and deleted through ``kernelext.api``.
+
+Declared state (params): ``selected`` (drives the Delete button and the detail), ``pending`` and
+``confirm_text`` (the armed confirmation), ``alert_text`` and ``alert_kind`` (the alert).
 """
 
 from __future__ import annotations
 
 import html
-import os
-import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import panel as pn
+import param
 
 from kernelext import api
-from kernelext.research import frames
-from kernelext.ledger import ACTIVE_STATUSES, Ledger, pid_alive, queries
+from kernelext.errors import Refused, one_line
 from widgets.feed import eastern_str
+from widgets.ui.post import Repeat, every
+
+if TYPE_CHECKING:
+    from kernelext.ledger import Ledger
 
 SESSION_COLUMNS = ["session_id", "label", "kind", "what", "start (ET)", "end (ET)", "status", "fills",
                    "round trips", "realized P&L", "fees"]
@@ -39,39 +44,32 @@ def _instrument(text: str | None) -> str:
     return (text or "").rsplit(".", 1)[0]
 
 
-def session_alive(row: dict[str, Any]) -> bool:
-    """True when the session is active and its process may still be running it (read-only check)."""
-    if row.get("status") not in ACTIVE_STATUSES:
-        return False
-    if row.get("host") not in (None, socket.gethostname()):
-        return True  # another host: we cannot tell, assume it runs
-    pid = row.get("pid")
-    if pid == os.getpid():
-        return api.live_runner(row.get("id") or "") is not None
-    return pid is None or pid_alive(pid)
-
-
 def _table(columns: list[str], **kw: Any) -> pn.widgets.Tabulator:
     """A read-only stretch-width Tabulator."""
     return pn.widgets.Tabulator(pd.DataFrame([], columns=columns), show_index=False, disabled=True,
                                 layout="fit_data_table", sizing_mode="stretch_width", **kw)
 
 
-class SessionsView:
+class SessionsView(pn.viewable.Viewer):
     """History table + selected session's breakdown + two-step delete / clear all."""
+
+    selected = param.String(default=None, allow_None=True, doc="the selected session's id")
+    pending = param.Tuple(default=None, allow_None=True, length=2,
+                          doc='the armed confirmation: ("delete", id) or ("clear", None)')
+    confirm_text = param.String(default="", doc="what the Confirm button says it will delete")
+    alert_text = param.String(default="", doc="the one-line alert ('' hides it)")
+    alert_kind = param.Selector(default="info", objects=["info", "success", "warning", "danger"])
 
     def __init__(self, ledger: Ledger | None = None, *, trip_rows: int = 500, refresh_s: float = 5.0) -> None:
         """A view of ``ledger`` (default ``Ledger()``); round trips shown are the last ``trip_rows``."""
-        self.ledger = ledger or Ledger()
+        super().__init__()
+        self.ledger = api.open_ledger(ledger)
         self.trip_rows = trip_rows
         self.refresh_s = refresh_s
         self.rows: list[dict[str, Any]] = []
-        self.selected: str | None = None
-        self.pending: tuple[str, str | None] | None = None  # ("delete", sid) or ("clear", None)
-        self.alert_text = ""
         self._trips_cache: dict[tuple[str, int], int] = {}
         self._signature: Any = None
-        self._callback: Any = None
+        self._callback: Repeat | None = None
         self._layout: pn.viewable.Viewable | None = None
         self.table = _table(SESSION_COLUMNS, selectable=1, height=320, css_classes=["paperlab-sessions"])
         self.sleeves_table = _table(SLEEVE_COLUMNS, height=160)
@@ -91,6 +89,9 @@ class SessionsView:
         self.table.param.watch(self._on_selection, "selection")
         self.refresh()
 
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self.panel()
+
     def panel(self) -> pn.viewable.Viewable:
         """The layout (built once); re-reads the list when sessions start, stop or go."""
         if self._layout is None:
@@ -104,7 +105,7 @@ class SessionsView:
                 sizing_mode="stretch_width",
             )
         if self._callback is None and self.refresh_s:
-            self._callback = pn.state.add_periodic_callback(self._tick, period=int(self.refresh_s * 1000))
+            self._callback = every(int(self.refresh_s * 1000), self._tick)
         return self._layout
 
     # -- reading -------------------------------------------------------------------------------
@@ -115,11 +116,11 @@ class SessionsView:
 
     def _current_signature(self) -> Any:
         """(id, status) of every session: what a reload is worth doing for."""
-        return tuple(queries.session_statuses(self.ledger))
+        return tuple(api.session_statuses(ledger=self.ledger))
 
     def refresh(self) -> None:
         """Reload the history (newest first), keeping the selection when the session is still there."""
-        df = frames.sessions(self.ledger)  # (marks sessions of dead processes crashed first)
+        df = api.sessions(ledger=self.ledger)  # (marks sessions of dead processes crashed first)
         self._signature = self._current_signature()
         whats = self._whats()
         rows = []
@@ -144,7 +145,7 @@ class SessionsView:
     def _whats(self) -> dict[str, str]:
         """session id -> "strategy on instrument" or "book of N"."""
         out: dict[str, list[str]] = {}
-        for s in queries.sleeves(self.ledger):
+        for s in api.sleeves(ledger=self.ledger):
             out.setdefault(s["session_id"], []).append(f"{s['strategy_key']} on {_instrument(s['instrument'])}")
         return {sid: (v[0] if len(v) == 1 else f"book of {len(v)}") for sid, v in out.items()}
 
@@ -152,7 +153,7 @@ class SessionsView:
         """Closed round trips of a session (cached while its fill count is unchanged)."""
         key = (session_id, int(n_fills or 0))
         if key not in self._trips_cache:
-            self._trips_cache[key] = frames.round_trips(session_id, self.ledger).height if n_fills else 0
+            self._trips_cache[key] = api.frame("round_trips", session_id, ledger=self.ledger).height if n_fills else 0
         return self._trips_cache[key]
 
     # -- selection -----------------------------------------------------------------------------
@@ -169,8 +170,11 @@ class SessionsView:
         if session_id != self.selected:
             self.cancel()
         self.selected = session_id
-        self.delete_button.disabled = session_id is None
         self._show_detail(session_id)
+
+    @param.depends("selected", watch=True)
+    def _selected_changed(self) -> None:
+        self.delete_button.disabled = self.selected is None
 
     def _show_detail(self, session_id: str | None) -> None:
         """Per-sleeve performance and round trips of the selected session."""
@@ -186,14 +190,14 @@ class SessionsView:
 
     def _sleeve_frame(self, session_id: str) -> pd.DataFrame:
         """performance(by="sleeve") of one session, rounded for display."""
-        perf = frames.performance(session_id, by="sleeve", ledger=self.ledger)
+        perf = api.frame("perf", session_id, by="sleeve", ledger=self.ledger)
         rows = [{c: (_r(r[c], 4) if isinstance(r[c], float) else r[c]) for c in SLEEVE_COLUMNS}
                 for r in perf.iter_rows(named=True)]
         return pd.DataFrame(rows, columns=SLEEVE_COLUMNS)
 
     def _trip_frame(self, session_id: str) -> pd.DataFrame:
         """The last ``trip_rows`` round trips, newest first, times in US/Eastern."""
-        trips = frames.round_trips(session_id, self.ledger).tail(self.trip_rows).reverse()
+        trips = api.frame("round_trips", session_id, ledger=self.ledger).tail(self.trip_rows).reverse()
         rows = [
             {"exit (ET)": eastern_str(t["exit_ts_ns"]), "sleeve": t["sleeve"],
              "instrument": _instrument(t["instrument"]), "direction": t["direction"], "qty": _r(t["qty"], 8),
@@ -209,8 +213,8 @@ class SessionsView:
 
     # -- delete / clear ------------------------------------------------------------------------
     def _live_row(self, session_id: str) -> dict[str, Any] | None:
-        """The session's current id/status/pid/host from the ledger (None when gone)."""
-        got = queries.session_processes(self.ledger, session_id)
+        """The session's current id/status/pid/host/alive from the ledger (None when gone)."""
+        got = api.session_processes(session_id, ledger=self.ledger)
         return got[0] if got else None
 
     def ask_delete(self) -> None:
@@ -223,52 +227,58 @@ class SessionsView:
             self._say(f"session {sid} is already gone", "warning")
             self.refresh()
             return
-        if session_alive(live):
+        if live["alive"]:
             self._say(f"session {sid} is still running ({live['status']}): stop or kill it before deleting it",
                       "danger")
             return
-        n = queries.fill_count(self.ledger, sid)
+        n = api.fill_count(sid, ledger=self.ledger)
         label = (self._row(sid) or {}).get("label") or ""
         self._arm(("delete", sid), f"Confirm: delete session {label} ({sid}) and its {n} fills")
 
     def ask_clear(self) -> None:
         """Step 1 of Clear all: refuse while any session runs, else ask for confirmation."""
-        rows = queries.session_processes(self.ledger)
-        running = [r["id"] for r in rows if session_alive(r)]
+        rows = api.session_processes(ledger=self.ledger)
+        running = [r["id"] for r in rows if r["alive"]]
         if running:
             self._say(f"{len(running)} session(s) running ({', '.join(running[:3])}): stop them before clearing",
                       "danger")
             return
-        n_fills = queries.fill_count(self.ledger)
+        n_fills = api.fill_count(ledger=self.ledger)
         self._arm(("clear", None), f"Confirm: delete all {len(rows)} sessions and their {n_fills} fills")
 
     def _arm(self, pending: tuple[str, str | None], text: str) -> None:
-        self.pending = pending
-        self.confirm_button.label = text
-        self.confirm_button.visible = self.cancel_button.visible = True
+        self.param.update(pending=pending, confirm_text=text)
         self._say("", "info")
+
+    @param.depends("pending", "confirm_text", watch=True)
+    def _pending_changed(self) -> None:
+        self.confirm_button.label = self.confirm_text
+        self.confirm_button.visible = self.cancel_button.visible = self.pending is not None
 
     def confirm(self) -> None:
         """Step 2: carry out the armed delete / clear (re-checking that nothing runs)."""
         pending, self.pending = self.pending, None
-        self.confirm_button.visible = self.cancel_button.visible = False
         if pending is None:
             return
         action, sid = pending
         if action == "delete" and sid is not None:
             live = self._live_row(sid)
-            if live is not None and session_alive(live):
+            if live is not None and live["alive"]:
                 self._say(f"session {sid} is still running ({live['status']}): not deleted", "danger")
                 return
-            n = queries.fill_count(self.ledger, sid)
-            self.ledger.delete_session(sid)
+            n = api.fill_count(sid, ledger=self.ledger)
+            try:
+                api.delete_session(sid, ledger=self.ledger)
+            except Refused as exc:
+                self._say(one_line(exc), "danger")
+                return
             self.selected = None
             self._say(f"deleted session {sid} and its {n} fills", "success")
         elif action == "clear":
-            if any(session_alive(r) for r in queries.session_processes(self.ledger)):
+            if any(r["alive"] for r in api.session_processes(ledger=self.ledger)):
                 self._say("a session started meanwhile: nothing cleared", "danger")
                 return
-            n = self.ledger.clear_sessions()
+            n = api.clear_sessions(ledger=self.ledger)
             self.selected = None
             self._say(f"deleted all {n} sessions", "success")
         self._trips_cache.clear()
@@ -277,11 +287,13 @@ class SessionsView:
     def cancel(self) -> None:
         """Disarm the confirmation."""
         self.pending = None
-        self.confirm_button.visible = self.cancel_button.visible = False
 
     def _say(self, text: str, kind: str) -> None:
         """One-line alert (hidden when empty)."""
-        self.alert_text = text
-        self.alert.alert_type = kind
-        self.alert.object = html.escape(text)
-        self.alert.visible = bool(text)
+        self.param.update(alert_text=text, alert_kind=kind)
+
+    @param.depends("alert_text", "alert_kind", watch=True)
+    def _alert_changed(self) -> None:
+        self.alert.alert_type = self.alert_kind
+        self.alert.object = html.escape(self.alert_text)
+        self.alert.visible = bool(self.alert_text)

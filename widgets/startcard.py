@@ -8,7 +8,7 @@ starting cash, Outside RTH) are the venue's ``form_fields``.
 
 Threading: widget state is only ever changed on the kernel's thread. Starting a session
 and the controls run in worker threads, which hand their results back through a
-``LoopBridge`` (``loop.call_soon_threadsafe`` onto the kernel's asyncio loop). The session
+``LoopBridge`` (``widgets.ui.kernel``: onto the kernel's asyncio loop). The session
 card refreshes itself from ``loop.call_later`` ticks on that loop; ``refresh()`` does one
 update synchronously (tests, or a kernel without a running loop).
 """
@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import html
 import logging
-import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -30,14 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from kernelext import api
 from kernelext.events import CONTROL_VERBS, STAGES, Event, now_ns
-from kernelext.ledger import Ledger
 from kernelext.spec import EASTERN, SpecError
 from widgets import startform as sf
 from widgets.startform import FormState, ParamField, error_parts
+from widgets.ui import style
+from widgets.ui.kernel import LoopBridge, kernel_loop
 from widgets.venues import start_panels
 
 if TYPE_CHECKING:
+    from kernelext.ledger import Ledger
     from kernelext.session.runner import SessionRunner, SessionStatus
 
 __all__ = ["LoopBridge", "SessionCard", "StartCard", "kernel_loop"]
@@ -49,85 +49,6 @@ FEED_LINES = 200
 FEED_STAGES = frozenset(STAGES - {"bar.received", "equity.update", "equity.batch"})  # cards show these
 CONTROLS = tuple(v for v in CONTROL_VERBS if v != "stop")  # the buttons; stop (positions left open) is for scripts
 _DESC = {"description_width": "9em"}
-
-
-# -- the kernel loop ------------------------------------------------------------------------------
-
-
-def kernel_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop of the calling (kernel) thread: the running one, else the thread's default."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return asyncio.get_event_loop()
-    except RuntimeError:  # a thread without a loop
-        return None
-
-
-class LoopBridge:
-    """Hands callables from worker threads to the kernel thread.
-
-    ``post`` (any thread) queues a callable and wakes the loop with
-    ``call_soon_threadsafe(pump)``; ``pump`` (kernel thread only) runs what is queued, so
-    a caller without a running loop can pump by hand.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.loop = loop if loop is not None else kernel_loop()
-        self._pending: deque[Callable[[], None]] = deque()
-
-    def post(self, fn: Callable[[], None]) -> None:
-        self._pending.append(fn)
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self.pump)
-            except RuntimeError:  # closed meanwhile
-                pass
-
-    def pump(self) -> int:
-        """Run the queued callables; returns how many ran."""
-        n = 0
-        while True:
-            try:
-                fn = self._pending.popleft()
-            except IndexError:
-                return n
-            n += 1
-            try:
-                fn()
-            except Exception:  # noqa: BLE001  (a UI callback must not kill the loop)
-                log.exception("paperlab widget callback failed")
-
-    def call_later(self, delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle | None:
-        """Schedule ``fn`` on the loop (call from the kernel thread); None without a loop."""
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return None
-        return loop.call_later(delay, fn)
-
-    def run_in_thread(self, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None], name: str) -> Future:
-        """Run ``fn`` in a worker thread, then ``done(result, error)`` on the kernel thread."""
-        fut: Future = Future()
-
-        def run() -> None:
-            result, error = None, None
-            try:
-                result = fn()
-            except BaseException as e:  # noqa: BLE001
-                error = e
-            self.post(lambda: done(result, error))  # queued before the future resolves
-            if error is None:
-                fut.set_result(result)
-            else:
-                fut.set_exception(error)
-
-        threading.Thread(target=run, name=name, daemon=True).start()
-        return fut
 
 
 # -- small helpers ----------------------------------------------------------------------------------
@@ -143,21 +64,6 @@ def _et(ts: dt.datetime | int | None, fmt: str = "%H:%M:%S") -> str:
 
 def _money(value: float | None, currency: str = "") -> str:
     return "-" if value is None else f"{value:,.2f} {currency}".strip()
-
-
-def _stat(title: str, value: str) -> str:
-    return (
-        "<div style='border:1px solid #ccc;border-radius:6px;padding:2px 10px;min-width:6em'>"
-        f"<div style='font-size:0.8em;color:#666'>{html.escape(title)}</div>"
-        f"<div style='font-weight:600'>{html.escape(value)}</div></div>"
-    )
-
-
-def _details(summary: str, text: str) -> str:
-    return (
-        f"<details><summary>{html.escape(summary)}</summary>"
-        f"<pre style='max-height:16em;overflow:auto;font-size:0.85em'>{html.escape(text)}</pre></details>"
-    )
 
 
 def _hide(widget: w.Widget, hidden: bool) -> None:
@@ -192,8 +98,8 @@ class SessionCard:
         self.header = w.HTML()
         self.stats = w.HTML()
         self.buttons = {
-            name: w.Button(description=name.capitalize(), button_style=style, tooltip=tip, layout=w.Layout(width="7em"))
-            for name, style, tip in (
+            name: w.Button(description=name.capitalize(), button_style=kind, tooltip=tip, layout=w.Layout(width="7em"))
+            for name, kind, tip in (
                 ("pause", "warning", "deny new orders; positions stay open"),
                 ("resume", "success", "trade again"),
                 ("flatten", "info", "cancel all orders, close all positions"),
@@ -207,7 +113,7 @@ class SessionCard:
         _hide(self.new_button, True)
         self.feed = w.HTML()
         self.widget = w.VBox(
-            [self.header, self.stats, w.HBox([*self.buttons.values(), self.new_button]), self.feed],
+            [style.style_widget(), self.header, self.stats, w.HBox([*self.buttons.values(), self.new_button]), self.feed],
             layout=w.Layout(border="1px solid #ddd", padding="6px", width="100%"),
         )
         self._on_new = on_new
@@ -241,7 +147,8 @@ class SessionCard:
     # -- controls ------------------------------------------------------------------------------
 
     def control(self, name: str) -> Future:
-        """Run ``runner.<name>()`` in a worker thread; the ack lands in the feed (kernel thread)."""
+        """Send ``name`` to the session (``api.control``) in a worker thread; the ack lands in the feed
+        (kernel thread)."""
         if name not in CONTROLS:
             raise ValueError(f"control: {name!r} is not one of {', '.join(CONTROLS)}")
         button = self.buttons[name]
@@ -256,7 +163,8 @@ class SessionCard:
             self._add_line(now_ns(), "ack", text)
             self._render_feed()
 
-        fut = self._bridge.run_in_thread(getattr(self.runner, name), done, name=f"paperlab-{name}")
+        sid, ledger = self.runner.session_id, self.runner.ledger
+        fut = self._bridge.run_in_thread(lambda: api.control(sid, name, ledger=ledger), done, name=f"paperlab-{name}")
         self._controls.append(fut)
         return fut
 
@@ -331,13 +239,12 @@ class SessionCard:
         if s is None:
             return
         spec = self.runner.spec
-        badge = f"<span style='background:#555;color:#fff;border-radius:4px;padding:0 6px'>{html.escape(s.feed.upper())}</span>"
         started = f"started {_et(s.started_at)} ET" if s.started_at else "starting"
         until = f", auto-stop {_et(s.stop_at, '%H:%M')} ET" if s.stop_at else ""
-        error = f"<div style='color:#b00'>{html.escape(s.last_error)}</div>" if s.last_error else ""
+        error = style.span(s.last_error, "paperlab-text-bad", "div") if s.last_error else ""
         self.header.value = (
-            f"{badge} <b>{html.escape(s.label)}</b> <code>{s.session_id}</code> "
-            f"<span style='color:#666'>{started}{until}; {html.escape(spec.describe())}</span>{error}"
+            f"{style.badge(s.feed.upper(), 'dark')} <b>{style.esc(s.label)}</b> <code>{s.session_id}</code> "
+            f"{style.span(f'{started}{until}; {spec.describe()}', 'paperlab-muted')}{error}"
         )
         eq, cur = s.equity, s.equity.get("currency", spec.currency)
         state = s.state if s.trading_state in ("-", "ACTIVE") else f"{s.state} ({s.trading_state})"
@@ -350,14 +257,12 @@ class SessionCard:
             ("unrealized P&L", _money(eq.get("unrealized_pnl"), cur)),
             ("realized P&L", _money(eq.get("realized_pnl"), cur)),
         ]
-        self.stats.value = (
-            "<div style='display:flex;gap:6px;flex-wrap:wrap'>" + "".join(_stat(t, v) for t, v in cards) + "</div>"
-        )
+        self.stats.value = style.stats(cards)
         self._render_feed()
 
     def _render_feed(self) -> None:
         text = "\n".join(self.feed_lines)
-        self.feed.value = f"<pre style='max-height:14em;overflow:auto;margin:0;font-size:0.85em'>{html.escape(text)}</pre>"
+        self.feed.value = style.scroll(text)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -501,7 +406,7 @@ class StartCard:
 
     def _venue_changed(self) -> None:
         choice = self._venues[self.venue.value]
-        self.venue_note.value = "" if choice.available else f"<i style='color:#888'>unavailable: {html.escape(choice.reason)}</i>"
+        self.venue_note.value = "" if choice.available else style.span(f"unavailable: {choice.reason}", "paperlab-muted", "i")
         self.start_button.disabled = not choice.available or self._busy
         if sf.venue_of(choice.label) is not self._venue:
             self._switch_venue(choice.label)
@@ -511,7 +416,7 @@ class StartCard:
         venue = self._venue = sf.venue_of(label)
         free, fields = venue.free_text_instruments, venue.form_fields
         panel = self.venue_panels.get(venue.name)
-        self.form_note.value = f"<i style='color:#555'>{html.escape(panel.note)}</i>" if panel else ""
+        self.form_note.value = style.span(panel.note, "paperlab-muted", "i") if panel else ""
         self.venue_box.children = (self.form_note, self.outside_rth, *((panel.widget,) if panel else ()))
         for widget, hidden in ((self.venue_box, panel is None and "outside_rth" not in fields),
                                (self.outside_rth, "outside_rth" not in fields), (self.symbol_input, not free),
@@ -591,7 +496,7 @@ class StartCard:
             self._show_error(*error_parts(e))
             return None
         self.start_button.disabled = True
-        self.message.value = f"starting {html.escape(spec.describe())} ..."
+        self.message.value = f"starting {style.esc(spec.describe())} ..."
         self._starting = self._bridge.run_in_thread(
             lambda: sf.launch(spec, ledger=self.ledger), self._started, name="paperlab-start"
         )
@@ -624,8 +529,8 @@ class StartCard:
 
     def _show_error(self, message: str, tail: str) -> None:
         self.error_text = message
-        self.message.value = f"<span style='color:#b00'>{html.escape(message)}</span>" if message else ""
-        self.log_tail.value = _details("log tail", tail) if tail else ""
+        self.message.value = style.span(message, "paperlab-text-bad") if message else ""
+        self.log_tail.value = style.details("log tail", tail) if tail else ""
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

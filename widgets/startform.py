@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from kernelext import venues
-from kernelext.ledger import Ledger
+from kernelext import api, venues
 from kernelext.spec import (
     DEFAULT_BAR_SPEC,
     SessionSpec,
@@ -31,6 +30,7 @@ from kernelext.strategies import PaperStrategyConfig, registry
 from kernelext.venues.base import Venue
 
 if TYPE_CHECKING:
+    from kernelext.ledger import Ledger
     from kernelext.session.runner import SessionRunner
 
 __all__ = [
@@ -403,8 +403,6 @@ def error_parts(error: BaseException) -> tuple[str, str]:
 
 def launch(spec: SessionSpec, *, ledger: Ledger | None = None) -> SessionRunner:
     """Start a validated spec; returns the running ``SessionRunner`` (or ``SessionStartError``)."""
-    from kernelext import api
-
     return api.start_spec(spec, ledger=ledger)
 
 

@@ -146,6 +146,53 @@ class BarData:
         return sum(len(b) for b in self.live.values())
 
 
+# -- gateway probes: what ``Venue.probe`` sees of an account at rest ------------------------------
+
+HEALTH_OK, HEALTH_RELOGIN, HEALTH_OFF = "ok", "re-login needed", "off"  # a gateway's health states
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One position as the gateway reports it."""
+
+    symbol: str
+    exchange: str
+    position: float
+    avg_cost: float
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """What a successful probe saw (values in the summary currency, normally USD)."""
+
+    account_id: str
+    equity: float  # NetLiquidation
+    cash: float  # TotalCashValue
+    buying_power: float
+    exposure: float  # GrossPositionValue
+    holdings: tuple[Holding, ...]
+    is_paper: bool
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class ProbeFailure:
+    """Why the probe could not read the account: ``state`` (the venue's words), one-line ``message``."""
+
+    state: str
+    message: str
+
+
+ProbeResult = AccountSnapshot | ProbeFailure
+
+
+def health_of(result: ProbeResult) -> str:
+    """The health state (``HEALTH_OK``, ``HEALTH_RELOGIN`` or ``HEALTH_OFF``) for one probe result."""
+    if isinstance(result, AccountSnapshot):
+        return HEALTH_OK
+    return HEALTH_RELOGIN if result.state == "logged out" else HEALTH_OFF
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """A venue's own CLI subcommand (``paperlab <name> ...``)."""

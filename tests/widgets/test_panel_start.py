@@ -62,7 +62,7 @@ def test_start_error_shows_log_tail(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(sf, "launch", failing)
     deferred: list = []  # as when served: the outcome runs later, on the document's loop
-    monkeypatch.setattr(panel_start, "_on_doc", lambda _doc, fn: deferred.append(fn))
+    monkeypatch.setattr(panel_start, "post_to_ui", lambda _doc, fn: deferred.append(fn))
     calls: list[SessionRunner] = []
     card = PanelStartCard(on_started=calls.append)
     card.start_button.clicks += 1

@@ -3,20 +3,19 @@
 One model (``IbPanelModel``: state and work, no widgets) and two thin views: ``IbPanel``
 (ipywidgets, in ``widgets.startcard``) and ``PanelIbPanel`` (Panel, in
 ``widgets.panel_start``); the cards find them through ``widgets.venues`` (the venue's
-``panel`` kind ``ib``), as the headers find ``CHIP``. Probing the gateway and ``docker compose`` run in worker threads;
-every result reaches the model through the view's ``post`` (the kernel loop's
-``LoopBridge`` for ipywidgets, the Bokeh document's loop for Panel), so widgets are only
-written on the UI thread. A check is recorded in the ledger (``check_gateway``), which
-is what the dashboard and app health chips (``health_chip_html``, shared here) read.
-Nothing here reads the gateway's ``.env``; compose output is masked by ``ib_compose``.
+``panel`` kind ``ib``), as the headers find ``CHIP``. The gateway work is the venue's own
+(``venues.get("ib-paper")``: ``check_gateway``, ``docker_available``, ``gateway_command``,
+``run_gateway``); it runs in worker threads and every result reaches the model through the
+view's ``post`` (``widgets.ui``: the kernel loop's ``LoopBridge`` for ipywidgets,
+``post_to_ui`` for Panel), so widgets are only written on the UI thread. A check is recorded
+in the ledger, which is what the dashboard and app health chips (``health_chip_html``, shared
+here) read. Nothing here reads the gateway's ``.env``; compose output is masked by the venue.
 """
 
 from __future__ import annotations
 
 import html
-import logging
 import math
-import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -26,29 +25,31 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import panel as pn
 
+from kernelext import venues
 from kernelext.errors import one_line
 from kernelext.events import now_ns
-from kernelext.ledger import Ledger
-from kernelext.venues.ib import compose as ib_compose
-from kernelext.venues.ib.probe import (
+from kernelext.spec import mask_account
+from kernelext.venues.base import (
     HEALTH_OFF,
     HEALTH_OK,
     HEALTH_RELOGIN,
     AccountSnapshot,
-    GatewayTarget,
     ProbeFailure,
     ProbeResult,
+    Venue,
     health_of,
-    mask_account,
-    probe_account,
 )
-from kernelext.venues.ib.health import HealthRow, check_gateway
 from widgets.feed import eastern_str
+from widgets.ui import style
+from widgets.ui.kernel import LoopBridge
+from widgets.ui.post import Post, current_doc, in_thread, post_to_ui
 
 if TYPE_CHECKING:
     from bokeh.document import Document
 
-    from widgets.startcard import LoopBridge
+    from kernelext.ledger import Ledger
+    from kernelext.venues.ib.compose import Action
+    from kernelext.venues.ib.health import HealthRow
 
 __all__ = [
     "CHIP",
@@ -65,16 +66,18 @@ __all__ = [
     "IbHealthChip",
 ]
 
-log = logging.getLogger(__name__)
-
-Post = Callable[[Callable[[], None]], None]
+VENUE = "ib-paper"  # the venue these widgets are the panel of
 OUTPUT_LINES = 200
 IB_CASH_NOTE = (
     "IB paper trades the IB paper account itself: its own cash and positions are used (no starting "
     "cash), bars arrive in real time (no speed). Instruments in IB symbology SYMBOL.EXCHANGE, e.g. QQQ.NASDAQ."
 )
 _CLASS = {HEALTH_OK: "ok", HEALTH_RELOGIN: "relogin", HEALTH_OFF: "off"}
-_COLOR = {"ok": "#1e8449", "relogin": "#b9770e", "off": "#c0392b", "unknown": "#7f8c8d"}
+_TONE: dict[str, style.Tone] = {"ok": "ok", "relogin": "warn", "off": "bad", "unknown": "unknown"}
+
+
+def _venue() -> Venue:
+    return venues.get(VENUE)
 
 
 # -- the health chip (also the dashboard's and the app's) ---------------------------------------
@@ -99,12 +102,8 @@ def health_tooltip(row: HealthRow | None) -> str:
 
 def health_chip_html(state: str | None, tooltip: str = "") -> str:
     """The chip as an HTML span (css classes from ``health_class``, ``title`` = tooltip)."""
-    color = _COLOR[_CLASS.get(state or "", "unknown")]
-    return (
-        f'<span class="{health_class(state)}" title="{html.escape(tooltip, quote=True)}" '
-        f'style="background:{color};color:white;border-radius:4px;padding:2px 8px;margin-left:8px;'
-        f'font-size:0.85em;font-weight:600">{html.escape(health_text(state))}</span>'
-    )
+    tone = _TONE[_CLASS.get(state or "", "unknown")]
+    return style.badge(health_text(state), tone, cls=health_class(state), title=tooltip)
 
 
 class IbHealthChip:
@@ -136,38 +135,29 @@ def _qty(value: float) -> str:
 
 def _holdings_html(snap: AccountSnapshot) -> str:
     if not snap.holdings:
-        return "<div class='paperlab-ib-holdings' style='color:#666'>no holdings</div>"
-    head = "".join(f"<th style='text-align:left;padding:0 10px 0 0'>{h}</th>" for h in
-                   ("symbol", "exchange", "position", "avg cost"))
+        return style.span("no holdings", "paperlab-ib-holdings paperlab-muted", "div")
+    head = "".join(f"<th>{h}</th>" for h in ("symbol", "exchange", "position", "avg cost"))
     rows = "".join(
         f"<tr><td>{html.escape(h.symbol)}</td><td>{html.escape(h.exchange)}</td>"
-        f"<td style='text-align:right'>{_qty(h.position)}</td>"
-        f"<td style='text-align:right'>{h.avg_cost:,.2f}</td></tr>"
+        f"<td class='paperlab-num'>{_qty(h.position)}</td>"
+        f"<td class='paperlab-num'>{h.avg_cost:,.2f}</td></tr>"
         for h in snap.holdings
     )
-    return f"<table class='paperlab-ib-holdings' style='font-size:0.9em'><tr>{head}</tr>{rows}</table>"
-
-
-def _stat(title: str, value: str) -> str:
-    return (
-        "<div style='border:1px solid #ccc;border-radius:6px;padding:2px 10px;min-width:7em'>"
-        f"<div style='font-size:0.8em;color:#666'>{html.escape(title)}</div>"
-        f"<div style='font-weight:600'>{html.escape(value)}</div></div>"
-    )
+    return f"<table class='paperlab-ib-holdings paperlab-table'><tr>{head}</tr>{rows}</table>"
 
 
 def account_html(result: ProbeResult | None, *, checking: bool = False, checked_at: int | None = None) -> str:
     """Chip + the account at rest (equity, cash, buying power, exposure, holdings) or the reason."""
     state = health_of(result) if result is not None else None
     when = f" at {eastern_str(checked_at, '%H:%M:%S')} ET" if checked_at else ""
-    doing = " <i style='color:#666'>checking...</i>" if checking else ""
+    doing = " " + style.span("checking...", "paperlab-muted", "i") if checking else ""
     chip = health_chip_html(state, f"checked{when}" if when else "not checked yet")
     if result is None:
         return f"<div class='paperlab-ib-state'>{chip}{doing}</div>"
     if isinstance(result, ProbeFailure):
         return (
             f"<div class='paperlab-ib-state'>{chip}{doing} <b>{html.escape(result.state)}</b>"
-            f"<div class='paperlab-ib-reason' style='color:#b00'>{html.escape(result.message)}</div></div>"
+            f"{style.span(result.message, 'paperlab-ib-reason paperlab-text-bad', 'div')}</div>"
         )
     cur = result.currency
     kind = "paper" if result.is_paper else "LIVE"
@@ -176,17 +166,12 @@ def account_html(result: ProbeResult | None, *, checking: bool = False, checked_
     return (
         f"<div class='paperlab-ib-state'>{chip}{doing} account <code>{html.escape(mask_account(result.account_id))}"
         f"</code> ({kind}){html.escape(when)}"
-        "<div class='paperlab-ib-account' style='display:flex;gap:6px;flex-wrap:wrap;margin:4px 0'>"
-        + "".join(_stat(t, v) for t, v in cards)
-        + f"</div>{_holdings_html(result)}</div>"
+        f"{style.stats(cards, 'paperlab-ib-account')}{_holdings_html(result)}</div>"
     )
 
 
 def _code_box(text: str) -> str:
-    return (
-        "<pre class='paperlab-ib-commands' style='user-select:all;background:#f4f4f4;border:1px solid #ddd;"
-        f"padding:4px 8px;white-space:pre-wrap;margin:2px 0'><code>{html.escape(text)}</code></pre>"
-    )
+    return f"<pre class='paperlab-ib-commands paperlab-code'><code>{html.escape(text)}</code></pre>"
 
 
 def output_html(model: IbPanelModel) -> str:
@@ -194,20 +179,14 @@ def output_html(model: IbPanelModel) -> str:
     if model.lines:
         status = f"running {model.action}..." if model.action else ""
         text = "\n".join(model.lines)
-        return (
-            f"<div style='color:#666;font-size:0.85em'>{html.escape(status)}</div>"
-            "<pre class='paperlab-ib-compose' style='max-height:14em;overflow:auto;margin:0;font-size:0.85em'>"
-            f"{html.escape(text)}</pre>"
-        )
+        return style.span(status, "paperlab-muted paperlab-smaller", "div") + style.scroll(text, "paperlab-ib-compose")
     if model.commands:
-        return (
-            "<div style='font-size:0.9em'>Docker is not available here: run this where Docker runs "
-            "(credentials in the .env next to compose.yaml):</div>" + _code_box(model.commands)
-        )
+        return style.span("Docker is not available here: run this where Docker runs (credentials in the .env "
+                          "next to compose.yaml):", "paperlab-small", "div") + _code_box(model.commands)
     if model.action:
-        return f"<div style='color:#666'>running {html.escape(model.action)}...</div>"
+        return style.span(f"running {model.action}...", "paperlab-muted", "div")
     hint = model.hint()
-    return f"<div style='color:#666;font-size:0.9em'>{html.escape(hint)}</div>" if hint else ""
+    return style.span(hint, "paperlab-muted paperlab-small", "div") if hint else ""
 
 
 # -- the model -----------------------------------------------------------------------------------
@@ -248,7 +227,7 @@ class IbPanelModel:
         if not isinstance(self.result, ProbeFailure):
             return ""
         if self.result.state == "gateway down" and self.docker:
-            return f"Start gateway runs: {ib_compose.compose_text('start')}"
+            return f"Start gateway runs: {_venue().gateway_command('start')}"
         if self.result.state == "logged out" and self.docker:
             return "Restart gateway logs it in again (paper logins need no 2FA approval, live ones do)."
         return ""
@@ -257,18 +236,7 @@ class IbPanelModel:
 
     def _in_thread(self, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None], name: str) -> Future:
         """``fn`` on a worker thread, then ``done(result, error)`` posted to the UI thread."""
-        fut: Future = Future()
-
-        def run() -> None:
-            result, error = None, None
-            try:
-                result = fn()
-            except Exception as e:  # noqa: BLE001  (shown as one line)
-                error = e
-            self.post(lambda: done(result, error))  # queued before the future resolves
-            fut.set_result(None)
-
-        threading.Thread(target=run, name=name, daemon=True).start()
+        fut = in_thread(fn, done, self.post, name)
         self.futures = [f for f in self.futures if not f.done()] + [fut]
         return fut
 
@@ -289,41 +257,12 @@ class IbPanelModel:
             self._suggest_commands()
             self.on_change()
 
-        self._check_future = self._in_thread(lambda: (self._probe(), ib_compose.docker_available()), done,
-                                             "paperlab-ib-check")
+        venue = _venue()
+        self._check_future = self._in_thread(
+            lambda: (venue.check_gateway(self.ledger, self.timeout), venue.docker_available()), done,
+            "paperlab-ib-check",
+        )
         return self._check_future
-
-    def _probe(self) -> ProbeResult:
-        """Worker: one probe, recorded by ``check_gateway`` when the ledger opens."""
-        try:
-            target = GatewayTarget.from_env()
-        except ValueError as exc:  # a bad PAPERLAB_IB_PORT / CLIENT_ID
-            return ProbeFailure("wrong port", str(exc))
-        seen: list[ProbeResult] = []
-
-        def probe(t: GatewayTarget, timeout: float) -> ProbeResult:
-            seen.append(probe_account(t, timeout))
-            return seen[-1]
-
-        ledger = self._open_ledger()
-        if ledger is None:
-            return probe(target, self.timeout)
-        try:
-            check_gateway(ledger, target, timeout=self.timeout, probe=probe)
-        except Exception:  # noqa: BLE001  (recording failed; the probe result still shows)
-            log.exception("recording the gateway health failed")
-        finally:
-            ledger.close_thread()
-        return seen[-1] if seen else probe(target, self.timeout)
-
-    def _open_ledger(self) -> Ledger | None:
-        if self.ledger is not None:
-            return self.ledger
-        try:
-            return Ledger()
-        except Exception:  # noqa: BLE001  (no ledger: probe without recording)
-            log.warning("no ledger to record the gateway health in", exc_info=True)
-            return None
 
     def _suggest_commands(self) -> None:
         """No docker here: show the command the failure calls for (none once the gateway is ok)."""
@@ -333,11 +272,11 @@ class IbPanelModel:
         action = {"gateway down": "start", "logged out": "restart"}.get(failure.state) if failure else None
         if action and not self.docker:
             self.lines.clear()
-            self.commands = ib_compose.compose_text(action)  # type: ignore[arg-type]
+            self.commands = _venue().gateway_command(action)
         elif not action:
             self.commands = ""
 
-    def compose(self, action: ib_compose.Action) -> Future | None:
+    def compose(self, action: Action) -> Future | None:
         """Run ``docker compose`` for ``action`` in a worker thread, streaming output; or show the command.
 
         None when a compose run is already going.
@@ -352,11 +291,13 @@ class IbPanelModel:
             self.lines.append(line)
             self.on_change()
 
+        venue = _venue()
+
         def work() -> int | None:
-            if not ib_compose.docker_available():
+            if not venue.docker_available():
                 return None
-            self.post(lambda: add(f"$ {ib_compose.compose_text(action)}"))
-            return ib_compose.run_compose(action, lambda line: self.post(lambda: add(line)))
+            self.post(lambda: add(f"$ {venue.gateway_command(action)}"))
+            return venue.run_gateway(action, lambda line: self.post(lambda: add(line)))
 
         def done(code: int | None, error: BaseException | None) -> None:
             self.action = None
@@ -365,7 +306,7 @@ class IbPanelModel:
             elif code is None:
                 self.docker = False
                 self.lines.clear()
-                self.commands = ib_compose.compose_text(action)
+                self.commands = venue.gateway_command(action)
             else:
                 self.docker, self.exit_code = True, code
                 after = " (the gateway takes about a minute to log in; then Check gateway)" if code == 0 else ""
@@ -386,25 +327,22 @@ class IbPanel:
     def __init__(
         self, ledger: Ledger | None = None, *, bridge: LoopBridge | None = None, timeout: float = 5.0,
     ) -> None:
-        if bridge is None:
-            from widgets.startcard import LoopBridge  # startcard imports this module
-
-            bridge = LoopBridge()
-        self._bridge = bridge
-        self.model = IbPanelModel(ledger, post=bridge.post, on_change=self.render, timeout=timeout)
+        self._bridge = bridge if bridge is not None else LoopBridge()
+        self.model = IbPanelModel(ledger, post=self._bridge.post, on_change=self.render, timeout=timeout)
         self.shown = False
         self.status = w.HTML()
         self.output = w.HTML()
         self.check_button = w.Button(description="Check gateway", icon="refresh", tooltip="read-only probe")
+        venue = _venue()
         self.start_button = w.Button(description="Start gateway", icon="play",
-                                     tooltip=ib_compose.compose_text("start"))
+                                     tooltip=venue.gateway_command("start"))
         self.restart_button = w.Button(description="Restart gateway", icon="repeat",
-                                       tooltip=ib_compose.compose_text("restart"))
+                                       tooltip=venue.gateway_command("restart"))
         self.check_button.on_click(lambda _b: self.check())
         self.start_button.on_click(lambda _b: self.model.compose("start"))
         self.restart_button.on_click(lambda _b: self.model.compose("restart"))
         buttons = w.HBox([self.check_button, self.start_button, self.restart_button])
-        self.widget = w.VBox([buttons, self.status, self.output],
+        self.widget = w.VBox([style.style_widget(), buttons, self.status, self.output],
                              layout=w.Layout(border="1px solid #eee", padding="4px"))
         self.render()
 
@@ -449,14 +387,17 @@ class PanelIbPanel:
         self._doc: Document | None = None
         self.model = IbPanelModel(ledger, post=self._post, on_change=self.render, timeout=timeout)
         self.shown = False
-        self.status = pn.pane.HTML("", css_classes=["paperlab-ib-status"], sizing_mode="stretch_width")
-        self.output = pn.pane.HTML("", css_classes=["paperlab-ib-output"], sizing_mode="stretch_width")
+        self.status = pn.pane.HTML("", css_classes=["paperlab-ib-status"], sizing_mode="stretch_width",
+                                   stylesheets=style.stylesheets())
+        self.output = pn.pane.HTML("", css_classes=["paperlab-ib-output"], sizing_mode="stretch_width",
+                                   stylesheets=style.stylesheets())
         self.check_button = pn.widgets.Button(label="Check gateway", css_classes=["paperlab-ib-check"],
                                               description="read-only probe of the gateway")
+        venue = _venue()
         self.start_button = pn.widgets.Button(label="Start gateway", css_classes=["paperlab-ib-start"],
-                                              description=ib_compose.compose_text("start"))
+                                              description=venue.gateway_command("start"))
         self.restart_button = pn.widgets.Button(label="Restart gateway", css_classes=["paperlab-ib-restart"],
-                                                description=ib_compose.compose_text("restart"))
+                                                description=venue.gateway_command("restart"))
         self.check_button.on_click(lambda _e: self.check())
         self.start_button.on_click(lambda _e: self._compose("start"))
         self.restart_button.on_click(lambda _e: self._compose("restart"))
@@ -471,9 +412,7 @@ class PanelIbPanel:
         return self._layout
 
     def _post(self, fn: Callable[[], None]) -> None:
-        from widgets.panel_start import _on_doc  # panel_start imports this module
-
-        _on_doc(self._doc, fn)
+        post_to_ui(self._doc, fn)
 
     def show(self) -> None:
         """The panel became visible: check the gateway once."""
@@ -483,11 +422,11 @@ class PanelIbPanel:
 
     def check(self) -> Future:
         """The Check gateway button."""
-        self._doc = pn.state.curdoc
+        self._doc = current_doc()
         return self.model.check()
 
-    def _compose(self, action: ib_compose.Action) -> Future | None:
-        self._doc = pn.state.curdoc
+    def _compose(self, action: Action) -> Future | None:
+        self._doc = current_doc()
         return self.model.compose(action)
 
     def wait(self, timeout: float = 30.0) -> None:

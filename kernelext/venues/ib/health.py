@@ -8,6 +8,7 @@ app header read the latest row of the gateway they trade through.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from kernelext.venues.ib.probe import (
     mask_account,
     probe_account,
 )
+
+log = logging.getLogger(__name__)
 
 INTERVAL_ENV = "PAPERLAB_IB_HEALTH_MINUTES"
 DEFAULT_INTERVAL_MIN = 15.0
@@ -81,6 +84,44 @@ def check_gateway(
     return state, health.message
 
 
+def check_now(ledger: Ledger | None, timeout: float = 5.0) -> ProbeResult:
+    """The start card's Check gateway: one read-only probe, its health recorded when a ledger opens.
+
+    Never raises for the gateway's sake: a bad PAPERLAB_IB_PORT / CLIENT_ID is a ``wrong port``
+    failure, and a ledger that cannot be opened or written only loses the record.
+    """
+    try:
+        target = GatewayTarget.from_env()
+    except ValueError as exc:
+        return ProbeFailure("wrong port", str(exc))
+    seen: list[ProbeResult] = []
+
+    def probe(t: GatewayTarget, timeout: float) -> ProbeResult:
+        seen.append(probe_account(t, timeout))
+        return seen[-1]
+
+    led = _open(ledger)
+    if led is None:
+        return probe(target, timeout)
+    try:
+        check_gateway(led, target, timeout=timeout, probe=probe)
+    except Exception:  # noqa: BLE001  (recording failed; the probe result still shows)
+        log.exception("recording the gateway health failed")
+    finally:
+        led.close_thread()
+    return seen[-1] if seen else probe(target, timeout)
+
+
+def _open(ledger: Ledger | None) -> Ledger | None:
+    if ledger is not None:
+        return ledger
+    try:
+        return Ledger()
+    except Exception:  # noqa: BLE001  (no ledger: probe without recording)
+        log.warning("no ledger to record the gateway health in", exc_info=True)
+        return None
+
+
 def interval_minutes() -> float:
     """The monitor interval: ``PAPERLAB_IB_HEALTH_MINUTES`` or 15."""
     raw = os.environ.get(INTERVAL_ENV, "").strip()
@@ -115,6 +156,6 @@ def stop_watching(target: GatewayTarget | None = None) -> None:
 
 
 __all__ = [
-    "HealthRow", "ProbeResult", "check_gateway", "record_result", "interval_minutes", "latest_health",
+    "HealthRow", "ProbeResult", "check_gateway", "check_now", "record_result", "interval_minutes", "latest_health",
     "stop_watching", "watch_gateway",
 ]

@@ -34,6 +34,16 @@ from typing import Any, TypeVar
 from ib_async import IB, StartupFetchNONE, Stock, util
 
 from kernelext.spec import mask_account
+from kernelext.venues.base import (  # the probe's result types are the Venue protocol's (re-exported here)
+    HEALTH_OFF,
+    HEALTH_OK,
+    HEALTH_RELOGIN,
+    AccountSnapshot,
+    Holding,
+    ProbeFailure,
+    ProbeResult,
+    health_of,
+)
 from kernelext.venues.ib.account import ACCOUNT_ENV, check_ib_account
 
 T = TypeVar("T")
@@ -47,7 +57,6 @@ COMPOSE_PATH = Path(__file__).resolve().parent / "gateway" / "compose.yaml"
 START_COMMAND = shlex.join(["docker", "compose", "-f", str(COMPOSE_PATH), "--profile", "paper", "up", "-d", "ib-gateway"])
 HOST_ENV, PORT_ENV, CLIENT_ID_ENV = "PAPERLAB_IB_HOST", "PAPERLAB_IB_PORT", "PAPERLAB_IB_CLIENT_ID"
 STATES = ("gateway down", "logged out", "not a paper account", "wrong port", "wrong account")
-HEALTH_OK, HEALTH_RELOGIN, HEALTH_OFF = "ok", "re-login needed", "off"
 
 log = logging.getLogger(__name__)
 
@@ -95,41 +104,6 @@ class GatewayTarget:
     def where(self) -> str:
         """``host:port`` for messages."""
         return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Holding:
-    """One position as the gateway reports it."""
-
-    symbol: str
-    exchange: str
-    position: float
-    avg_cost: float
-
-
-@dataclass(frozen=True)
-class AccountSnapshot:
-    """What a successful probe saw (values in the summary currency, normally USD)."""
-
-    account_id: str
-    equity: float  # NetLiquidation
-    cash: float  # TotalCashValue
-    buying_power: float
-    exposure: float  # GrossPositionValue
-    holdings: tuple[Holding, ...]
-    is_paper: bool
-    currency: str = "USD"
-
-
-@dataclass(frozen=True)
-class ProbeFailure:
-    """Why the probe could not read the account: ``state`` in STATES, one-line ``message``."""
-
-    state: str
-    message: str
-
-
-ProbeResult = AccountSnapshot | ProbeFailure
 
 
 # -- the dedicated ib_async loop ---------------------------------------------------------
@@ -351,13 +325,6 @@ def missing_contracts(target: GatewayTarget, instrument_ids: list[str], timeout:
 # -- health monitor ----------------------------------------------------------------------
 
 Transition = Callable[[str | None, str, str], None]
-
-
-def health_of(result: ProbeResult) -> str:
-    """The health state ("ok", "re-login needed" or "off") for one probe result."""
-    if isinstance(result, AccountSnapshot):
-        return HEALTH_OK
-    return HEALTH_RELOGIN if result.state == "logged out" else HEALTH_OFF
 
 
 class GatewayHealth:

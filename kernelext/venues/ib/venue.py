@@ -25,7 +25,11 @@ from kernelext.venues.ib.account import ACCOUNT_ENV, check_ib_account
 from kernelext.venues.ib.cli import COMMAND
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kernelext.ledger import Ledger
+    from kernelext.venues.base import ProbeResult
+    from kernelext.venues.ib.compose import Action
     from kernelext.venues.ib.health import HealthRow
 
 FEED = "ib"
@@ -93,6 +97,32 @@ class IbVenue(Venue):
 
         if self.health(ledger) is not None:
             watch_gateway(ledger)  # transitions land in the ledger
+
+    # -- the gateway, for its start-card panel (widgets/venues/ib_panel.py) ----------------------
+
+    def check_gateway(self, ledger: Ledger | None, timeout: float = 5.0) -> ProbeResult:
+        """Check gateway: a read-only probe, recorded when a ledger opens; never raises for the gateway."""
+        from kernelext.venues.ib.health import check_now
+
+        return check_now(ledger, timeout)
+
+    def docker_available(self) -> bool:
+        """Whether ``docker compose`` can run the gateway here."""
+        from kernelext.venues.ib import compose
+
+        return compose.docker_available()
+
+    def gateway_command(self, action: Action) -> str:
+        """The shell command for ``action`` (start, restart, stop) of the paper gateway."""
+        from kernelext.venues.ib import compose
+
+        return compose.compose_text(action)
+
+    def run_gateway(self, action: Action, on_line: Callable[[str], None]) -> int:
+        """Run ``action`` with docker compose, each output line (secrets masked) to ``on_line``; the exit code."""
+        from kernelext.venues.ib import compose
+
+        return compose.run_compose(action, on_line)
 
     # -- symbology ---------------------------------------------------------------------------
 

@@ -1,0 +1,80 @@
+"""Hand work to a Panel view's UI thread: the one way every Panel view does it.
+
+A served Bokeh document may only be changed on its own event loop. ``post_to_ui(doc, fn)`` runs
+``fn`` there from any thread (right here when there is no served document: a notebook, a test);
+``in_thread`` runs work on a worker thread and hands its outcome back through a ``post``;
+``every`` is the views' periodic refresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bokeh.document import Document
+
+Post = Callable[[Callable[[], None]], None]
+Done = Callable[[Any, BaseException | None], None]
+
+
+def current_doc() -> Document | None:
+    """The document of the view being built or clicked (None outside a server or notebook)."""
+    import panel as pn
+
+    return pn.state.curdoc
+
+
+def post_to_ui(doc: Document | None, fn: Callable[[], None]) -> None:
+    """Run ``fn`` on ``doc``'s event loop when it is served (from any thread); else right here."""
+    import panel as pn
+    from panel.io.state import set_curdoc
+
+    if doc is not None and doc.session_context is not None:
+        with set_curdoc(doc):
+            pn.state.execute(fn, schedule=True)
+    else:
+        fn()
+
+
+def in_thread(fn: Callable[[], Any], done: Done, post: Post, name: str) -> Future:
+    """Run ``fn`` on a worker thread, then ``done(result, error)`` through ``post`` (the UI thread).
+
+    ``done`` is posted before the returned future resolves (to ``fn``'s result or error), so a
+    caller that waits on the future finds the outcome already handed over.
+    """
+    fut: Future = Future()
+
+    def run() -> None:
+        result, error = None, None
+        try:
+            result = fn()
+        except BaseException as e:  # noqa: BLE001  (handed to ``done``)
+            error = e
+        post(lambda: done(result, error))
+        if error is None:
+            fut.set_result(result)
+        else:
+            fut.set_exception(error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return fut
+
+
+class Repeat:
+    """A periodic callback of a Panel view; ``stop()`` ends it."""
+
+    def __init__(self, fn: Callable[[], None], period_ms: int) -> None:
+        import panel as pn
+
+        self._callback = pn.state.add_periodic_callback(fn, period=period_ms)
+
+    def stop(self) -> None:
+        self._callback.stop()
+
+
+def every(period_ms: int, fn: Callable[[], None]) -> Repeat:
+    """Call ``fn`` every ``period_ms`` on the view's document (the refresh of dashboards and lists)."""
+    return Repeat(fn, period_ms)
