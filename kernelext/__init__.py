@@ -19,7 +19,7 @@ from typing import Any
 # policy is recorded here, before any Nautilus import, and put back (kernelext.compat).
 HOST_LOOP_POLICY = asyncio.get_event_loop_policy()
 
-__all__ = ["register", "start", "start_book", "attach", "backtest", "compare", "frames"]
+__all__ = ["register", "start", "start_book", "attach", "backtest", "compare", "frames", "gateway_status", "gateway_health"]
 
 
 def __getattr__(name: str) -> Any:
@@ -75,6 +75,20 @@ def attach(session: str | None = None) -> Any:
     from kernelext import api
 
     return api.attach(session)
+
+
+def gateway_status(venue: str, *, timeout: float = 5.0) -> Any:
+    """A read-only look at a venue's account at rest through its gateway (or why not); recorded as health."""
+    from kernelext import api
+
+    return api.gateway_status(venue, timeout=timeout)
+
+
+def gateway_health(venue: str) -> Any:
+    """The latest recorded health of a venue's gateway (None: never checked)."""
+    from kernelext import api
+
+    return api.gateway_health(venue)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -22,7 +22,7 @@ from nautilus_trader.model.data import BarSpecification, BarType
 from kernelext import venues
 from kernelext.errors import SpecError, clean_text, one_line
 from kernelext.strategies import registry
-from kernelext.venues.base import VenueFields
+from kernelext.venues.base import Venue, VenueFields
 
 EASTERN = ZoneInfo("America/New_York")
 DEFAULT_BAR_SPEC = "1-MINUTE-LAST"
@@ -352,26 +352,8 @@ def build_spec(
     if feed not in venues.feeds():
         raise SpecError(f"feed: {feed!r} is not available; allowed: {', '.join(venues.feeds())}")
     ruled = place.validate(VenueFields(feed, tuple(sleeves), speed, bool(outside_rth), account_id))
-    if not sleeves:
-        raise SpecError("strategy: a session needs a strategy and instrument, or sleeves")
-    names = [s.name for s in sleeves]
-    if len(set(names)) != len(names):
-        raise SpecError(f"sleeves: names must be unique (got {names}); give each a name")
-    by_instrument: dict[str, str] = {}
-    for s in sleeves:
-        if by_instrument.setdefault(s.instrument, s.bar_spec) != s.bar_spec:
-            raise SpecError(
-                f"bar_spec: sleeves on {s.instrument} must share one bar spec on the replay feed "
-                f"(got {by_instrument[s.instrument]} and {s.bar_spec})"
-            )
-    for i, s in enumerate(sleeves):
-        _check_strategy(s, i, book=len(sleeves) > 1)
-    cash, currency = parse_cash(starting_cash)
-    quotes = place.quote_currencies(tuple(sleeves), currency)
-    if quotes != {currency}:
-        raise SpecError(
-            f"starting_cash: currency {currency} must be the quote currency of every instrument ({', '.join(sorted(quotes))})"
-        )
+    _check_sleeves(sleeves)
+    cash, currency = _cash_for(place, sleeves, starting_cash)
     risk = _risk(max_notional_per_order, max_order_submit_rate, max_drawdown_pct)
     seed = _whole(seed, "seed", 0, MAX_SEED)
     if catalog_path is not None:
@@ -396,6 +378,35 @@ def build_spec(
         outside_rth=ruled.outside_rth,
         account_id=ruled.account_id or "",
     )
+
+
+def _check_sleeves(sleeves: list[Sleeve]) -> None:
+    """At least one sleeve, unique names, one bar spec per instrument, each strategy buildable."""
+    if not sleeves:
+        raise SpecError("strategy: a session needs a strategy and instrument, or sleeves")
+    names = [s.name for s in sleeves]
+    if len(set(names)) != len(names):
+        raise SpecError(f"sleeves: names must be unique (got {names}); give each a name")
+    by_instrument: dict[str, str] = {}
+    for s in sleeves:
+        if by_instrument.setdefault(s.instrument, s.bar_spec) != s.bar_spec:
+            raise SpecError(
+                f"bar_spec: sleeves on {s.instrument} must share one bar spec on the replay feed "
+                f"(got {by_instrument[s.instrument]} and {s.bar_spec})"
+            )
+    for i, s in enumerate(sleeves):
+        _check_strategy(s, i, book=len(sleeves) > 1)
+
+
+def _cash_for(place: Venue, sleeves: list[Sleeve], starting_cash: str | float) -> tuple[Decimal, str]:
+    """The starting cash, in the quote currency of every instrument (the venue says which)."""
+    cash, currency = parse_cash(starting_cash)
+    quotes = place.quote_currencies(tuple(sleeves), currency)
+    if quotes != {currency}:
+        raise SpecError(
+            f"starting_cash: currency {currency} must be the quote currency of every instrument ({', '.join(sorted(quotes))})"
+        )
+    return cash, currency
 
 
 def _risk(notional: float | None, rate: str | None, drawdown: float | None) -> RiskCaps:

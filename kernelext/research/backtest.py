@@ -36,11 +36,12 @@ from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from kernelext.events import Event, now_ns
+from kernelext.events import now_ns
 from kernelext.venues.base import BacktestSetup, BarData
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter, queries
-from kernelext.session.sleeves import build_strategies, sleeve_rows
+from kernelext.session import recording
+from kernelext.session.sleeves import build_strategies
 from kernelext import venues
 from kernelext.spec import SessionSpec, SpecError, spec_from_dict
 
@@ -197,17 +198,8 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
     writer = LedgerWriter(ledger)
     hub.add_sink(writer.put)
     bar_types = _strategy_bar_types(data)
-    ledger.create_session(
-        session_id,
-        label=spec.label,
-        kind="backtest",
-        venue="backtest",
-        feed=data.source,
-        spec=spec.to_dict(),
-        sleeves=sleeve_rows(spec),
-        started_at=now_ns(),
-        status="running",
-    )
+    recording.create_row(ledger, session_id, spec, kind="backtest", venue="backtest", feed=data.source,
+                         status="running")
     status, error = "stopped", None
     try:
         with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
@@ -233,11 +225,9 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
             engine.dispose()
     except Exception as e:  # noqa: BLE001  (recorded, then raised as one line)
         status, error = "error", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    hub.publish(Event(session_id, None, "session.stopped" if status == "stopped" else "session.error",
-                      f"backtest {status}: {data.count} bars from {data.source}", now_ns(),
-                      {"bars": data.count, "source": data.source}))
-    writer.close()
-    ledger.set_status(session_id, status, ended_at=now_ns(), last_error=error)
+    recording.finish(ledger, writer, hub.publish, session_id, status=status,
+                     message=f"backtest {status}: {data.count} bars from {data.source}", error=error,
+                     extras={"bars": data.count, "source": data.source})
     if error:
         raise RuntimeError(f"backtest {session_id} failed: {error}")
     return session_id

@@ -35,12 +35,13 @@ from nautilus_trader.model.enums import TradingState, trading_state_to_str
 
 from kernelext.errors import SessionStartError, one_line
 from kernelext.events import CONTROL_VERBS, Event, now_ns
-from kernelext.session import live
+from kernelext.session import live, recording
+from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, ProcessLedgerWriter, paperlab_home
 from kernelext.session.node import build_node_config
-from kernelext.session.sleeves import build_strategies, sleeve_rows
+from kernelext.session.sleeves import build_strategies
 from kernelext.spec import SessionSpec
 from kernelext.session.telemetry import Telemetry
 from kernelext import venues
@@ -49,7 +50,6 @@ from kernelext.venues.base import VenueSession
 log = logging.getLogger(__name__)
 
 STATES = ("starting", "running", "paused", "stopped", "error")
-FLATTEN_TIMEOUT_S = 3.0
 COMMAND_POLL_S = 0.1
 
 
@@ -200,16 +200,8 @@ class SessionRunner:
         live.add(self.session_id, self)
         try:
             self.ledger.mark_crashed(live_ids=live.ids())
-            self.ledger.create_session(
-            self.session_id,
-                label=self.spec.label,
-                kind="paper",
-                venue=self.spec.venue,
-                feed=self.spec.feed,
-                spec=self.spec.to_dict(),
-                sleeves=sleeve_rows(self.spec),
-                started_at=now_ns(),
-            )
+            recording.create_row(self.ledger, self.session_id, self.spec, kind="paper", venue=self.spec.venue,
+                                 feed=self.spec.feed)
         except BaseException:
             live.remove(self.session_id)
             raise
@@ -351,15 +343,12 @@ class SessionRunner:
             self.state = "stopped"
         extras = {"reason": self._stop_reason, "bars": self.bars, "fills": self.fills, "orders": self.orders}
         if self.state == "error":
-            self._publish("session.error", f"error: {self.last_error}", error=self.last_error, **extras)
-        else:
-            self._publish("session.stopped", f"stopped ({self._stop_reason})", **extras)
+            extras["error"] = self.last_error
+        message = f"error: {self.last_error}" if self.state == "error" else f"stopped ({self._stop_reason})"
         try:
-            self.writer.close()
+            recording.finish(self.ledger, self.writer, self.hub.publish, self.session_id, status=self.state,
+                             message=message, error=self.last_error, extras=extras)
         finally:
-            self.ledger.set_status(
-                self.session_id, self.state, ended_at=now_ns(), last_error=self.last_error
-            )
             live.remove(self.session_id)
             self._done.set()
 
@@ -448,45 +437,11 @@ class SessionRunner:
         self.node.kernel.risk_engine.set_trading_state(state)
 
     async def _flatten(self) -> None:
-        """Reduce-only, cancel everything, close every position until flat, then halt.
-
-        An order a strategy sent just before the flatten has already passed the
-        RiskEngine and can fill after the closes (re-opening a position), and Nautilus's
-        REDUCING lets a strategy open again from flat: so close whatever is open until
-        the session is flat with nothing in flight, halt, and check once more. Only the
-        session's own orders and positions count: an IB account's other holdings
-        (reconciled as EXTERNAL) are not the session's to close.
-        """
+        """Flatten (``session.flatten``), say so if a position stayed open, then paused."""
         assert self.node is not None
-        risk = self.node.kernel.risk_engine
-        cache = self.node.kernel.cache
-        ours = {strategy.id for strategy in self.strategies}
-
-        def positions() -> list[Any]:
-            return [p for p in cache.positions_open() if p.strategy_id in ours]
-
-        def busy() -> bool:
-            return any(o.strategy_id in ours for o in (*cache.orders_open(), *cache.orders_inflight()))
-
-        risk.set_trading_state(TradingState.REDUCING)
-        for strategy in self.strategies:
-            strategy.cancel_all_orders(strategy.config.instrument_id)
-        deadline = time.monotonic() + FLATTEN_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if positions() and not busy():
-                for strategy in self.strategies:
-                    strategy.close_all_positions(strategy.config.instrument_id)
-                await asyncio.sleep(0.01)  # let the closes reach the RiskEngine (in flight from then on)
-            elif not positions() and not busy():
-                risk.set_trading_state(TradingState.HALTED)
-                await asyncio.sleep(0.01)  # anything already past the RiskEngine lands now
-                if not positions() and not busy():
-                    break
-                risk.set_trading_state(TradingState.REDUCING)
-            await asyncio.sleep(0.002)
-        if positions():
-            self._publish("control.flatten", f"flatten incomplete: {len(positions())} position(s) still open")
-        risk.set_trading_state(TradingState.HALTED)  # no re-entry until resume
+        still_open = await flatten(self.node.kernel, self.strategies)
+        if still_open:
+            self._publish("control.flatten", f"flatten incomplete: {still_open} position(s) still open")
         self.state = "paused"
 
     # -- events ---------------------------------------------------------------------------------

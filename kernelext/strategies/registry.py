@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 import sys
 import types
 import typing
 from dataclasses import dataclass
-from decimal import Decimal
-from decimal import InvalidOperation
 from typing import Any
 from typing import Callable
-from typing import Literal
 
 import msgspec
 
 from kernelext.errors import flat_text
+from kernelext.strategies.coerce import CoerceError, coerce, type_name
 
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import BarType
@@ -225,135 +222,6 @@ def user_params(entry: StrategyEntry) -> dict[str, tuple[Any, Any]]:
     return out
 
 
-class _CoerceError(Exception):
-    pass
-
-
-_NUMBER_TYPES = (int, float, Decimal)
-
-
-def _type_name(hint: Any) -> str:
-    origin = typing.get_origin(hint)
-    if origin is typing.Annotated:
-        return _type_name(typing.get_args(hint)[0])
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        names = [_type_name(a) for a in args if a is not type(None)]
-        name = " or ".join(names)
-        return f"{name} or null" if type(None) in args else name
-    if origin is Literal:
-        return "one of " + ", ".join(repr(v) for v in typing.get_args(hint))
-    if origin is not None:
-        return getattr(origin, "__name__", str(origin))
-    if hint is Decimal:
-        return "decimal"
-    if hint is Any:
-        return "any"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _coerce(value: Any, hint: Any) -> Any:  # noqa: C901
-    origin = typing.get_origin(hint)
-    if origin is typing.Annotated:
-        return _coerce(value, typing.get_args(hint)[0])
-    if hint is Any or hint is object:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise _CoerceError
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg)
-            except _CoerceError:
-                continue
-        raise _CoerceError
-    if hint is type(None):
-        if value is None:
-            return None
-        raise _CoerceError
-    if origin is Literal:
-        if value in typing.get_args(hint) and not isinstance(value, bool):
-            return value
-        raise _CoerceError
-    if value is None:
-        raise _CoerceError
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise _CoerceError
-    if hint is int:
-        if isinstance(value, bool):
-            raise _CoerceError
-        if isinstance(value, int):
-            return value
-        if isinstance(value, (float, Decimal)) and value == value and float(value).is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                number = Decimal(value.strip())
-            except InvalidOperation:
-                raise _CoerceError from None
-            if number.is_finite() and number == number.to_integral_value():
-                return int(number)
-        raise _CoerceError
-    if hint is float:
-        if isinstance(value, bool):
-            raise _CoerceError
-        try:
-            number = float(value.strip()) if isinstance(value, str) else float(value) if isinstance(value, _NUMBER_TYPES) else None
-        except ValueError:
-            raise _CoerceError from None
-        if number is None or not math.isfinite(number):
-            raise _CoerceError
-        return number
-    if hint is Decimal:
-        if isinstance(value, bool):
-            raise _CoerceError
-        try:
-            if isinstance(value, Decimal):
-                result = value
-            elif isinstance(value, int):
-                result = Decimal(value)
-            elif isinstance(value, float):
-                result = Decimal(repr(value))
-            elif isinstance(value, str):
-                result = Decimal(value.strip())
-            else:
-                raise _CoerceError
-        except InvalidOperation:
-            raise _CoerceError from None
-        if not result.is_finite():
-            raise _CoerceError
-        return result
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise _CoerceError
-    if hint is list or origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise _CoerceError
-        args = typing.get_args(hint)
-        return [_coerce(v, args[0]) for v in value] if args else list(value)
-    if hint is dict or origin is dict:
-        if not isinstance(value, dict):
-            raise _CoerceError
-        args = typing.get_args(hint)
-        if len(args) == 2:
-            return {_coerce(k, args[0]): _coerce(v, args[1]) for k, v in value.items()}
-        return dict(value)
-    if inspect.isclass(hint) and isinstance(value, hint):
-        return value
-    # Other types (enums, identifiers, ...): let msgspec validate them.
-    return value
-
-
 def coerce_param(entry: StrategyEntry, name: str, value: Any) -> Any:
     """One user value (form text or JSON) for param ``name`` -> its config type.
 
@@ -362,9 +230,9 @@ def coerce_param(entry: StrategyEntry, name: str, value: Any) -> Any:
     """
     hint = user_params(entry)[name][0]
     try:
-        return _coerce(value, hint)
-    except _CoerceError:
-        raise ValueError(f"params.{name}: must be {_type_name(hint)} (got {value!r})") from None
+        return coerce(value, hint)
+    except CoerceError:
+        raise ValueError(f"params.{name}: must be {type_name(hint)} (got {value!r})") from None
 
 
 def _validation_field(msg: str) -> tuple[str | None, str]:
@@ -405,10 +273,10 @@ def build_config(
     for key, value in params.items():
         hint = allowed[key][0]
         try:
-            kwargs[key] = _coerce(value, hint)
-        except _CoerceError:
+            kwargs[key] = coerce(value, hint)
+        except CoerceError:
             raise ValueError(
-                f"params: {key!r} for {entry.key} must be {_type_name(hint)}, "
+                f"params: {key!r} for {entry.key} must be {type_name(hint)}, "
                 f"got {type(value).__name__} {value!r}",
             ) from None
 

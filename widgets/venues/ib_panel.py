@@ -126,7 +126,7 @@ CHIP = IbHealthChip()
 
 
 def _money(value: float, currency: str) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:,.2f} {currency}"
+    return "-" if value is None or math.isnan(value) else f"{value:,.2f} {currency}".rstrip()
 
 
 def _qty(value: float) -> str:
@@ -140,7 +140,7 @@ def _holdings_html(snap: AccountSnapshot) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(h.symbol)}</td><td>{html.escape(h.exchange)}</td>"
         f"<td class='paperlab-num'>{_qty(h.position)}</td>"
-        f"<td class='paperlab-num'>{h.avg_cost:,.2f}</td></tr>"
+        f"<td class='paperlab-num'>{_money(h.avg_cost, '')}</td></tr>"
         for h in snap.holdings
     )
     return f"<table class='paperlab-ib-holdings paperlab-table'><tr>{head}</tr>{rows}</table>"
