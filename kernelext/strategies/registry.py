@@ -261,25 +261,7 @@ def build_config(
         One line naming the offending key: unknown key, wrong type, or a value the
         config's own validation rejects.
     """
-    params = dict(params or {})
-    allowed = user_params(entry)
-    for key in params:
-        if key not in allowed:
-            raise ValueError(
-                f"params: unknown key {key!r} for {entry.key}; allowed: {', '.join(allowed)}",
-            )
-
-    kwargs: dict[str, Any] = {}
-    for key, value in params.items():
-        hint = allowed[key][0]
-        try:
-            kwargs[key] = coerce(value, hint)
-        except CoerceError:
-            raise ValueError(
-                f"params: {key!r} for {entry.key} must be {type_name(hint)}, "
-                f"got {type(value).__name__} {value!r}",
-            ) from None
-
+    kwargs = _coerced_params(entry, dict(params or {}))
     fields = {f.name for f in _field_infos(entry.config_cls)}
     if "instrument_id" in fields:
         kwargs["instrument_id"] = (
@@ -289,43 +271,61 @@ def build_config(
         kwargs["bar_type"] = BarType.from_str(bar_type) if isinstance(bar_type, str) else bar_type
     kwargs["order_id_tag"] = order_id_tag
     if strategy_id is not None:
-        # Nautilus 1.231 builds Strategy.id as f"{config.strategy_id}-{order_id_tag}" and
-        # uses config.strategy_id as a plain string (logger name), so pass a str.
-        try:
-            if not isinstance(strategy_id, str) or not strategy_id:
-                raise ValueError("must be a non-empty string")
-            StrategyId(f"{strategy_id}-{order_id_tag}")
-        except Exception as e:
-            raise ValueError(f"strategy_id: invalid {strategy_id!r}: {flat_text(e)}") from None
-        kwargs["strategy_id"] = strategy_id
-
-    missing = [k for k, (_, d) in allowed.items() if d is REQUIRED and k not in kwargs]
-    if missing:
-        raise ValueError(
-            f"params: missing required key {missing[0]!r} for {entry.key}",
-        )
-
+        kwargs["strategy_id"] = _checked_strategy_id(strategy_id, order_id_tag)
     try:
         config = entry.config_cls(**kwargs)
     except (ValueError, TypeError) as e:
         raise ValueError(f"params: invalid config for {entry.key}: {flat_text(e)}") from None
+    _validate_structure(entry, config, has_strategy_id=strategy_id is not None)
+    return config
 
-    # Structural validation (types, msgspec Meta constraints such as PositiveInt) runs
-    # on decode only, so round-trip through JSON.
+
+def _coerced_params(entry: StrategyEntry, params: dict[str, Any]) -> dict[str, Any]:
+    """User params as the config's types: unknown keys, wrong types and missing required keys refused."""
+    allowed = user_params(entry)
+    for key in params:
+        if key not in allowed:
+            raise ValueError(f"params: unknown key {key!r} for {entry.key}; allowed: {', '.join(allowed)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in params.items():
+        hint = allowed[key][0]
+        try:
+            kwargs[key] = coerce(value, hint)
+        except CoerceError:
+            raise ValueError(
+                f"params: {key!r} for {entry.key} must be {type_name(hint)}, got {type(value).__name__} {value!r}",
+            ) from None
+    missing = [k for k, (_, d) in allowed.items() if d is REQUIRED and k not in kwargs]
+    if missing:
+        raise ValueError(f"params: missing required key {missing[0]!r} for {entry.key}")
+    return kwargs
+
+
+def _checked_strategy_id(strategy_id: Any, order_id_tag: str) -> str:
+    """Nautilus 1.231 builds Strategy.id as f"{config.strategy_id}-{order_id_tag}" and uses
+    config.strategy_id as a plain string (logger name), so it stays a str, checked here."""
+    try:
+        if not isinstance(strategy_id, str) or not strategy_id:
+            raise ValueError("must be a non-empty string")
+        StrategyId(f"{strategy_id}-{order_id_tag}")
+    except Exception as e:
+        raise ValueError(f"strategy_id: invalid {strategy_id!r}: {flat_text(e)}") from None
+    return strategy_id
+
+
+def _validate_structure(entry: StrategyEntry, config: StrategyConfig, *, has_strategy_id: bool) -> None:
+    """Types and msgspec Meta constraints (PositiveInt, ...) run on decode only: round-trip through JSON."""
     try:
         # strategy_id is a str (see above), which its StrategyId type hint would reject
-        checked = msgspec.structs.replace(config, strategy_id=None) if strategy_id is not None else config
+        checked = msgspec.structs.replace(config, strategy_id=None) if has_strategy_id else config
         entry.config_cls.parse(checked.json())
     except msgspec.ValidationError as e:
         field, text = _validation_field(str(e))
         if field is not None:
-            raise ValueError(
-                f"params: invalid value for {field!r} ({entry.key}): {flat_text(text)}",
-            ) from None
+            raise ValueError(f"params: invalid value for {field!r} ({entry.key}): {flat_text(text)}") from None
         raise ValueError(f"params: invalid config for {entry.key}: {flat_text(text)}") from None
     except (msgspec.EncodeError, msgspec.DecodeError, TypeError, ValueError) as e:
         raise ValueError(f"params: invalid config for {entry.key}: {flat_text(e)}") from None
-    return config
 
 
 def build_strategy(entry: StrategyEntry, config: StrategyConfig) -> Strategy:
