@@ -93,6 +93,7 @@ class Supervisor:
         """One round: new launch requests, then every watched process."""
         for command_id, session_id, _args in self.ledger.take_named(LAUNCH):
             w = self.watched.setdefault(session_id, Watched(session_id))
+            w.cause, w.due = "", None  # asked for (maybe while no supervisor ran): a launch, not a relaunch
             self._launch(w)
             self.ledger.finish_command(command_id, f"launched pid {w.pid}")
         for w in list(self.watched.values()):
