@@ -41,7 +41,8 @@ def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None
     """Start a one-strategy paper session in the background; returns its ``SessionRunner``.
 
     ``options`` are ``build_spec`` keywords: feed, starting_cash, label, until, duration,
-    speed, seed, max_notional_per_order, max_order_submit_rate, max_drawdown_pct.
+    speed, seed, max_notional_per_order, max_order_submit_rate, max_drawdown_pct; and
+    ``detach=True``: run it in a supervised process of its own, returning its session id.
     """
     from kernelext import api
 

@@ -108,30 +108,38 @@ def _check_options(fn: Any, options: dict[str, Any], allowed_extra: tuple[str, .
 # -- sessions -------------------------------------------------------------------------------------
 
 
-def start_spec(session_spec: SessionSpec, *, ledger: Ledger | None = None, require_backtest: bool = False) -> SessionRunner:
+def start_spec(session_spec: SessionSpec, *, ledger: Ledger | None = None, require_backtest: bool = False,
+               detach: bool = False) -> Any:
     """Start a validated spec in a background thread of this process; returns its running ``SessionRunner``.
 
     ``require_backtest``: refuse unless a backtest of the same strategy, instrument and params traded.
+    ``detach``: run it in a process of its own under the supervisor instead; returns its id at once.
     Raises ``SpecError``/``Refused`` before anything is written, ``SessionStartError`` if the node fails.
     """
     if require_backtest:
         from kernelext.research.gate import require_backtest as gate
 
         gate(session_spec, ledger)
+    if detach:
+        return start_detached(session_spec, ledger=ledger)
     from kernelext.session.runner import SessionRunner
 
     return SessionRunner(session_spec, ledger=ledger).start()
 
 
 def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None = None,
-          bar_spec: str | None = None, ledger: Ledger | None = None, **options: Any) -> SessionRunner:
-    """Start a one-strategy paper session in the background; returns its ``SessionRunner``."""
-    return start_spec(spec(strategy, instrument, params=params, bar_spec=bar_spec, **options), ledger=ledger)
+          bar_spec: str | None = None, ledger: Ledger | None = None, detach: bool = False, **options: Any) -> Any:
+    """Start a one-strategy paper session in the background; returns its ``SessionRunner``
+    (``detach``: its session id; it runs in a supervised process of its own)."""
+    return start_spec(spec(strategy, instrument, params=params, bar_spec=bar_spec, **options), ledger=ledger,
+                      detach=detach)
 
 
-def start_book(sleeves: list[dict[str, Any]] | str, *, ledger: Ledger | None = None, **options: Any) -> SessionRunner:
-    """Start a book: several sleeves ``{strategy, instrument, params?, bar_spec?, name?}`` on one account."""
-    return start_spec(spec(sleeves=sleeves, **options), ledger=ledger)
+def start_book(sleeves: list[dict[str, Any]] | str, *, ledger: Ledger | None = None, detach: bool = False,
+               **options: Any) -> Any:
+    """Start a book: several sleeves ``{strategy, instrument, params?, bar_spec?, name?}`` on one account
+    (``detach``: in a supervised process of its own; returns its session id)."""
+    return start_spec(spec(sleeves=sleeves, **options), ledger=ledger, detach=detach)
 
 
 def resolve(session: str | None, *, ledger: Ledger | None = None) -> str:
@@ -490,3 +498,45 @@ def gateway_health(venue: str | None, *, ledger: Ledger | None = None) -> Any:
 
     found = venues.find(venue)
     return found.health(_ledger(ledger)) if found is not None else None
+
+
+# -- detached sessions: supervised processes ----------------------------------------------------
+# A section of its own: a detached session runs in a process of its own under the supervisor
+# (``kernelext.supervisor``), which relaunches it when its process dies.
+
+__all__ += ["start_detached", "supervise", "supervisor_pid", "stop_supervisor"]
+
+
+def start_detached(session_spec: SessionSpec, *, ledger: Ledger | None = None) -> str:
+    """Hand a validated spec to the supervisor (started on demand); returns the session id at once.
+
+    The session's row (status ``starting``) and its launch request go to the ledger; the
+    supervisor starts the session's own process, which claims the row (its pid).
+    """
+    from kernelext.supervisor.request import request_launch
+    from kernelext.supervisor.spawn import ensure_running
+
+    led = _ledger(ledger)
+    ensure_running()
+    return request_launch(session_spec, led)
+
+
+def supervise() -> int:
+    """Run the supervisor in the foreground until SIGTERM/SIGINT (``paperlab supervise``)."""
+    from kernelext.supervisor.daemon import serve
+
+    return serve()
+
+
+def supervisor_pid() -> int | None:
+    """The pid of the supervisor of this ``PAPERLAB_HOME``, or None when none runs."""
+    from kernelext.supervisor.files import running_pid
+
+    return running_pid()
+
+
+def stop_supervisor(timeout: float = 10.0) -> int | None:
+    """Stop the supervisor (its sessions keep running); its pid, or None when none ran."""
+    from kernelext.supervisor.daemon import stop
+
+    return stop(timeout)

@@ -25,6 +25,7 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
   historical)`` tuple per bar the strategies saw (historical = warm-up), stored in the
   ledger's ``bars`` table only: a finished session can be re-run over exactly its data.
 - ``bar.received``: ``instrument, bar_type, open, high, low, close, volume``.
+- ``session.relaunched``: ``attempt`` (1 for the first relaunch), ``previous_pid``, ``reason``.
 - ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
 """
 
@@ -40,6 +41,7 @@ STAGES: frozenset[str] = frozenset(
         "session.running",
         "session.stopped",
         "session.error",
+        "session.relaunched",
         "bar.received",
         "signal.emitted",
         "order.submitted",

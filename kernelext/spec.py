@@ -88,6 +88,7 @@ class SessionSpec:
     catalog_path: str | None = None
     anchor_ns: int | None = None
     max_bars: int | None = None
+    resume_after_ns: int | None = None  # a relaunched replay continues after this bar close time
     outside_rth: bool = False  # IB: trade and take bars outside regular trading hours
     account_id: str = ""  # IB: the DU... paper account (masked in to_dict)
     ib_gateway: str = ""  # IB: "host:port" of the gateway, set when the session starts

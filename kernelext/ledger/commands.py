@@ -24,11 +24,19 @@ class Commands(Connections):
 
     def take_commands(self, session_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         """Atomically take the session's pending commands (each is taken once), oldest first."""
+        return self._take("session_id = ?", session_id, "command")
+
+    def take_named(self, command: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """Atomically take every pending ``command`` of any session: (id, session_id, args), oldest first."""
+        return self._take("command = ?", command, "session_id")
+
+    def _take(self, where: str, value: str, column: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """Mark the pending commands matching ``where`` taken: (id, ``column``, args), oldest first."""
         with self.transaction() as con:
             rows = con.execute(
-                "UPDATE commands SET taken_ts = ? WHERE session_id = ? AND taken_ts IS NULL"
-                " RETURNING id, command, args_json",
-                (now_ns(), session_id),
+                f"UPDATE commands SET taken_ts = ? WHERE {where} AND taken_ts IS NULL"
+                f" RETURNING id, {column}, args_json",
+                (now_ns(), value),
             ).fetchall()
         return [(int(i), c, json.loads(a) if a else {}) for i, c, a in sorted(rows)]
 

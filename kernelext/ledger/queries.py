@@ -233,6 +233,16 @@ def live_bar_facts(ledger: Ledger, session_id: str) -> tuple[int, int | None, in
     return int(n), first, last, types
 
 
+def resume_after_ts(ledger: Ledger, session_id: str) -> int | None:
+    """The ts of the last live bar recorded for every bar type of the session (the earliest of
+    each type's last), or None when none was recorded: where a relaunched feed continues."""
+    row = ledger.query(
+        "SELECT MIN(last) FROM (SELECT MAX(ts) AS last FROM bars WHERE session_id = ? AND historical = 0"
+        " GROUP BY bar_type)", (session_id,),
+    )
+    return row[0][0] if row else None
+
+
 def common_bars(ledger: Ledger, a: str, b: str) -> tuple[int, int]:
     """(bars of ``a`` and ``b`` at the same bar type and ts, of those with identical OHLCV)."""
     n, same = ledger.query(
@@ -329,3 +339,24 @@ def feed_totals(ledger: Ledger, session_id: str) -> tuple[int, int]:
         " (SELECT COUNT(*) FROM equity WHERE session_id = ?)", (session_id, session_id),
     )[0]
     return int(n_events), int(n_equity)
+
+
+# -- supervised (detached) sessions -------------------------------------------------------------
+
+
+def detached_sessions(ledger: Ledger, command: str, statuses: Sequence[str]) -> list[dict[str, Any]]:
+    """id, status, pid and host of the sessions ever asked for by ``command`` (the supervisor's
+    launch request) whose status is one of ``statuses``, oldest first."""
+    marks = ", ".join("?" * len(statuses))
+    return ledger.query_dicts(
+        f"SELECT {_PROCESS} FROM sessions WHERE status IN ({marks}) AND id IN"
+        " (SELECT session_id FROM commands WHERE command = ?) ORDER BY started_at, rowid",
+        (*statuses, command),
+    )
+
+
+def stage_count_since(ledger: Ledger, session_id: str, stage: str, since_ns: int) -> int:
+    """How many ``stage`` events the session recorded at or after ``since_ns``."""
+    return int(ledger.query(
+        "SELECT COUNT(*) FROM events WHERE session_id = ? AND stage = ? AND ts >= ?", (session_id, stage, since_ns),
+    )[0][0])

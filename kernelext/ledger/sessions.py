@@ -66,8 +66,10 @@ class Sessions(Connections):
         sleeves: list[dict[str, Any]],
         started_at: int,
         status: str = "starting",
+        in_this_process: bool = True,
     ) -> None:
-        """Insert the session row and its sleeves in one transaction (pid/host of this process)."""
+        """Insert the session row and its sleeves in one transaction (pid/host of this process;
+        ``in_this_process=False``: no pid yet, another process will claim it)."""
         _check_status(status)
         sleeve_rows = [
             (
@@ -82,7 +84,7 @@ class Sessions(Connections):
                     "INSERT INTO sessions(id, label, kind, venue, feed, spec_json, status,"
                     " started_at, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (session_id, label, kind, venue, feed, dumps(spec), status,
-                     started_at, os.getpid(), self._host),
+                     started_at, os.getpid() if in_this_process else None, self._host),
                 )
                 con.executemany(
                     "INSERT INTO sleeves(session_id, sleeve, strategy_key, instrument,"
@@ -107,6 +109,18 @@ class Sessions(Connections):
                 "UPDATE sessions SET status = ?, ended_at = COALESCE(?, ended_at),"
                 " last_error = COALESCE(?, last_error) WHERE id = ?",
                 (status, ended_at, last_error, session_id),
+            )
+            if cur.rowcount == 0:
+                raise ValueError(f"no session {session_id!r} in the ledger")
+
+    def claim_session(self, session_id: str, *, pid: int | None, feed: str | None = None) -> None:
+        """(Re)start an existing row in process ``pid`` (None: nobody yet): status ``starting``,
+        this host, no end or error; ``feed`` when the start resolved it."""
+        with self.transaction() as con:
+            cur = con.execute(
+                "UPDATE sessions SET status = 'starting', pid = ?, host = ?, ended_at = NULL,"
+                " last_error = NULL, feed = COALESCE(?, feed) WHERE id = ?",
+                (pid, self._host, feed, session_id),
             )
             if cur.rowcount == 0:
                 raise ValueError(f"no session {session_id!r} in the ledger")

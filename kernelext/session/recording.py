@@ -4,6 +4,8 @@ and its final status."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +15,15 @@ from kernelext.session.sleeves import sleeve_rows
 from kernelext.spec import SessionSpec
 
 
+def new_session_id() -> str:
+    """A new session id: UTC start time and six hex digits (``20250101-120000-1a2b3c``)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
 def create_row(ledger: Ledger, session_id: str, spec: SessionSpec, *, kind: str, venue: str, feed: str,
-               status: str | None = None) -> None:
-    """Write the session's row and its sleeves (status: the ledger's default, ``starting``, or ``status``)."""
+               status: str | None = None, in_this_process: bool = True) -> None:
+    """Write the session's row and its sleeves (status: the ledger's default, ``starting``, or ``status``;
+    ``in_this_process=False``: no pid yet, the process that runs it claims the row)."""
     ledger.create_session(
         session_id,
         label=spec.label,
@@ -25,8 +33,16 @@ def create_row(ledger: Ledger, session_id: str, spec: SessionSpec, *, kind: str,
         spec=spec.to_dict(),
         sleeves=sleeve_rows(spec),
         started_at=now_ns(),
+        in_this_process=in_this_process,
         **({"status": status} if status else {}),
     )
+
+
+def claim_row(ledger: Ledger, session_id: str, spec: SessionSpec) -> None:
+    """Start an existing row (a detached session's, written by whoever asked for it) in this process."""
+    import os
+
+    ledger.claim_session(session_id, pid=os.getpid(), feed=spec.feed)
 
 
 def finish(ledger: Ledger, writer: Any, publish: Callable[[Event], None], session_id: str, *, status: str,

@@ -24,7 +24,6 @@ import os
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -87,9 +86,14 @@ class SessionRunner:
     """Runs one paper session; the class keeps the process's table of live runners."""
 
 
-    def __init__(self, spec: SessionSpec, *, ledger: Ledger | None = None, session_id: str | None = None) -> None:
+    def __init__(self, spec: SessionSpec, *, ledger: Ledger | None = None, session_id: str | None = None,
+                 existing: bool = False, notes: tuple[str, ...] = ()) -> None:
+        """``existing``: the session's row is in the ledger already (a detached or relaunched
+        session claims it); ``notes``: said at start, besides the venue's."""
         self.spec = spec
-        self.session_id = session_id or _new_session_id()
+        self.existing = existing
+        self.extra_notes = notes
+        self.session_id = session_id or recording.new_session_id()
         self.ledger = ledger or Ledger()
         self.hub = Hub()
         # SQLite work off the node's GIL; the child writes to the real stderr, never to the
@@ -115,6 +119,7 @@ class SessionRunner:
         self._done = threading.Event()
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = "stopped"
+        self._commands: threading.Thread | None = None  # carries out controls from other processes
         self.log_path = paperlab_home() / "logs" / f"nautilus-{os.getpid()}.log"
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -200,8 +205,11 @@ class SessionRunner:
         live.add(self.session_id, self)
         try:
             self.ledger.mark_crashed(live_ids=live.ids())
-            recording.create_row(self.ledger, self.session_id, self.spec, kind="paper", venue=self.spec.venue,
-                                 feed=self.spec.feed)
+            if self.existing:
+                recording.claim_row(self.ledger, self.session_id, self.spec)
+            else:
+                recording.create_row(self.ledger, self.session_id, self.spec, kind="paper", venue=self.spec.venue,
+                                     feed=self.spec.feed)
         except BaseException:
             live.remove(self.session_id)
             raise
@@ -231,7 +239,7 @@ class SessionRunner:
         )
         venue = plan.venue
         self.venue_session = venue.session
-        self.notes = self.feed_notes + venue.notes
+        self.notes = self.feed_notes + venue.notes + self.extra_notes
         node = TradingNode(config=plan.config, loop=loop)
         for client in venue.data_clients:
             node.add_data_client_factory(client.name, _capturing(client.factory, self._on_client))
@@ -280,7 +288,9 @@ class SessionRunner:
         self.state = "running"
         self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes))
         self._running.set()
-        threading.Thread(target=self._poll_commands, name=f"paperlab-cmd-{self.session_id[-6:]}", daemon=True).start()
+        self._commands = threading.Thread(target=self._poll_commands, name=f"paperlab-cmd-{self.session_id[-6:]}",
+                                          daemon=True)
+        self._commands.start()
         watcher = asyncio.ensure_future(self.venue_session.watch(self._on_feed))
         await self._watch(run_task)
         watcher.cancel()
@@ -404,6 +414,12 @@ class SessionRunner:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the session has stopped; ``True`` if it has."""
         return self._done.wait(timeout)
+
+    def join_commands(self, timeout: float = 10.0) -> None:
+        """After the session ended: wait until a control from another process has its result
+        recorded (a process about to exit calls this, or the sender never hears back)."""
+        if self._commands is not None:
+            self._commands.join(timeout)
 
     @property
     def is_alive(self) -> bool:
@@ -530,10 +546,6 @@ class SessionRunner:
         """Stop every live session (extension unload, kernel shutdown, exit)."""
         for runner in list(cls.live().values()):
             runner.stop(reason="host shutdown", timeout=timeout)
-
-
-def _new_session_id() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
 def _task_error(task: asyncio.Future) -> str | None:

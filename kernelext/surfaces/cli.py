@@ -136,6 +136,7 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     paper = add_paper_arguments(sub.add_parser("paper", help="run a paper session in the foreground"))
     paper.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    add_detach_argument(paper)
     sub.add_parser("sessions", help="list sessions, newest first").add_argument("--json", action="store_true")
     bt = add_backtest_arguments(sub.add_parser("backtest", help="backtest a spec (or --like SESSION), recorded as a session"))
     bt.add_argument("--json", action="store_true", help="end with one JSON summary line")
@@ -157,7 +158,42 @@ def build_parser() -> OneLineParser:
     fills.add_argument("session", help="session id, unique prefix, or 'latest'")
     fills.add_argument("--format", choices=("table", "csv", "parquet", "json"), default="table")
     fills.add_argument("--out", default=None, help="write to this file")
+    add_supervisor_commands(sub)
     return parser
+
+
+# -- detached sessions (a section of its own) ---------------------------------------------------
+
+
+def add_detach_argument(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--detach``: run the session in a supervised process of its own and return at once."""
+    p.add_argument("--detach", action="store_true",
+                   help="run in a process of its own under the supervisor (relaunched if it dies); print its id")
+    return p
+
+
+def add_supervisor_commands(sub: Any) -> None:
+    """``paperlab supervise [--stop]``."""
+    sup = sub.add_parser("supervise", help="run the supervisor of detached sessions in the foreground")
+    sup.add_argument("--stop", action="store_true", help="stop the running supervisor (sessions keep running)")
+
+
+def cmd_paper_detached(ns: argparse.Namespace, spec: SessionSpec) -> int:
+    session_id = api.start_spec(spec, require_backtest=ns.require_backtest, detach=True)
+    if ns.json:
+        print(json.dumps({"session_id": session_id, "status": "starting", "detached": True}))
+    else:
+        print(f"session {session_id} detached: {spec.describe()}; "
+              f"control it with paperlab or %paper attach {session_id}")
+    return 0
+
+
+def cmd_supervise(ns: argparse.Namespace) -> int:
+    if not ns.stop:
+        return api.supervise()
+    pid = api.stop_supervisor()
+    print("supervisor: none running" if pid is None else f"supervisor {pid} stopped; sessions keep running")
+    return 0
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -165,6 +201,8 @@ def build_parser() -> OneLineParser:
 
 def cmd_paper(ns: argparse.Namespace) -> int:
     spec = spec_from_args(ns)
+    if ns.detach:
+        return cmd_paper_detached(ns, spec)
     interrupted = False
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -297,6 +335,7 @@ def cmd_lab(ns: argparse.Namespace) -> int:
 
 COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
             "backtest": cmd_backtest, "compare": cmd_compare, "lab": cmd_lab}
+COMMANDS["supervise"] = cmd_supervise
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,14 +21,20 @@ from kernelext import api
 from kernelext.errors import SpecError, UsageError, one_line
 from kernelext.events import CONTROL_VERBS
 from kernelext.surfaces import views
-from kernelext.surfaces.cli import OneLineParser, add_backtest_arguments, add_paper_arguments, spec_from_args
+from kernelext.surfaces.cli import (
+    OneLineParser,
+    add_backtest_arguments,
+    add_detach_argument,
+    add_paper_arguments,
+    spec_from_args,
+)
 
 
 def build_magic_parser() -> OneLineParser:
     """``%paper SUBCOMMAND ...``: start, status, controls, frames, dashboard."""
     parser = OneLineParser(prog="%paper", description="Paper trading sessions in this kernel.", add_help=False)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    add_paper_arguments(sub.add_parser("start", help="start a session in the background", add_help=False))
+    add_detach_argument(add_paper_arguments(sub.add_parser("start", help="start a session in the background", add_help=False)))
     for name in ("status", "dashboard", *CONTROL_VERBS):
         sub.add_parser(name, add_help=False).add_argument("--session", default=None)
     for name in api.FRAMES:
@@ -40,12 +46,13 @@ def build_magic_parser() -> OneLineParser:
             p.add_argument("--stage", default=None)
         if name == "perf":
             p.add_argument("--by", default=None, choices=("sleeve", "strategy", "instrument"))
-    add_paper_arguments(sub.add_parser("book", help="(cell magic) start a book of sleeves", add_help=False))
+    add_detach_argument(add_paper_arguments(sub.add_parser("book", help="(cell magic) start a book of sleeves", add_help=False)))
     add_backtest_arguments(sub.add_parser("backtest", help="backtest a spec or --like SESSION", add_help=False))
     cmp_ = sub.add_parser("compare", add_help=False)
     cmp_.add_argument("sessions", nargs="+")
     cmp_.add_argument("--html", default=None)
     sub.add_parser("help", add_help=False)
+    sub.add_parser("attach", add_help=False).add_argument("session", nargs="?", default=None)
     return parser
 
 
@@ -55,6 +62,7 @@ def _help_text() -> str:
         "%paper start --strategy ema_cross --instrument BTC/USD [flags]   start a session in the background\n"
         "%paper status|dashboard [--session ID]                         live status / Panel dashboard\n"
         "%paper pause|resume|flatten|kill|stop [--session ID]           controls (current session by default)\n"
+        "%paper start --detach ...  |  %paper attach ID                   a session in its own process; show one\n"
         "%paper sessions | fills|orders|positions|equity|events|perf|round_trips [ID]   Polars frames\n"
         "%paper backtest [flags | --like SESSION]                        a recorded BacktestEngine run\n"
         "%paper compare BACKTEST PAPER [LIVE] [--html FILE]               metrics side by side + assessment\n"
@@ -104,13 +112,15 @@ class PaperMagics(Magics):
         command = ns.command
         if cell is not None and command != "book":
             raise UsageError(f"%%paper: cell mode is for 'book' (got {command!r}); use %paper {command} on one line")
+        if command == "attach":
+            return self._attach(ns.session)
         if command == "start":
-            return self._start(spec_from_args(ns), ns.require_backtest)
+            return self._start(spec_from_args(ns), ns.require_backtest, ns.detach)
         if command == "book":
             if cell is None or not cell.strip():
                 raise UsageError("%%paper book: put the sleeves (YAML or JSON list) in the cell body")
             ns.sleeves_json = json.dumps(_parse_sleeves(cell))
-            return self._start(spec_from_args(ns), ns.require_backtest)
+            return self._start(spec_from_args(ns), ns.require_backtest, ns.detach)
         if command == "backtest":
             session_id = api.backtest(None if ns.like else spec_from_args(ns), like=ns.like, bars=ns.bars, label=ns.label)
             print(f"backtest {session_id} recorded; compare it with %paper compare {session_id} PAPER_SESSION")
@@ -134,9 +144,13 @@ class PaperMagics(Magics):
             return view if view is not None else api.status(session_id)
         return self._frame(command, ns)
 
-    def _start(self, spec: Any, require_backtest: bool) -> None:
+    def _start(self, spec: Any, require_backtest: bool, detach: bool = False) -> None:
         from kernelext.errors import SessionStartError
 
+        if detach:
+            session_id = api.start_spec(spec, require_backtest=require_backtest, detach=True)
+            print(f"session {session_id} detached: runs in its own process under the supervisor")
+            return self._attach(session_id)
         try:
             runner = api.start_spec(spec, require_backtest=require_backtest)
         except SessionStartError as e:
@@ -147,6 +161,24 @@ class PaperMagics(Magics):
             return None
         self.current = runner.session_id
         _display_status(runner)
+        return None
+
+    def _attach(self, session: str | None) -> None:
+        """Make ``session`` the current one and show it: its status card when it runs here, else
+        its status line and dashboard (any session, any process)."""
+        found = api.attach(session)
+        if not isinstance(found, dict):
+            self.current = found.session_id
+            _display_status(found)
+            return None
+        self.current = found["id"]
+        print(f"session {found['id']} {found['status']} [{(found.get('feed') or '').upper()}]: {found['label']}"
+              + (f" (error: {found['last_error']})" if found.get("last_error") else ""))
+        view = views.show("dashboard", found["id"])
+        if view is not None:
+            from IPython.display import display
+
+            display(view)
         return None
 
     def _frame(self, command: str, ns: Any) -> Any:

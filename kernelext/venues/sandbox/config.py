@@ -74,6 +74,7 @@ def replay_config(spec: SessionSpec) -> ReplayDataClientConfig:
         anchor_ns=spec.anchor_ns,
         catalog_path=spec.catalog_path,
         max_bars=spec.max_bars,
+        start_after_ns=spec.resume_after_ns,
     )
 
 

@@ -12,6 +12,7 @@ low, close of each bar) go out before their bar when a strategy subscribes to th
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,7 @@ class ReplayDataClientConfig(LiveDataClientConfig, frozen=True):
     catalog_path: str | None = None
     history_bars: int = 500
     max_bars: int | None = None  # stop after this many live bars (then the session ends)
+    start_after_ns: int | None = None  # a relaunch: live bars closing at or before this were sent already
 
 
 class _CatalogSource:
@@ -68,6 +70,10 @@ class _CatalogSource:
         if k >= len(self._live):
             raise IndexError("catalog exhausted")
         return self._live[k]
+
+    def index_at_or_before(self, ts_ns: int) -> int:
+        """The largest ``k`` whose live bar closed at or before ``ts_ns`` (-1: none)."""
+        return bisect.bisect_right([b.ts_event for b in self._live], ts_ns) - 1
 
 
 class ReplayDataClient(LiveMarketDataClient):
@@ -215,7 +221,8 @@ class ReplayDataClient(LiveMarketDataClient):
         # Real time on the generator: each bar goes out when its close time comes, so
         # market time is wall time (bar 0, the bar that just closed, goes at once).
         wall_clock = speed == 1 and self._config.catalog_path is None
-        k = 0
+        after = self._config.start_after_ns
+        k = k0 = 0 if after is None else max(0, src.index_at_or_before(after) + 1)
         try:
             while self._config.max_bars is None or k < self._config.max_bars:
                 try:
@@ -225,7 +232,7 @@ class ReplayDataClient(LiveMarketDataClient):
                 if wall_clock:
                     delay = (bar.ts_event - time.time_ns()) / 1e9
                 elif speed is not None:
-                    delay = t0 + k * interval_s / speed - time.monotonic()
+                    delay = t0 + (k - k0) * interval_s / speed - time.monotonic()
                 else:
                     delay = 0.0
                 if delay > 0:

@@ -1,0 +1,33 @@
+"""Asking for a detached session: its row (no process yet) and a launch request, both in the ledger.
+
+The ledger is the channel (not a socket): it is already how every process reaches a
+session (the command queue), a request written while no supervisor runs is picked up
+when one starts, and a restarted supervisor finds every detached session there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kernelext.events import now_ns
+from kernelext.ledger import Ledger
+from kernelext.session import recording
+from kernelext.spec import SessionSpec
+
+LAUNCH = "launch"
+"""The command a detached session's row carries: the supervisor takes it and launches the session.
+Its presence (taken or not) is also what marks a session as detached."""
+
+
+def pinned(spec: SessionSpec) -> SessionSpec:
+    """The spec with its replay anchor fixed now, so a relaunch replays the same bars."""
+    return spec if spec.anchor_ns is not None else dataclasses.replace(spec, anchor_ns=now_ns())
+
+
+def request_launch(spec: SessionSpec, ledger: Ledger) -> str:
+    """Write the session's row (status ``starting``, no pid) and its launch request; returns its id."""
+    session_id = recording.new_session_id()
+    recording.create_row(ledger, session_id, pinned(spec), kind="paper", venue=spec.venue, feed=spec.feed,
+                         in_this_process=False)
+    ledger.enqueue_command(session_id, LAUNCH)
+    return session_id
