@@ -365,8 +365,8 @@ def test_unknown_strategy_lists_keys():
     with pytest.raises(ks.UnknownStrategyError) as e:
         ks.get("nope")
     assert isinstance(e.value, KeyError)
-    assert str(e.value) == "unknown strategy 'nope'; registered: ema_cross, ibs_reversion, rsi_rules, tsmom"
-    assert ks.keys() == ["ema_cross", "ibs_reversion", "rsi_rules", "tsmom"]
+    assert str(e.value) == "unknown strategy 'nope'; registered: ema_cross, grid, ibs_reversion, rsi_rules, tsmom"
+    assert ks.keys() == ["ema_cross", "grid", "ibs_reversion", "rsi_rules", "tsmom"]
 
 
 def test_user_params_exclude_nautilus_fields():

@@ -157,7 +157,6 @@ def backtest(
     ledger: Ledger | None = None,
 ) -> str:
     """Run a backtest, record it in the ledger as a ``backtest`` session; returns its id."""
-    from kernelext.session.runner import _new_session_id
 
     ledger = ledger or Ledger()
     if like is not None:
@@ -180,7 +179,7 @@ def backtest(
         anchor = anchor_ns or spec.anchor_ns or _default_anchor(spec, bars or spec.max_bars or DEFAULT_BARS)
         data = generated_bars(spec, anchor, bars or spec.max_bars or DEFAULT_BARS)
     spec = replace(spec, label=label or f"backtest {spec.label}")
-    session_id = _new_session_id()
+    session_id = recording.new_session_id()
     return _run_recorded(spec, data, session_id, ledger)
 
 

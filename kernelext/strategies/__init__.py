@@ -1,6 +1,6 @@
 """PaperLab strategies: Nautilus ``Strategy`` subclasses plus a key -> class registry.
 
-Built-ins: ``ema_cross``, ``rsi_rules``, ``ibs_reversion``, ``tsmom``. Register your
+Built-ins: ``ema_cross``, ``rsi_rules``, ``ibs_reversion``, ``tsmom``, ``grid``. Register your
 own with ``@register("my_key")`` on a ``Strategy`` subclass whose ``__init__``
 annotates ``config`` with its ``StrategyConfig`` subclass.
 """
@@ -19,6 +19,8 @@ from kernelext.strategies.base import PaperStrategy  # noqa: I001  (after regist
 from kernelext.strategies.base import PaperStrategyConfig
 from kernelext.strategies.ema_cross import EmaCross
 from kernelext.strategies.ema_cross import EmaCrossConfig
+from kernelext.strategies.grid import Grid
+from kernelext.strategies.grid import GridConfig
 from kernelext.strategies.ibs_reversion import IbsReversion
 from kernelext.strategies.ibs_reversion import IbsReversionConfig
 from kernelext.strategies.rsi_rules import RsiRules
@@ -30,6 +32,8 @@ __all__ = [
     "REQUIRED",
     "EmaCross",
     "EmaCrossConfig",
+    "Grid",
+    "GridConfig",
     "IbsReversion",
     "IbsReversionConfig",
     "PaperStrategy",

@@ -1,0 +1,82 @@
+"""grid: resting buy and sell limits at fixed steps around the price, re-placed after fills."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from nautilus_trader.config import PositiveFloat, PositiveInt
+from nautilus_trader.model.data import Bar
+from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.events import OrderFilled
+
+from kernelext.strategies.base import PaperStrategy
+from kernelext.strategies.base import PaperStrategyConfig
+from kernelext.strategies.registry import register
+
+
+class GridConfig(PaperStrategyConfig, frozen=True):
+    """
+    Parameters
+    ----------
+    step_pct : float, default 0.5
+        Distance between grid levels, in percent of the price the grid was laid around.
+    levels : int, default 2
+        Resting orders on each side of the price.
+    """
+
+    step_pct: PositiveFloat = 0.5
+    levels: PositiveInt = 2
+
+
+@register("grid")
+class Grid(PaperStrategy):
+    """
+    A price grid that keeps resting orders: on the first live bar it lays ``levels``
+    buy limits below the close and ``levels`` sell limits above it, ``step_pct`` apart.
+    Each fill re-places the opposite order one step away from the fill price (a buy
+    filled at P rests a sell at P + step, and the other way round), so the grid keeps
+    its size and the position stays within ``levels`` orders either way.
+    """
+
+    def __init__(self, config: GridConfig) -> None:
+        super().__init__(config)
+        self.step: Decimal | None = None  # price distance between levels, fixed when the grid is laid
+        self.laid = False
+
+    def _decide(self, bar: Bar) -> None:
+        if self.laid:
+            return
+        qty = self._order_qty()
+        if qty is None:
+            return
+        close = Decimal(repr(bar.close.as_double()))
+        self.step = close * Decimal(repr(self.config.step_pct)) / 100
+        self._signal("grid_laid", float(close), f"{self.config.levels} levels each side, {self.config.step_pct}% apart")
+        for k in range(1, self.config.levels + 1):
+            self._rest(OrderSide.BUY, close - k * self.step, qty.as_decimal())
+            self._rest(OrderSide.SELL, close + k * self.step, qty.as_decimal())
+        self.laid = True
+
+    def on_order_filled(self, event: OrderFilled) -> None:
+        if self.step is None or event.strategy_id != self.id:
+            return
+        price = event.last_px.as_decimal()
+        qty = event.last_qty.as_decimal()
+        if event.order_side == OrderSide.BUY:
+            self._rest(OrderSide.SELL, price + self.step, qty)
+        else:
+            self._rest(OrderSide.BUY, price - self.step, qty)
+
+    def _rest(self, side: OrderSide, price: Decimal, qty: Decimal) -> None:
+        """A resting limit order (GTC, or the venue's time in force) at ``price``."""
+        if price <= 0 or qty <= 0:
+            return
+        order = self.order_factory.limit(
+            instrument_id=self.config.instrument_id,
+            order_side=side,
+            quantity=self.instrument.make_qty(qty),
+            price=self.instrument.make_price(price),
+            time_in_force=self.order_time_in_force,
+            tags=self.order_tags,
+        )
+        self.submit_order(order)
