@@ -1,4 +1,5 @@
-"""Files a person names (an export, a report): checked before any work is done."""
+"""Files a person names (an export, a report): checked before any work is done; PaperLab's own
+folders (``$PAPERLAB_HOME``, logs, spool) created owner-only."""
 
 from __future__ import annotations
 
@@ -33,3 +34,14 @@ def write_file(path: str | os.PathLike[str], field: str, write: Callable[[], obj
         write()
     except OSError as e:
         raise SpecError(f"{field}: cannot write {path} ({e.strerror or e})") from None
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) owner-only (0700); an existing folder is left as it is."""
+    path = Path(path)
+    if not path.is_dir():
+        if not path.parent.exists():
+            private_dir(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    return path

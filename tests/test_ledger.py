@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import wait_for
 from kernelext.events import Event
 from kernelext.ledger import MIGRATIONS, Ledger, LedgerWriter, pid_alive
 
@@ -340,23 +341,42 @@ def test_writer_small_trickle_is_committed_within_latency(ledger: Ledger) -> Non
     writer.close()
 
 
-def test_writer_failure_is_retried_then_counted_not_raised(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_write_waits_and_is_retried_never_dropped(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
 
     def broken(events: Any) -> int:
         calls.append(len(list(events)))
-        raise sqlite3.OperationalError("disk I/O error")
+        raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr(ledger, "write_events", broken)
     writer = LedgerWriter(ledger)
     writer.put(fill_event("O-1", "T-1", 1))
-    assert writer.flush()
-    assert calls == [1, 1]  # first try and one retry
-    assert writer.errors == 1 and writer.dropped == 1 and writer.written == 0
-    assert writer.alive
+    wait_for(lambda: len(calls) >= 3, "the write to be retried")
+    assert writer.alive and writer.dropped == 0 and writer.written == 0 and writer.ledger_pending >= 1
     monkeypatch.undo()
     writer.put(fill_event("O-2", "T-2", 2))
-    assert writer.flush() and writer.written == 1
+    assert writer.flush(30) and count(ledger, "fills") == 2
+    assert writer.dropped == 0 and writer.ledger_pending == 0
+    writer.close()
+
+
+def test_a_batch_the_ledger_refuses_for_good_is_kept_on_disk(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernelext.ledger import spool_dir
+    from kernelext.ledger.spool import read_events
+
+    def broken(events: Any) -> int:
+        raise sqlite3.IntegrityError("never")
+
+    monkeypatch.setattr(ledger, "write_events", broken)
+    writer = LedgerWriter(ledger)
+    writer.put(fill_event("O-1", "T-1", 1))
+    assert writer.flush(10)
+    assert writer.errors == 1 and writer.dropped == 0
+    kept = list(spool_dir(ledger.path).glob("*.rejected"))
+    assert len(kept) == 1 and [e.extras["trade_id"] for e in read_events(kept[0])] == ["T-1"]
+    monkeypatch.undo()
+    writer.put(fill_event("O-2", "T-2", 2))
+    assert writer.flush(10) and writer.written == 1
     writer.close()
 
 
