@@ -73,7 +73,7 @@ class Backlog:
             return False
         try:
             if self.spool and self.spool.count:
-                self.written += self.spool.replay(self.ledger)
+                self.written += self.spool.unspool(self.ledger)
             if self.pending:
                 self.ledger.write_events(self.pending)
                 self.written += len(self.pending)

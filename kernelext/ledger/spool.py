@@ -3,7 +3,7 @@
 ``$PAPERLAB_HOME/spool/<session>.pickle`` (0600, folder 0700) is a bounded append-only file of
 length-prefixed pickled frames. The writer that spooled holds an ``flock`` on it and replays it
 into the ledger (one transaction, then empties it) as soon as writes succeed again; a file
-left by a writer that died is replayed by the next open of that ledger (:func:`replay_orphans`).
+left by a writer that died is replayed by the next open of that ledger (:func:`unspool_orphans`).
 A crash between a replay's commit and the emptying would store its events twice (fills stay
 unique); a frame cut short by a crash is ignored.
 """
@@ -76,7 +76,7 @@ class Spool:
         self.count += len(events)
         return True
 
-    def replay(self, ledger: Any) -> int:
+    def unspool(self, ledger: Any) -> int:
         """Commit the spooled events in one transaction (raises while the ledger is busy), then empty the file."""
         if not self.count or self._fd is None:
             return 0
@@ -111,7 +111,7 @@ class Spool:
         return self._fd
 
 
-def replay_orphans(ledger: Any) -> int:
+def unspool_orphans(ledger: Any) -> int:
     """Replay spool files no live writer holds into ``ledger``; remove each once committed.
 
     Returns the number of events replayed. A busy ledger leaves the files for the next open.
