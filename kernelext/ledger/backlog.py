@@ -2,7 +2,8 @@
 
 A :class:`Backlog` commits what it is given in one transaction. While the ledger is busy
 (another process holds it) the events wait and the commit is retried with backoff; a wait
-longer than ``STALL_AFTER_S`` adds one ``ledger.stalled`` event (with the count waiting);
+longer than ``STALL_AFTER_S`` (or one that fills memory) adds one ``ledger.stalled`` event
+(with the count waiting);
 past ``memory_limit`` waiting events go to the session's spool file, replayed first once
 writes succeed. An error that is not a busy ledger (a batch that can never be written) moves
 the batch to ``spool/<session>.rejected`` for a person to look at. Both writers use it: the
@@ -84,7 +85,7 @@ class Backlog:
                 return not self.waiting
             self._wait(e)
             return False
-        if self._stalled_since is not None:
+        if self._said_stalled and self._stalled_since is not None:
             log.warning("ledger writes resumed after %.1f s", time.monotonic() - self._stalled_since)
         self._stalled_since, self._said_stalled, self._delay, self._next_try = None, False, 0.0, 0.0
         return True
@@ -111,7 +112,7 @@ class Backlog:
         self._delay = backoff(self._delay)
         self._next_try = now + self._delay
         waited = now - self._stalled_since
-        if waited >= STALL_AFTER_S and not self._said_stalled:
+        if (waited >= STALL_AFTER_S or len(self.pending) > self.memory_limit) and not self._said_stalled:
             self._said_stalled = True
             n = self.waiting
             log.warning("ledger busy for %.1f s (%s): %d events waiting", waited, error, n)
