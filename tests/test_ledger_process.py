@@ -103,7 +103,8 @@ def test_a_busy_ledger_spools_past_the_bound_and_loses_nothing(tmp_path: Path) -
             writer.put(_fill(k))
         wait_for(lambda: writer.spooled > 0, "events spooled while the ledger is held", 60)
         assert writer.flush(0.5) is False and writer.dropped == 0 and writer.ledger_pending > 0
-        assert list(spool_dir(led.path).glob("*.pickle"))
+        (spooled_file,) = spool_dir(led.path).glob("*.pickle")
+        assert spooled_file.stat().st_mode & 0o777 == 0o600 and spool_dir(led.path).stat().st_mode & 0o777 == 0o700
     finally:
         _release(holder)
     assert writer.flush(60)

@@ -162,8 +162,8 @@ class Sessions(Connections):
 
         A session on this host counts as gone when its pid is dead (or a zombie), or
         when its pid is this very process but its id is not in ``live_ids``.
-        Sessions recorded on another host are left alone. ``ended_at`` becomes the
-        session's last event ts (or now). Pid reuse by an unrelated process would
+        Sessions recorded on another host are left alone. ``ended_at`` becomes the wall
+        time it was found dead (its events' ts may be a replay's market time, even a future one). Pid reuse by an unrelated process would
         keep a dead session "running" until that process exits.
         """
         live, me = set(live_ids), os.getpid()
@@ -184,10 +184,10 @@ class Sessions(Connections):
             for sid, pid in dead:
                 con.execute(
                     "UPDATE sessions SET status = 'crashed',"
-                    " ended_at = COALESCE((SELECT MAX(ts) FROM events WHERE session_id = ?), ?),"
+                    " ended_at = ?,"
                     " last_error = COALESCE(last_error, ?)"
                     f" WHERE id = ? AND status IN ({marks})",
-                    (sid, now, f"process {pid} on {self._host} ended without stopping the session",
+                    (now, f"process {pid} on {self._host} ended without stopping the session",
                      sid, *ACTIVE_STATUSES),
                 )
         ids = [sid for sid, _ in dead]

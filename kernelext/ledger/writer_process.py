@@ -98,6 +98,7 @@ def child_main(path: str, memory_limit: int = MEMORY_LIMIT) -> int:
                 flushes = []
             answers.state(backlog)
         spooled = backlog.drain(CLOSE_WAIT_S)
+        backlog.close()  # an empty spool file is gone before we say done
         if spooled:
             logging.warning("the ledger stayed busy: %d events spooled to %s (replayed on its next open)",
                             spooled, backlog.spool.path if backlog.spool else "?")
