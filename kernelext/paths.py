@@ -45,3 +45,18 @@ def private_dir(path: Path) -> Path:
         path.mkdir(mode=0o700, exist_ok=True)
         os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
     return path
+
+
+def remove_older(folder: Path, pattern: str, before: float, keep: Callable[[Path], bool] = lambda _p: False) -> list[Path]:
+    """Remove files in ``folder`` matching ``pattern`` last modified before ``before`` (epoch
+    seconds), except those ``keep`` says to keep; return the removed paths."""
+    removed = []
+    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+        try:
+            if path.is_file() and path.stat().st_mtime < before and not keep(path):
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
+
