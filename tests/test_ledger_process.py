@@ -94,14 +94,21 @@ def _release(holder: subprocess.Popen) -> None:
     holder.wait(10)
 
 
-def test_a_busy_ledger_spools_past_the_bound_and_loses_nothing(tmp_path: Path) -> None:
+def _spooling(tmp_path: Path, fills: int, spooled: int) -> tuple[Ledger, ProcessLedgerWriter, subprocess.Popen]:
+    """A writer (100 events in memory at most) given ``fills`` fills while another process holds
+    the ledger, once at least ``spooled`` of them are in its spool file; release the holder after."""
     led = _ledger(tmp_path)
     writer = ProcessLedgerWriter(led, memory_limit=100)
     holder = _hold(led.path)
+    for k in range(fills):
+        writer.put(_fill(k))
+    wait_for(lambda: writer.spooled >= spooled, "events spooled while the ledger is held", 60)
+    return led, writer, holder
+
+
+def test_a_busy_ledger_spools_past_the_bound_and_loses_nothing(tmp_path: Path) -> None:
+    led, writer, holder = _spooling(tmp_path, 3000, 1)
     try:
-        for k in range(3000):
-            writer.put(_fill(k))
-        wait_for(lambda: writer.spooled > 0, "events spooled while the ledger is held", 60)
         assert writer.flush(0.5) is False and writer.dropped == 0 and writer.ledger_pending > 0
         (spooled_file,) = spool_dir(led.path).glob("*.pickle")
         assert spooled_file.stat().st_mode & 0o777 == 0o600 and spool_dir(led.path).stat().st_mode & 0o777 == 0o700
@@ -115,13 +122,8 @@ def test_a_busy_ledger_spools_past_the_bound_and_loses_nothing(tmp_path: Path) -
 
 
 def test_a_writer_killed_while_spooled_loses_nothing_it_spooled(tmp_path: Path) -> None:
-    led = _ledger(tmp_path)
-    writer = ProcessLedgerWriter(led, memory_limit=100)
-    holder = _hold(led.path)
+    led, writer, holder = _spooling(tmp_path, 2000, 1000)
     try:
-        for k in range(2000):
-            writer.put(_fill(k))
-        wait_for(lambda: writer.spooled >= 1000, "events spooled while the ledger is held", 60)
         writer._proc.kill()
         writer._proc.wait(10)
     finally:
