@@ -25,6 +25,8 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
   historical)`` tuple per bar the strategies saw (historical = warm-up), stored in the
   ledger's ``bars`` table only: a finished session can be re-run over exactly its data.
 - ``bar.received``: ``instrument, bar_type, open, high, low, close, volume``.
+- ``ledger.stalled``: ``pending, spooled, error``: the ledger writer has waited over ~1 s for
+  a busy ledger (or spooled); written by the writer itself once the ledger takes writes again.
 - ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
 """
 
@@ -62,6 +64,7 @@ STAGES: frozenset[str] = frozenset(
         "feed.stale",
         "feed.ok",
         "feed.reconnected",
+        "ledger.stalled",
     }
 )
 
