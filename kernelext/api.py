@@ -238,6 +238,36 @@ def clear_sessions(*, ledger: Ledger | None = None) -> int:
     return _ledger(ledger).clear_sessions()
 
 
+def gc(older_than: str, *, ledger: Ledger | None = None) -> dict[str, Any]:
+    """Remove what is older than ``older_than`` (``30d``, ``12h``): finished sessions that ended
+    before the cutoff with all their rows, the Nautilus logs of dead processes and the files in
+    ``$PAPERLAB_HOME/reports``. Running sessions (and live processes' logs) are never touched."""
+    import re
+    import time
+
+    from kernelext.ledger import pid_alive
+    from kernelext.paths import remove_older
+    from kernelext.spec import parse_duration
+
+    try:
+        seconds = parse_duration(older_than)
+    except SpecError as e:
+        raise SpecError(f"older_than: {str(e).partition(': ')[2]}") from None
+    cutoff = time.time() - seconds
+    led = _ledger(ledger)
+    led.mark_crashed(live_ids=live.ids())
+    sessions_ = led.delete_sessions_ended_before(int(cutoff * 1e9))
+
+    def running(path: Any) -> bool:
+        m = re.match(r"nautilus-(\d+)", path.name)
+        return bool(m) and pid_alive(int(m.group(1)))
+
+    home = led.path.parent
+    logs = remove_older(home / "logs", "nautilus-*", cutoff, keep=running)
+    reports = remove_older(home / "reports", "*", cutoff)
+    return {"sessions": sessions_, "logs": [str(p) for p in logs], "reports": [str(p) for p in reports]}
+
+
 # -- frames ---------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,8 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
   ledger's ``bars`` table only: a finished session can be re-run over exactly its data.
 - ``bar.received``: ``instrument, bar_type, open, high, low, close, volume``.
 - ``session.relaunched``: ``attempt`` (1 for the first relaunch), ``previous_pid``, ``reason``.
+- ``ledger.stalled``: ``pending, spooled, error``: the ledger writer has waited over ~1 s for
+  a busy ledger (or spooled); written by the writer itself once the ledger takes writes again.
 - ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
 """
 
@@ -64,6 +66,7 @@ STAGES: frozenset[str] = frozenset(
         "feed.stale",
         "feed.ok",
         "feed.reconnected",
+        "ledger.stalled",
     }
 )
 

@@ -1,4 +1,5 @@
-"""Files a person names (an export, a report): checked before any work is done."""
+"""Files a person names (an export, a report): checked before any work is done; PaperLab's own
+folders (``$PAPERLAB_HOME``, logs, spool) created owner-only."""
 
 from __future__ import annotations
 
@@ -33,3 +34,29 @@ def write_file(path: str | os.PathLike[str], field: str, write: Callable[[], obj
         write()
     except OSError as e:
         raise SpecError(f"{field}: cannot write {path} ({e.strerror or e})") from None
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) owner-only (0700); an existing folder is left as it is."""
+    path = Path(path)
+    if not path.is_dir():
+        if not path.parent.exists():
+            private_dir(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    return path
+
+
+def remove_older(folder: Path, pattern: str, before: float, keep: Callable[[Path], bool] = lambda _p: False) -> list[Path]:
+    """Remove files in ``folder`` matching ``pattern`` last modified before ``before`` (epoch
+    seconds), except those ``keep`` says to keep; return the removed paths."""
+    removed = []
+    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+        try:
+            if path.is_file() and path.stat().st_mtime < before and not keep(path):
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
+

@@ -73,6 +73,8 @@ def _files(home: Path) -> dict[str, Path]:
 
 # (argv, field that the one line must name, exit code); FILE/EMPTY/CORRUPT are replaced by paths
 CLI_CASES: list[tuple[list[str], str, int]] = [
+    (["gc", "--older-than", "soon"], "older_than: expected a positive duration", 2),
+    (["gc", "--older-than", "-1d"], "older_than: expected a positive duration", 2),
     (["paper", "--strategy", "nope", "--instrument", "BTC/USD"], "strategy", 2),
     (["paper", "--strategy", "ema_cross"], "instrument", 2),
     ([*PAPER[:-1], "BTC"], "instrument", 2),

@@ -9,7 +9,9 @@ import textwrap
 from pathlib import Path
 
 from kernelext.events import Event
-from kernelext.ledger import Ledger, ProcessLedgerWriter
+from kernelext.ledger import Ledger, ProcessLedgerWriter, spool_dir
+from kernelext.ledger.spool import read_events
+from tests.helpers import wait_for
 
 SID = "sess-proc"
 
@@ -58,14 +60,82 @@ def test_parent_killed_minus_9_loses_nothing_already_sent(tmp_path: Path) -> Non
         time.sleep(1.0)  # sent to the child, never flushed
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], timeout=60)
+    # the child inherits this stderr pipe: run() returns once the orphaned child has exited too
+    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], timeout=60,
+                          stderr=subprocess.PIPE, text=True)
     assert proc.returncode == -9
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
     led = Ledger(tmp_path / "ledger.sqlite")
     for _ in range(100):  # the orphaned child finishes its last transaction, then exits
         if led.query("SELECT COUNT(*) FROM fills")[0][0] == 2000:
             break
         __import__("time").sleep(0.1)
     assert led.query("SELECT COUNT(*) FROM fills")[0][0] == 2000
+
+
+HOLDER = textwrap.dedent("""
+    import sqlite3, sys, time
+    con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")
+    print("locked", flush=True)
+    time.sleep(600)
+""")
+
+
+def _hold(path: Path) -> subprocess.Popen:
+    """Another process holding the ledger's write lock until it is killed."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def _release(holder: subprocess.Popen) -> None:
+    holder.kill()
+    holder.wait(10)
+
+
+def _spooling(tmp_path: Path, fills: int, spooled: int) -> tuple[Ledger, ProcessLedgerWriter, subprocess.Popen]:
+    """A writer (100 events in memory at most) given ``fills`` fills while another process holds
+    the ledger, once at least ``spooled`` of them are in its spool file; release the holder after."""
+    led = _ledger(tmp_path)
+    writer = ProcessLedgerWriter(led, memory_limit=100)
+    holder = _hold(led.path)
+    for k in range(fills):
+        writer.put(_fill(k))
+    wait_for(lambda: writer.spooled >= spooled, "events spooled while the ledger is held", 60)
+    return led, writer, holder
+
+
+def test_a_busy_ledger_spools_past_the_bound_and_loses_nothing(tmp_path: Path) -> None:
+    led, writer, holder = _spooling(tmp_path, 3000, 1)
+    try:
+        assert writer.flush(0.5) is False and writer.dropped == 0 and writer.ledger_pending > 0
+        (spooled_file,) = spool_dir(led.path).glob("*.pickle")
+        assert spooled_file.stat().st_mode & 0o777 == 0o600 and spool_dir(led.path).stat().st_mode & 0o777 == 0o700
+    finally:
+        _release(holder)
+    assert writer.flush(60)
+    assert led.query("SELECT COUNT(*), COUNT(DISTINCT trade_id) FROM fills")[0] == (3000, 3000)
+    assert led.query("SELECT COUNT(*) FROM events WHERE stage = 'ledger.stalled'")[0][0] >= 1
+    assert writer.ledger_pending == 0 and writer.spooled == 0 and writer.dropped == 0
+    assert writer.close() and not list(spool_dir(led.path).glob("*.pickle"))
+
+
+def test_a_writer_killed_while_spooled_loses_nothing_it_spooled(tmp_path: Path) -> None:
+    led, writer, holder = _spooling(tmp_path, 2000, 1000)
+    try:
+        writer._proc.kill()
+        writer._proc.wait(10)
+    finally:
+        _release(holder)
+    (spooled_file,) = spool_dir(led.path).glob("*.pickle")
+    on_disk = {e.extras["trade_id"] for e in read_events(spooled_file) if e.stage == "order.filled"}
+    assert len(on_disk) >= 1000
+    reopened = Ledger(led.path)  # the next open puts the spool into the ledger
+    stored = {r[0] for r in reopened.query("SELECT trade_id FROM fills")}
+    assert on_disk <= stored and reopened.query("SELECT COUNT(*) FROM fills")[0][0] == len(stored)
+    assert not list(spool_dir(led.path).glob("*.pickle"))
+    writer.close(5)
 
 
 def test_a_dead_child_never_hangs_a_flush(tmp_path: Path) -> None:

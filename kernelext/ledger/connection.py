@@ -8,6 +8,8 @@ Concurrency: each thread gets its own connection; writers take ``BEGIN
 IMMEDIATE`` and wait up to ``busy_timeout`` (5 s) for one another, readers never
 block writers. Several processes may open the same file. ``:memory:`` is not
 supported (each thread would see its own empty database).
+
+Files: ``$PAPERLAB_HOME`` and its folders are created 0700, the ledger file 0600.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from kernelext.ledger import schema
+from kernelext.paths import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,9 @@ class Connections:
         p = Path(path).expanduser() if path is not None else default_path()
         if p.is_dir():
             p = p / LEDGER_FILENAME
-        p.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(p.parent)
+        if not p.exists():  # owner-only; SQLite gives the -wal and -shm files the same mode
+            os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o600))
         self.path: Path = p
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -75,6 +80,10 @@ class Connections:
             log.warning("ledger %s: journal_mode is %s, not wal", self.path, mode)
         con.execute("PRAGMA synchronous=NORMAL")
         return con
+
+    def set_busy_timeout(self, seconds: float) -> None:
+        """This thread's connection waits at most ``seconds`` for another writer (default 5 s)."""
+        self._con().execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (a new one opens on next use)."""

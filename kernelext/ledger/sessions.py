@@ -51,6 +51,14 @@ def _check_status(status: str) -> None:
         raise ValueError(f"unknown session status {status!r}; one of {sorted(SESSION_STATUSES)}")
 
 
+def _delete(con: sqlite3.Connection, ids: list[str]) -> None:
+    """Delete sessions ``ids`` and their rows in every table, inside the caller's transaction."""
+    keys = [(i,) for i in ids]
+    for table in SESSION_TABLES:
+        con.executemany(f"DELETE FROM {table} WHERE session_id = ?", keys)
+    con.executemany("DELETE FROM sessions WHERE id = ?", keys)
+
+
 class Sessions(Connections):
     """The ``sessions`` and ``sleeves`` tables (part of :class:`~kernelext.ledger.Ledger`)."""
 
@@ -176,8 +184,8 @@ class Sessions(Connections):
 
         A session on this host counts as gone when its pid is dead (or a zombie), or
         when its pid is this very process but its id is not in ``live_ids``.
-        Sessions recorded on another host are left alone. ``ended_at`` becomes the
-        session's last event ts (or now). Pid reuse by an unrelated process would
+        Sessions recorded on another host are left alone. ``ended_at`` becomes the wall
+        time it was found dead (its events' ts may be a replay's market time, even a future one). Pid reuse by an unrelated process would
         keep a dead session "running" until that process exits.
         """
         live, me = set(live_ids), os.getpid()
@@ -198,10 +206,10 @@ class Sessions(Connections):
             for sid, pid in dead:
                 con.execute(
                     "UPDATE sessions SET status = 'crashed',"
-                    " ended_at = COALESCE((SELECT MAX(ts) FROM events WHERE session_id = ?), ?),"
+                    " ended_at = ?,"
                     " last_error = COALESCE(last_error, ?)"
                     f" WHERE id = ? AND status IN ({marks})",
-                    (sid, now, f"process {pid} on {self._host} ended without stopping the session",
+                    (now, f"process {pid} on {self._host} ended without stopping the session",
                      sid, *ACTIVE_STATUSES),
                 )
         ids = [sid for sid, _ in dead]
@@ -211,9 +219,18 @@ class Sessions(Connections):
     def delete_session(self, session_id: str) -> None:
         """Remove the session and all its rows in every table (the audit log is kept)."""
         with self.transaction() as con:
-            for table in SESSION_TABLES:
-                con.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
-            con.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            _delete(con, [session_id])
+
+    def delete_sessions_ended_before(self, cutoff_ns: int) -> list[str]:
+        """Remove finished sessions that ended before ``cutoff_ns`` (UTC ns) and all their rows
+        (the audit log is kept); active sessions never. Returns their ids."""
+        marks = ", ".join("?" * len(ACTIVE_STATUSES))
+        with self.transaction() as con:
+            ids = [r[0] for r in con.execute(
+                f"SELECT id FROM sessions WHERE ended_at < ? AND status NOT IN ({marks})",
+                (cutoff_ns, *ACTIVE_STATUSES))]
+            _delete(con, ids)
+        return ids
 
     def clear_sessions(self) -> int:
         """Remove every session and its rows (the audit log is kept); return how many."""

@@ -12,9 +12,8 @@ the house reads through :mod:`kernelext.research.frames`.
 
 from __future__ import annotations
 
-import sqlite3
-
 import logging
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from kernelext.ledger.audit import Audit
 from kernelext.ledger.commands import Commands
 from kernelext.ledger.routing import insert_rows, route_events
 from kernelext.ledger.sessions import Sessions
+from kernelext.ledger.spool import unspool_orphans
 from kernelext.ledger.venue_state import VenueState
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class Ledger(Sessions, Commands, VenueState, Audit):
                 raise SpecError(f"{where}: cannot open {self.path} ({e}); point it at a folder you can write") from None
             raise SpecError(f"{where}: {self.path} is not a PaperLab ledger ({e}); move it aside "
                             "(nothing was changed) or point PAPERLAB_HOME at another folder") from None
+        unspool_orphans(self)  # events a dead writer spooled while the ledger was busy
 
     def _migrate(self) -> None:
         """Apply the pending migrations in one transaction."""

@@ -1,24 +1,31 @@
 """The child of :class:`~kernelext.ledger.writers.ProcessLedgerWriter`:
-``python -m kernelext.ledger.writer_process PATH``.
+``python -m kernelext.ledger.writer_process PATH [MEMORY_LIMIT]``.
 
-Reads length-prefixed pickled frames from stdin until EOF, commits each in one
-transaction, answers flush markers on stdout (``ack ID WRITTEN ERRORS DROPPED``)
-and says ``done`` once everything is committed. Ignores SIGINT: the parent ends
-it by closing the pipe (also by dying).
+A reader thread takes length-prefixed pickled frames from stdin until EOF; the main thread
+commits each through a :class:`~kernelext.ledger.backlog.Backlog` (a busy ledger is waited
+for and retried, never dropped), answers flush markers on stdout (``ack ID WRITTEN ERRORS
+DROPPED``) once everything before them is committed, reports what waits (``state WAITING
+SPOOLED``) and says ``done SPOOLED`` at the end. Ignores SIGINT: the parent ends it by closing
+the pipe (also by dying: then it commits what it has and exits quietly).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
+import queue
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kernelext.events import Event
+from kernelext.ledger.backlog import BUSY_TIMEOUT_S, CLOSE_WAIT_S, MEMORY_LIMIT, Backlog
 from kernelext.ledger.store import Ledger
-from kernelext.ledger.writers import FRAME_HEADER, commit_with_retry
+from kernelext.ledger.writers import FRAME_HEADER
+
+_EOF = None
 
 
 def _read_frame(stream: BinaryIO) -> list[Any] | None:
@@ -32,47 +39,75 @@ def _read_frame(stream: BinaryIO) -> list[Any] | None:
     return pickle.loads(data)
 
 
-def _write(ledger: Ledger, events: list[Event], counters: dict[str, int]) -> None:
-    if not events:
-        return
-    if commit_with_retry(ledger, events):
-        counters["written"] += len(events)
-    else:
-        counters["errors"] += 1
-        counters["dropped"] += len(events)
-
-
-def _answer(stdout: BinaryIO, line: str) -> None:
-    """Tell the parent; a parent that is gone (its pipe closed) has nothing left to hear."""
+def _reader(stream: BinaryIO, inbox: queue.SimpleQueue) -> None:
+    """Frames from ``stream`` into ``inbox`` until EOF (a dead parent is an EOF too)."""
     try:
-        stdout.write(line.encode())
-        stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())  # no error at exit either
-
-
-def child_main(path: str) -> int:
-    """Read frames from stdin until EOF, write them, answer flushes on stdout."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we end: EOF
-    ledger = Ledger(Path(path))
-    counters = {"written": 0, "errors": 0, "dropped": 0}
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    try:
-        while (frame := _read_frame(stdin)) is not None:
-            events: list[Event] = []
-            for item in frame:
-                if isinstance(item, tuple) and item and item[0] == "flush":
-                    _write(ledger, events, counters)
-                    events = []
-                    _answer(stdout, f"ack {item[1]} {counters['written']} {counters['errors']} {counters['dropped']}\n")
-                else:
-                    events.append(item)
-            _write(ledger, events, counters)
-        _answer(stdout, "done\n")  # everything is committed: the parent need not wait for our exit
+        while (frame := _read_frame(stream)) is not None:
+            inbox.put(frame)
+    except (OSError, ValueError, pickle.UnpicklingError):
+        pass
     finally:
+        inbox.put(_EOF)
+
+
+class _Answers:
+    """Lines to the parent; a parent that is gone (its pipe closed) has nothing left to hear."""
+
+    def __init__(self, stdout: BinaryIO) -> None:
+        self.stdout = stdout
+        self._state: tuple[int, int] = (0, 0)
+
+    def say(self, line: str) -> None:
+        try:
+            self.stdout.write(line.encode())
+            self.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())  # no error at exit either
+
+    def state(self, backlog: Backlog) -> None:
+        """``state WAITING SPOOLED`` when it changed."""
+        now = (backlog.waiting, backlog.spooled)
+        if now != self._state:
+            self._state = now
+            self.say(f"state {now[0]} {now[1]}\n")
+
+
+def child_main(path: str, memory_limit: int = MEMORY_LIMIT) -> int:
+    """Read frames from stdin until EOF, commit them, answer flushes on stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we end: EOF
+    logging.basicConfig(level=logging.WARNING, format="paperlab ledger writer: %(message)s")
+    ledger = Ledger(Path(path))
+    ledger.set_busy_timeout(BUSY_TIMEOUT_S)
+    backlog = Backlog(ledger, memory_limit=memory_limit)
+    answers = _Answers(sys.stdout.buffer)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_reader, args=(sys.stdin.buffer, inbox), daemon=True).start()
+    flushes: list[int] = []
+    try:
+        while True:
+            try:
+                frame = inbox.get(timeout=backlog.retry_in())
+            except queue.Empty:
+                frame = []
+            if frame is _EOF:
+                break
+            flushes += [i[1] for i in frame if isinstance(i, tuple)]  # ("flush", id) markers
+            backlog.add([i for i in frame if not isinstance(i, tuple)])
+            if backlog.commit() and flushes:
+                answers.say(f"ack {flushes[-1]} {backlog.written} {backlog.errors} 0\n")
+                flushes = []
+            answers.state(backlog)
+        spooled = backlog.drain(CLOSE_WAIT_S)
+        backlog.close()  # an empty spool file is gone before we say done
+        if spooled:
+            logging.warning("the ledger stayed busy: %d events spooled to %s (replayed on its next open)",
+                            spooled, backlog.spool.path if backlog.spool else "?")
+        answers.say(f"done {spooled}\n")  # committed (or on disk): the parent need not wait for our exit
+    finally:
+        backlog.close()
         ledger.close()
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(child_main(sys.argv[1]))
+    raise SystemExit(child_main(sys.argv[1], *(int(a) for a in sys.argv[2:3])))

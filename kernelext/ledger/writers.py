@@ -13,12 +13,16 @@ for the GIL. ``ProcessLedgerWriter`` keeps the same API (``put`` never blocks, `
 
 - ``put`` appends to a queue; a feeder thread pickles what is queued (C code, short) and
   writes it to the child's stdin as length-prefixed frames, blocking only itself.
-- The child writes each frame in one transaction (``Ledger.write_events``, retried once)
-  and answers flush markers on stdout (``ack ID WRITTEN ERRORS DROPPED``) once everything
-  sent before them is committed.
-- The parent dying (even ``kill -9``) closes the pipe: the child writes what it has and
-  exits. The child has its own process group and ignores SIGINT: a Jupyter kernel
-  interrupt (sent to the kernel's group) or Ctrl-C in a terminal never ends it. The child dying makes ``alive`` false; later events are counted as dropped.
+- The child reads frames on a thread of its own and commits each in one transaction through a
+  :class:`~kernelext.ledger.backlog.Backlog` (a busy ledger: wait and retry with backoff, say
+  ``ledger.stalled``, spool past a bound; nothing is dropped). It answers flush markers on
+  stdout (``ack ID WRITTEN ERRORS DROPPED``) once everything sent before them is committed,
+  reports what waits (``state WAITING SPOOLED``) and ends with ``done SPOOLED`` once everything
+  is committed (or, after ``CLOSE_WAIT_S`` of a busy ledger, spooled to disk).
+- The parent dying (even ``kill -9``) closes the pipe: the child commits what it has and
+  exits quietly. The child has its own process group and ignores SIGINT: a Jupyter kernel
+  interrupt (sent to the kernel's group) or Ctrl-C in a terminal never ends it. The child
+  dying makes ``alive`` false; later events are counted as dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import time
 from typing import Any
 
 from kernelext.events import Event
+from kernelext.ledger.backlog import BUSY_TIMEOUT_S, CLOSE_WAIT_S, MEMORY_LIMIT, Backlog
 from kernelext.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
@@ -45,20 +50,6 @@ FRAME_GATHER_S = 0.05  # after the first queued event, wait this long to send a 
 _STOP = object()
 
 
-def commit_with_retry(ledger: Ledger, batch: list[Event]) -> bool:
-    """Write ``batch`` in one transaction; retry once; log and return False if both fail."""
-    for attempt in (1, 2):
-        try:
-            ledger.write_events(batch)
-            return True
-        except Exception:
-            if attempt == 1:
-                log.warning("ledger write of %d events failed; retrying", len(batch), exc_info=True)
-                time.sleep(0.05)
-    log.exception("ledger write of %d events failed twice; dropped", len(batch))
-    return False
-
-
 class EventQueue:
     """The non-blocking front of a ledger writer: ``put`` queues, after ``close`` it drops and counts."""
 
@@ -66,6 +57,7 @@ class EventQueue:
         self.written = 0
         self.errors = 0
         self.dropped = 0
+        self.spooled = 0  # events the writer left in its spool file (the ledger was busy)
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
 
@@ -97,7 +89,8 @@ class _Flush:
 
 
 class LedgerWriter(EventQueue):
-    """A daemon thread that owns event writes: ``put`` never blocks, batches commit together."""
+    """A daemon thread that owns event writes: ``put`` never blocks, batches commit together,
+    a busy ledger is waited for (see :class:`~kernelext.ledger.backlog.Backlog`)."""
 
     def __init__(
         self,
@@ -106,12 +99,14 @@ class LedgerWriter(EventQueue):
         batch_size: int = 2000,
         max_latency: float = 0.05,
         name: str = "paperlab-ledger-writer",
+        memory_limit: int = MEMORY_LIMIT,
     ) -> None:
         """Start the writer thread on ``ledger``."""
         super().__init__()
         self.ledger = ledger
         self.batch_size = batch_size
         self.max_latency = max_latency
+        self._backlog = Backlog(ledger, memory_limit=memory_limit)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -119,6 +114,11 @@ class LedgerWriter(EventQueue):
     def alive(self) -> bool:
         """True while the writer thread runs."""
         return self._thread.is_alive()
+
+    @property
+    def ledger_pending(self) -> int:
+        """Events put but not yet committed (queued, waiting for a busy ledger, or spooled)."""
+        return self.pending + self._backlog.waiting
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every event put so far is committed; False on timeout or a dead thread."""
@@ -128,8 +128,9 @@ class LedgerWriter(EventQueue):
         self._q.put(marker)
         return marker.done.wait(timeout)
 
-    def close(self, timeout: float = 5.0) -> bool:
-        """Flush, stop the thread and return True when it ended in time."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop the thread once everything is committed (or, after a long-busy ledger, spooled);
+        True when it ended within ``timeout`` (None: wait)."""
         if self._closed:
             return not self._thread.is_alive()
         self._closed = True
@@ -138,20 +139,35 @@ class LedgerWriter(EventQueue):
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        """Drain the queue in batches until the stop marker."""
+        """Drain the queue in batches until the stop marker; retry a busy ledger in between."""
+        waiting: list[_Flush] = []
         try:
+            self.ledger.set_busy_timeout(BUSY_TIMEOUT_S)
             while True:
-                batch, markers, stop = self._collect(self._q.get())
-                self._write(batch)
-                for m in markers:
-                    m.done.set()
+                try:
+                    item = self._q.get(timeout=self._backlog.retry_in())
+                except queue.Empty:
+                    item = None
+                batch, markers, stop = self._collect(item) if item is not None else ([], [], False)
+                waiting += markers
+                self._backlog.add(batch)
+                self._backlog.commit()
+                self._count()
+                if not self._backlog.waiting:
+                    for m in waiting:
+                        m.done.set()
+                    waiting = []
                 if stop:
                     break
             self._drain_after_stop()
         except BaseException:  # pragma: no cover - keep the process alive, say why
             log.exception("LedgerWriter thread died")
         finally:
+            self._backlog.close()
             self.ledger.close_thread()
+
+    def _count(self) -> None:
+        self.written, self.errors, self.spooled = self._backlog.written, self._backlog.errors, self._backlog.spooled
 
     def _collect(self, first: Any) -> tuple[list[Event], list[_Flush], bool]:
         """One batch: what is queued now, up to ``batch_size`` events or ``max_latency`` s of
@@ -178,7 +194,7 @@ class LedgerWriter(EventQueue):
                 return batch, markers, False
 
     def _drain_after_stop(self) -> None:
-        """Write events that raced in behind the stop marker."""
+        """Write events that raced in behind the stop marker; wait for a busy ledger, then spool."""
         late: list[Event] = []
         while True:
             try:
@@ -189,17 +205,9 @@ class LedgerWriter(EventQueue):
                 item.done.set()
             elif item is not _STOP:
                 late.append(item)
-        self._write(late)
-
-    def _write(self, batch: list[Event]) -> None:
-        """Commit a batch; retry once, then log and count it as lost (never raise)."""
-        if not batch:
-            return
-        if commit_with_retry(self.ledger, batch):
-            self.written += len(batch)
-        else:
-            self.errors += 1
-            self.dropped += len(batch)
+        self._backlog.add(late)
+        self._backlog.drain(CLOSE_WAIT_S)
+        self._count()
 
 
 # -- the process writer (parent side; the child is kernelext.ledger.writer_process) -------------
@@ -219,17 +227,20 @@ class _AckedFlush:
 class ProcessLedgerWriter(EventQueue):
     """Events to the ledger through a child process (see the module docstring)."""
 
-    def __init__(self, ledger: Ledger, *, name: str = "paperlab-ledger-feeder", stderr: int | None = None) -> None:
-        """``stderr``: the child's standard error (a file descriptor; default: inherited)."""
+    def __init__(self, ledger: Ledger, *, name: str = "paperlab-ledger-feeder", stderr: int | None = None,
+                 memory_limit: int = MEMORY_LIMIT) -> None:
+        """``stderr``: the child's standard error (a file descriptor; default: inherited);
+        ``memory_limit``: events the child keeps waiting in memory before it spools them."""
         super().__init__()
         self.ledger = ledger
+        self.backlog = 0  # events the child holds uncommitted (waiting for a busy ledger, or spooled)
         self._flushes: dict[int, _AckedFlush] = {}
         self._flush_ids = iter(range(1, 1 << 62))
         self._lock = threading.Lock()
         self._wake = threading.Event()  # a flush or close cuts the feeder's gathering short
         self._done = threading.Event()  # the child committed everything and said so
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "kernelext.ledger.writer_process", str(ledger.path)],
+            [sys.executable, "-m", "kernelext.ledger.writer_process", str(ledger.path), str(memory_limit)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             # its own process group: a kernel interrupt (jupyter_client signals the kernel's
             # group) or Ctrl-C in a terminal must not kill the ledger's writer
@@ -245,6 +256,11 @@ class ProcessLedgerWriter(EventQueue):
         """True while the child process runs."""
         return self._proc.poll() is None
 
+    @property
+    def ledger_pending(self) -> int:
+        """Events put but not yet committed (queued here, or waiting in the child, or spooled)."""
+        return self.pending + self.backlog
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every event put so far is committed; False on timeout or a dead child."""
         if not self.alive:
@@ -256,11 +272,13 @@ class ProcessLedgerWriter(EventQueue):
         self._wake.set()
         return marker.done.wait(timeout) and marker.ok
 
-    def close(self, timeout: float = 5.0) -> bool:
+    def close(self, timeout: float | None = None) -> bool:
         """Send what is queued, wait until the child has committed it, and let the child exit.
 
-        Returns True when the child said it was done in time. It exits on its own (its
-        interpreter teardown is not waited for; a daemon thread reaps it).
+        The child says ``done`` once everything is committed, or after ``CLOSE_WAIT_S`` of a
+        busy ledger with the rest spooled (``spooled``). ``timeout`` None waits for that; a
+        child that has not answered within ``timeout`` is killed. Returns True when it answered.
+        It exits on its own (its interpreter teardown is not waited for; a daemon thread reaps it).
         """
         if self._closed:
             return self._done.is_set() or not self.alive
@@ -323,7 +341,12 @@ class ProcessLedgerWriter(EventQueue):
         assert stdout is not None
         for line in stdout:
             parts = line.split()
-            if parts == [b"done"]:
+            if len(parts) == 3 and parts[0] == b"state":
+                self.backlog, self.spooled = int(parts[1]), int(parts[2])
+                continue
+            if len(parts) == 2 and parts[0] == b"done":
+                self.spooled = int(parts[1])
+                self.backlog = self.spooled
                 self._done.set()
                 continue
             if len(parts) != 5 or parts[0] != b"ack":

@@ -16,6 +16,8 @@ import re
 import threading
 from pathlib import Path
 
+from kernelext.paths import private_dir
+
 _HEADER = re.compile(rb"^(\x1b\[[0-9;]*m)*\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z(\x1b\[[0-9;]*m)* +(\x1b\[[0-9;]*m)*\[(ERROR|WARN|INFO|DEBUG|TRACE)\]")
 _CONTINUATION = re.compile(rb"^(\s|Traceback \(|During handling|The above exception|[\w.]*(Error|Exception|Interrupt|Exit)\b|$)")
 
@@ -84,7 +86,7 @@ def divert_stderr(log_file: Path) -> None:
     with _lock:
         if "diverter" in _state:
             return
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(log_file.parent)
         read_fd, write_fd = os.pipe()
         passthrough = os.dup(2)
         os.dup2(write_fd, 2)

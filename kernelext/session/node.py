@@ -83,8 +83,14 @@ def _node_config(
     )
 
 
+LOG_FILE_MAX_BYTES = 50 * 1024 * 1024  # Nautilus's log rotates by size: 50 MB x 5 backups
+LOG_FILE_BACKUPS = 5
+
+
 def _logging(log_directory: str | None, log_file_name: str | None) -> LoggingConfig:
     return LoggingConfig(
+        log_file_max_size=LOG_FILE_MAX_BYTES,
+        log_file_max_backup_count=LOG_FILE_BACKUPS,
         log_level="ERROR",
         log_level_file="INFO" if log_directory else None,
         log_directory=log_directory,

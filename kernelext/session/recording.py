@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelext.events import Event, now_ns
-from kernelext.ledger import Ledger
+from kernelext.ledger import Ledger, spool_dir
+from kernelext.ledger.busy import when_free
 from kernelext.session.sleeves import sleeve_rows
 from kernelext.spec import SessionSpec
 
@@ -46,11 +47,26 @@ def claim_row(ledger: Ledger, session_id: str, spec: SessionSpec) -> None:
 
 
 def finish(ledger: Ledger, writer: Any, publish: Callable[[Event], None], session_id: str, *, status: str,
-           message: str, error: str | None, extras: dict[str, Any]) -> None:
-    """Publish ``session.stopped`` or ``session.error``, close the writer (it drains), set the final status."""
+           message: str, error: str | None, extras: dict[str, Any]) -> str | None:
+    """Publish ``session.stopped`` or ``session.error``, close the writer (it waits until everything
+    is committed, or spooled when the ledger stays busy: said in ``last_error``), set the final
+    status (waiting for a busy ledger). Returns the spool note, if any."""
     stage = "session.error" if status == "error" else "session.stopped"
     publish(Event(session_id, None, stage, message, now_ns(), extras))
+    note = None
     try:
         writer.close()
+        note = spool_note(ledger, writer.spooled)
     finally:
-        ledger.set_status(session_id, status, ended_at=now_ns(), last_error=error)
+        ended = now_ns()
+        when_free(lambda: ledger.set_status(session_id, status, ended_at=ended, last_error=error or note),
+                  what="session status")
+    return note
+
+
+def spool_note(ledger: Ledger, spooled: int) -> str | None:
+    """What a person needs to know about events left in the spool (None when there are none)."""
+    if not spooled:
+        return None
+    return (f"ledger was busy: {spooled} events spooled to {spool_dir(ledger.path)}; "
+            "they are replayed into the ledger on its next open")

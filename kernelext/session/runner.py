@@ -39,6 +39,7 @@ from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, ProcessLedgerWriter, paperlab_home
+from kernelext.paths import private_dir
 from kernelext.session.node import build_node_config
 from kernelext.session.sleeves import build_strategies
 from kernelext.spec import SessionSpec
@@ -70,6 +71,8 @@ class SessionStatus:
     positions: list[dict[str, Any]] = field(default_factory=list)
     equity: dict[str, float] = field(default_factory=dict)
     dropped: int = 0
+    ledger_pending: int = 0  # events not yet committed (a busy ledger: waiting or spooled)
+    spooled: int = 0  # of those, events in the spool file on disk
     feed_stale: bool = False
     last_error: str | None = None
     notes: tuple[str, ...] = ()
@@ -230,7 +233,7 @@ class SessionRunner:
             self._finish()
 
     def _build_node(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_path.parent)
         plan = build_node_config(
             self.spec,
             trader_id=self.trader_id,
@@ -356,8 +359,10 @@ class SessionRunner:
             extras["error"] = self.last_error
         message = f"error: {self.last_error}" if self.state == "error" else f"stopped ({self._stop_reason})"
         try:
-            recording.finish(self.ledger, self.writer, self.hub.publish, self.session_id, status=self.state,
-                             message=message, error=self.last_error, extras=extras)
+            note = recording.finish(self.ledger, self.writer, self.hub.publish, self.session_id, status=self.state,
+                                    message=message, error=self.last_error, extras=extras)
+            if note:
+                self.notes = (*self.notes, note)
         finally:
             live.remove(self.session_id)
             self._done.set()
@@ -521,6 +526,8 @@ class SessionRunner:
             positions=self.positions() if self.is_alive else [],
             equity=dict(tel.equity) if tel else {},
             dropped=self.hub.dropped,
+            ledger_pending=self.writer.ledger_pending,
+            spooled=self.writer.spooled,
             feed_stale=bool(tel and tel.feed_stale),
             last_error=self.last_error,
             notes=self.notes,

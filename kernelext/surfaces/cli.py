@@ -159,6 +159,9 @@ def build_parser() -> OneLineParser:
     fills.add_argument("--format", choices=("table", "csv", "parquet", "json"), default="table")
     fills.add_argument("--out", default=None, help="write to this file")
     add_supervisor_commands(sub)
+    gc = sub.add_parser("gc", help="remove finished sessions, dead processes' logs and reports older than a duration")
+    gc.add_argument("--older-than", required=True, help="e.g. 30d or 12h (running sessions are never removed)")
+    gc._negative_number_matcher = re.compile(r"^-\d")  # '-1d' is a (bad) value, not an option: say why it is bad
     return parser
 
 
@@ -333,7 +336,14 @@ def cmd_lab(ns: argparse.Namespace) -> int:
     return run_lab(notebook=ns.notebook, port=ns.port, open_browser=not ns.no_browser)
 
 
-COMMANDS = {"paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
+def cmd_gc(ns: argparse.Namespace) -> int:
+    done = api.gc(ns.older_than)
+    print(f"removed {len(done['sessions'])} sessions, {len(done['logs'])} log files and "
+          f"{len(done['reports'])} reports older than {ns.older_than}")
+    return 0
+
+
+COMMANDS = {"gc": cmd_gc, "paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
             "backtest": cmd_backtest, "compare": cmd_compare, "lab": cmd_lab}
 COMMANDS["supervise"] = cmd_supervise
 

@@ -8,6 +8,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
+from kernelext.paths import private_dir
+
 
 def _log_dir() -> Path:
     home = os.environ.get("PAPERLAB_HOME")
@@ -15,7 +17,7 @@ def _log_dir() -> Path:
     candidates.append(Path(tempfile.gettempdir()) / "paperlab-logs")
     for folder in candidates:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder)
             if os.access(folder, os.W_OK):
                 return folder
         except OSError:

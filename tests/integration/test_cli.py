@@ -27,6 +27,7 @@ import polars as pl
 import pytest
 
 from kernelext import frames
+from kernelext.events import Event
 from kernelext.ledger import LEDGER_FILENAME, Ledger
 
 DEADLINE_S = 60.0
@@ -365,3 +366,45 @@ def test_sessions_after_kill_9_reports_crashed(killed_session) -> None:
     [row] = json.loads(out.stdout)
     assert row["status"] == "crashed"
     assert row["fills"] >= killed_session["fills_seen"]
+
+
+# -- gc ---------------------------------------------------------------------------------------
+
+
+def test_gc_removes_old_finished_sessions_dead_logs_and_reports_never_running_ones(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    day_ns, now_ns = 86_400 * 10**9, time.time_ns()
+    led = Ledger(home / LEDGER_FILENAME)
+    for sid, status, ended in (("old-stopped", "stopped", now_ns - 40 * day_ns),
+                               ("old-crashed", "crashed", now_ns - 31 * day_ns),
+                               ("recent", "stopped", now_ns - 2 * day_ns),
+                               ("running", "running", None)):
+        led.create_session(sid, label=sid, kind="paper", venue="sandbox", feed="replay", spec={}, sleeves=[],
+                           started_at=now_ns - 50 * day_ns, status="running")  # pid: this (live) process
+        if ended:
+            led.set_status(sid, status, ended_at=ended)
+        led.write_events([Event(sid, "a", "order.filled", "f", 1, {
+            "client_order_id": f"O-{sid}", "trade_id": f"T-{sid}", "instrument": "BTC/USD", "side": "BUY",
+            "last_qty": 1.0, "last_px": 1.0})])
+    led.close()
+    old = time.time() - 40 * 86_400
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    files = {"dead_old": home / "logs" / f"nautilus-{int(dead.stdout)}.log",
+             "live_old": home / "logs" / f"nautilus-{os.getpid()}.log",
+             "dead_new": home / "logs" / "nautilus-999999999.log",
+             "report_old": home / "reports" / "compare.html"}
+    for name, path in files.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(name)
+        if name.endswith("old"):
+            os.utime(path, (old, old))
+
+    out = paperlab(home, "gc", "--older-than", "30d")
+
+    assert out.returncode == 0, out.stderr
+    assert "removed 2 sessions, 1 log files and 1 reports" in out.stdout
+    left = read_ledger(home, lambda led: [r[0] for r in led.query("SELECT id FROM sessions ORDER BY id")])
+    assert left == ["recent", "running"]
+    fills = read_ledger(home, lambda led: sorted(r[0] for r in led.query("SELECT session_id FROM fills")))
+    assert fills == ["recent", "running"]
+    assert [n for n, p in files.items() if p.exists()] == ["live_old", "dead_new"]
