@@ -38,8 +38,9 @@ from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording
 from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
+from kernelext.session.logs import log_path, trader_id
 from kernelext.session.hub import Hub
-from kernelext.ledger import Ledger, ProcessLedgerWriter, paperlab_home
+from kernelext.ledger import Ledger, ProcessLedgerWriter
 from kernelext.session.node import build_node_config
 from kernelext.session.sleeves import build_strategies
 from kernelext.spec import SessionSpec
@@ -96,7 +97,7 @@ class SessionRunner:
         # pipe that sorts Nautilus's lines (it must outlive this process)
         self.writer = ProcessLedgerWriter(self.ledger, stderr=original_stderr())
         self.hub.add_sink(self.writer.put)
-        self.trader_id = f"PAPER-{self.session_id[-6:].upper()}"
+        self.trader_id = trader_id(self.session_id)
         self.state = "starting"
         self.last_error: str | None = None
         self.started_at: dt.datetime | None = None
@@ -115,7 +116,7 @@ class SessionRunner:
         self._done = threading.Event()
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = "stopped"
-        self.log_path = paperlab_home() / "logs" / f"nautilus-{os.getpid()}.log"
+        self.log_path = log_path(os.getpid())
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -1,0 +1,47 @@
+"""A session's own log lines: Nautilus's log file of its process, lines of its trader id.
+
+Every process running sessions writes ``$PAPERLAB_HOME/logs/nautilus-<pid>.log``; each
+line names the trader (``PAPER-<last 6 of the session id, upper>``), the strategies'
+``self.log`` lines included. Reads are by byte offset, so a follower reads only what
+was written since its last read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kernelext.ledger import paperlab_home
+
+TAIL_BYTES = 4 * 1024 * 1024
+"""A tail read looks at most this far back in the file (a long session's log can be large)."""
+
+
+def trader_id(session_id: str) -> str:
+    """The Nautilus trader id of a paper session: ``PAPER-`` and its id's last 6 characters, upper."""
+    return f"PAPER-{session_id[-6:].upper()}"
+
+
+def log_path(pid: int) -> Path:
+    """The Nautilus log file of the process ``pid``."""
+    return paperlab_home() / "logs" / f"nautilus-{pid}.log"
+
+
+def session_log_lines(session_id: str, pid: int | None, *, after: int | None = None) -> tuple[list[str], int]:
+    """The session's lines written after byte ``after`` (None: the file's last ``TAIL_BYTES``)
+    -> (lines, the offset to read after next time). A partial last line waits for the next read."""
+    if pid is None:
+        return [], after or 0
+    try:
+        with log_path(pid).open("rb") as f:
+            size = f.seek(0, 2)
+            start = max(0, size - TAIL_BYTES) if after is None else min(after, size)
+            f.seek(start)
+            data = f.read(size - start)
+    except OSError:
+        return [], after or 0
+    if after is None and start > 0:
+        data = data.partition(b"\n")[2]  # the first line of a tail may be cut
+    complete, _, partial = data.rpartition(b"\n")
+    needle = f" {trader_id(session_id)}.".encode()
+    lines = [ln.decode(errors="replace") for ln in complete.split(b"\n") if needle in ln]
+    return lines, size - len(partial)
