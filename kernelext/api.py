@@ -13,7 +13,7 @@ Importing this module loads neither Nautilus nor Polars; each call imports what 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from kernelext.errors import NotFound, SpecError
@@ -21,6 +21,8 @@ from kernelext.events import CONTROL_VERBS
 from kernelext.session import live
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import polars as pl
 
     from kernelext.ledger import Ledger
@@ -609,20 +611,38 @@ def logs(session: str | None, *, follow: bool = False, lines: int | None = 50, p
     row = (session_processes(session_id, ledger=led) or [{}])[0]
     if row.get("host") not in (None, socket.gethostname()):
         raise Refused(f"session: {session_id} ran on host {row['host']}; its log is there")
-    return _log_lines(session_id, row.get("pid"), follow=follow, lines=lines, poll=poll, ledger=led)
+    return _log_lines(session_id, lambda: _log_file(session_id, row.get("pid"), led), follow=follow, lines=lines,
+                      poll=poll, ledger=led)
 
 
-def _log_lines(session_id: str, pid: int | None, *, follow: bool, lines: int | None, poll: float,
+def _log_file(session_id: str, pid: int | None, ledger: Ledger) -> Path | None:
+    """The log file its ``session.running`` event names (else ``$PAPERLAB_HOME/logs/nautilus-<pid>.log``)."""
+    from pathlib import Path
+
+    from kernelext.ledger import queries
+    from kernelext.session.logs import log_path
+
+    for *_, extras in queries.events(ledger, session_id, "session.running"):
+        named = json.loads(extras or "{}").get("log")
+        if named:
+            return Path(named)
+    return log_path(pid) if pid is not None else None
+
+
+def _log_lines(session_id: str, find: Callable[[], Path | None], *, follow: bool, lines: int | None, poll: float,
                ledger: Ledger) -> Iterator[str]:
     import time
 
     from kernelext.session.logs import session_log_lines
 
-    tail, offset = session_log_lines(session_id, pid)
+    path = find()
+    tail, offset = session_log_lines(session_id, path)
     yield from tail[-lines:] if lines else tail
     while follow:
         ended = not (session_processes(session_id, ledger=ledger) or [{}])[0].get("alive")
-        new, offset = session_log_lines(session_id, pid, after=offset)
+        if path is None or not path.exists():  # a session just started: its running event may be on its way
+            path, offset = find(), 0
+        new, offset = session_log_lines(session_id, path, after=offset)
         yield from new
         if ended:
             return

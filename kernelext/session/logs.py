@@ -8,6 +8,7 @@ was written since its last read.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from kernelext.ledger import paperlab_home
@@ -26,13 +27,25 @@ def log_path(pid: int) -> Path:
     return paperlab_home() / "logs" / f"nautilus-{pid}.log"
 
 
-def session_log_lines(session_id: str, pid: int | None, *, after: int | None = None) -> tuple[list[str], int]:
-    """The session's lines written after byte ``after`` (None: the file's last ``TAIL_BYTES``)
-    -> (lines, the offset to read after next time). A partial last line waits for the next read."""
-    if pid is None:
+_process_log: list[Path] = []
+
+
+def process_log_path() -> Path:
+    """This process's Nautilus log file. Nautilus's logger is set up once per process, by its first
+    node, and keeps that file: a later change of ``PAPERLAB_HOME`` does not move it."""
+    if not _process_log:
+        _process_log.append(log_path(os.getpid()))
+    return _process_log[0]
+
+
+def session_log_lines(session_id: str, path: Path | None, *, after: int | None = None) -> tuple[list[str], int]:
+    """The session's lines in the log file ``path`` written after byte ``after`` (None: the file's
+    last ``TAIL_BYTES``) -> (lines, the offset to read after next time). A partial last line waits
+    for the next read."""
+    if path is None:
         return [], after or 0
     try:
-        with log_path(pid).open("rb") as f:
+        with path.open("rb") as f:
             size = f.seek(0, 2)
             start = max(0, size - TAIL_BYTES) if after is None else min(after, size)
             f.seek(start)

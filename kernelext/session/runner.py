@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import threading
 import time
 import traceback
@@ -38,7 +37,7 @@ from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording
 from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
-from kernelext.session.logs import log_path, trader_id
+from kernelext.session.logs import process_log_path, trader_id
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, ProcessLedgerWriter
 from kernelext.session.node import build_node_config
@@ -116,7 +115,7 @@ class SessionRunner:
         self._done = threading.Event()
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = "stopped"
-        self.log_path = log_path(os.getpid())
+        self.log_path = process_log_path()  # where Nautilus writes, whatever PAPERLAB_HOME says now
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -279,7 +278,8 @@ class SessionRunner:
         self.started_at = dt.datetime.now(dt.UTC)
         self.stop_at = self.spec.stop_at(self.started_at)
         self.state = "running"
-        self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes))
+        self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes),
+                      log=str(self.log_path))
         self._running.set()
         threading.Thread(target=self._poll_commands, name=f"paperlab-cmd-{self.session_id[-6:]}", daemon=True).start()
         watcher = asyncio.ensure_future(self.venue_session.watch(self._on_feed))
