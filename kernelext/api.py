@@ -608,41 +608,46 @@ def logs(session: str | None, *, follow: bool = False, lines: int | None = 50, p
         raise SpecError(f"lines: expected a whole number of at least 1 (got {lines})")
     led = _ledger(ledger)
     session_id = resolve(session, ledger=led)
-    row = (session_processes(session_id, ledger=led) or [{}])[0]
+    from kernelext.ledger import queries
+
+    row = queries.session_process_row(led, session_id) or {}
     if row.get("host") not in (None, socket.gethostname()):
         raise Refused(f"session: {session_id} ran on host {row['host']}; its log is there")
     return _log_lines(session_id, lambda: _log_file(session_id, row.get("pid"), led), follow=follow, lines=lines,
-                      poll=poll, ledger=led)
+                      poll=poll, since_ns=row.get("started_at"), ledger=led)
 
 
-def _log_file(session_id: str, pid: int | None, ledger: Ledger) -> Path | None:
-    """The log file its ``session.running`` event names (else ``$PAPERLAB_HOME/logs/nautilus-<pid>.log``)."""
+def _log_file(session_id: str, pid: int | None, ledger: Ledger) -> tuple[Path | None, str]:
+    """The log file and trader id its ``session.running`` event names (else
+    ``$PAPERLAB_HOME/logs/nautilus-<pid>.log`` and its own trader id)."""
     from pathlib import Path
 
     from kernelext.ledger import queries
-    from kernelext.session.logs import log_path
+    from kernelext.session.logs import log_path, trader_id
 
     for *_, extras in queries.events(ledger, session_id, "session.running"):
-        named = json.loads(extras or "{}").get("log")
-        if named:
-            return Path(named)
-    return log_path(pid) if pid is not None else None
+        named = json.loads(extras or "{}")
+        if named.get("log"):
+            return Path(named["log"]), named.get("log_trader") or trader_id(session_id)
+    return (log_path(pid) if pid is not None else None), trader_id(session_id)
 
 
-def _log_lines(session_id: str, find: Callable[[], Path | None], *, follow: bool, lines: int | None, poll: float,
-               ledger: Ledger) -> Iterator[str]:
+def _log_lines(session_id: str, find: Callable[[], tuple[Path | None, str]], *, follow: bool, lines: int | None,
+               poll: float, since_ns: int | None, ledger: Ledger) -> Iterator[str]:
     import time
 
+    from kernelext.ledger import queries
     from kernelext.session.logs import session_log_lines
 
-    path = find()
-    tail, offset = session_log_lines(session_id, path)
+    path, trader = find()
+    until_ns = (queries.session_process_row(ledger, session_id) or {}).get("ended_at")
+    tail, offset = session_log_lines(trader, path, since_ns=since_ns, until_ns=until_ns)
     yield from tail[-lines:] if lines else tail
     while follow:
         ended = not (session_processes(session_id, ledger=ledger) or [{}])[0].get("alive")
         if path is None or not path.exists():  # a session just started: its running event may be on its way
-            path, offset = find(), 0
-        new, offset = session_log_lines(session_id, path, after=offset)
+            (path, trader), offset = find(), 0
+        new, offset = session_log_lines(trader, path, after=offset, since_ns=since_ns)
         yield from new
         if ended:
             return

@@ -27,21 +27,23 @@ def log_path(pid: int) -> Path:
     return paperlab_home() / "logs" / f"nautilus-{pid}.log"
 
 
-_process_log: list[Path] = []
+_process_log: list[tuple[Path, str]] = []
 
 
-def process_log_path() -> Path:
-    """This process's Nautilus log file. Nautilus's logger is set up once per process, by its first
-    node, and keeps that file: a later change of ``PAPERLAB_HOME`` does not move it."""
+def process_log(trader: str) -> tuple[Path, str]:
+    """This process's Nautilus log file and the trader id its lines carry. Nautilus's logger is set
+    up once per process, by its first node, and keeps that file and that node's trader id for every
+    later node: a later session's lines carry the first session's trader id (``trader``, first call)."""
     if not _process_log:
-        _process_log.append(log_path(os.getpid()))
+        _process_log.append((log_path(os.getpid()), trader))
     return _process_log[0]
 
 
-def session_log_lines(session_id: str, path: Path | None, *, after: int | None = None) -> tuple[list[str], int]:
-    """The session's lines in the log file ``path`` written after byte ``after`` (None: the file's
-    last ``TAIL_BYTES``) -> (lines, the offset to read after next time). A partial last line waits
-    for the next read."""
+def session_log_lines(trader: str, path: Path | None, *, after: int | None = None, since_ns: int | None = None,
+                      until_ns: int | None = None) -> tuple[list[str], int]:
+    """Lines of ``trader`` in the log file ``path`` written after byte ``after`` (None: the file's
+    last ``TAIL_BYTES``), stamped within [``since_ns``, ``until_ns``] -> (lines, the
+    offset to read after next time). A partial last line waits for the next read."""
     if path is None:
         return [], after or 0
     try:
@@ -55,6 +57,18 @@ def session_log_lines(session_id: str, path: Path | None, *, after: int | None =
     if after is None and start > 0:
         data = data.partition(b"\n")[2]  # the first line of a tail may be cut
     complete, _, partial = data.rpartition(b"\n")
-    needle = f" {trader_id(session_id)}.".encode()
-    lines = [ln.decode(errors="replace") for ln in complete.split(b"\n") if needle in ln]
+    needle = f" {trader}.".encode()
+    low, high = _stamp(since_ns, b""), _stamp(until_ns, b"\xff")
+    lines = [ln.decode(errors="replace") for ln in complete.split(b"\n")
+             if needle in ln and low <= ln[:29] <= high]
     return lines, size - len(partial)
+
+
+def _stamp(ns: int | None, default: bytes) -> bytes:
+    """UTC nanoseconds -> the ``YYYY-MM-DDTHH:MM:SS.fffffffff`` a Nautilus log line starts with."""
+    import datetime as dt
+
+    if ns is None:
+        return default
+    seconds = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{seconds}.{ns % 1_000_000_000:09d}".encode()
