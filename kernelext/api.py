@@ -13,6 +13,7 @@ Importing this module loads neither Nautilus nor Polars; each call imports what 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from kernelext.errors import NotFound, SpecError
@@ -20,6 +21,8 @@ from kernelext.events import CONTROL_VERBS
 from kernelext.session import live
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import polars as pl
 
     from kernelext.ledger import Ledger
@@ -570,3 +573,162 @@ def stop_supervisor(timeout: float = 10.0) -> int | None:
     from kernelext.supervisor.daemon import stop
 
     return stop(timeout)
+
+
+# -- the shell: status of any session, kill everything, a session's log ---------------------------
+# Appended as a section of its own (``paperlab status|kill --all|logs|orders ...`` and the dashboard's
+# Log tab call these).
+
+__all__ += ["running_sessions", "status_report", "kill_all", "open_frame", "logs"]
+
+OPEN_FRAMES: tuple[str, ...] = ("orders", "positions")
+"""Frames with open rows: orders not in a final status, positions with a non-zero quantity."""
+
+
+def running_sessions(*, ledger: Ledger | None = None) -> list[str]:
+    """Ids of the sessions in an active status whose process is alive (here or elsewhere), newest first."""
+    led = _ledger(ledger)
+    led.mark_crashed(live_ids=live.ids())
+    return [row["id"] for row in session_processes(active=True, ledger=led) if row["alive"]]
+
+
+def open_frame(name: str, session: str | None = None, *, open_only: bool = False,
+               ledger: Ledger | None = None) -> pl.DataFrame:
+    """``frame(name, session)``; ``open_only``: only its open rows (``OPEN_FRAMES``)."""
+    if open_only and name not in OPEN_FRAMES:
+        raise SpecError(f"open: only for {', '.join(OPEN_FRAMES)} (not {name})")
+    df = frame(name, session, ledger=ledger)
+    return _open_rows(name, df) if open_only else df
+
+
+def _open_rows(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    from kernelext.ledger.queries import FINAL_ORDER_STATUSES
+
+    if name == "orders":
+        return df.filter(~pl.col("status").is_in(FINAL_ORDER_STATUSES) | pl.col("status").is_null())
+    return df.filter(pl.col("quantity").fill_null(0.0) != 0.0)
+
+
+def status_report(session: str | None, *, ledger: Ledger | None = None) -> dict[str, Any]:
+    """Everything a person asks of a session running anywhere, as plain JSON-able data: state,
+    pid, host, feed, venue, counters, open orders, positions, equity, last error, dropped events,
+    relaunches. Its live runner answers when it runs here, else the ledger."""
+    from kernelext.ledger import queries
+
+    led = _ledger(ledger)
+    led.mark_crashed(live_ids=live.ids())
+    session_id = resolve(session, ledger=led)
+    row = queries.session_process_row(led, session_id) or {"id": session_id}
+    positions = _open_rows("positions", frame("positions", session_id, ledger=led))
+    orders = frame("orders", session_id, ledger=led)
+    equity = queries.last_equity(led, session_id) or {}
+    report: dict[str, Any] = {
+        "session_id": session_id, "label": row.get("label"), "kind": row.get("kind"), "state": row.get("status"),
+        "trading_state": None, "where": "ledger", "alive": _alive(row), "pid": row.get("pid"),
+        "host": row.get("host"), "feed": row.get("feed"), "venue": row.get("venue"),
+        "started_at": _iso(row.get("started_at")), "ended_at": _iso(row.get("ended_at")),
+        "bars": queries.live_bar_facts(led, session_id)[0], "orders": orders.height,
+        "fills": queries.fill_count(led, session_id), "open_orders": _open_rows("orders", orders).height,
+        "positions": [{k: p[k] for k in _POSITION_KEYS} for p in positions.iter_rows(named=True)],
+        "equity": {k: equity.get(k) for k in EQUITY_FIELDS}, "currency": equity.get("currency"),
+        "last_error": row.get("last_error"), "dropped": None,
+        "relaunches": queries.stage_count(led, session_id, "session.relaunched"),
+    }
+    runner = live.get(session_id)
+    if runner is not None:
+        st = runner.status()
+        report.update(where="this process", state=st.state, trading_state=st.trading_state, bars=st.bars,
+                      orders=max(st.orders, orders.height), fills=max(st.fills, report["fills"]),
+                      dropped=st.dropped, last_error=st.last_error or report["last_error"])
+        if st.equity:
+            report["equity"] = {k: st.equity.get(k) for k in EQUITY_FIELDS}
+    return report
+
+
+_POSITION_KEYS = ("sleeve", "instrument", "side", "quantity", "avg_px_open", "realized_pnl", "unrealized_pnl")
+
+
+def _iso(ns: int | None) -> str | None:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat() if ns else None
+
+
+def kill_all(timeout: float = 30.0, *, ledger: Ledger | None = None) -> list[str]:
+    """Kill (flatten, then stop) every running session of this ledger, in this process's threads and
+    in other processes, all at once; returns the ids killed. A session that would not die is one
+    ``ControlError`` line (after the others were killed)."""
+    from kernelext.errors import ControlError
+    from kernelext.session import control as controls
+
+    if not 0 < timeout <= 600:
+        raise SpecError(f"timeout: expected seconds between 0 and 600 (got {timeout:g})")
+    led = _ledger(ledger)
+    ids = running_sessions(ledger=led)
+    results = controls.send_all(ids, "kill", ledger=led, timeout=timeout)
+    killed = [sid for sid in ids if results.get(sid) == "ok"]
+    failed = [(sid, results.get(sid) or f"did not stop within {timeout:g}s") for sid in ids if sid not in killed]
+    if failed:
+        sid, why = failed[0]
+        raise ControlError(f"kill: {len(killed)} of {len(ids)} killed; session {sid}: {why}")
+    return killed
+
+
+def logs(session: str | None, *, follow: bool = False, lines: int | None = 50, poll: float = 0.25,
+         ledger: Ledger | None = None) -> Iterator[str]:
+    """The session's own log lines (Nautilus's, its strategies' ``self.log`` included): the last
+    ``lines`` (None: every one in the file's tail); ``follow``: then new ones until the session ends."""
+    import socket
+
+    from kernelext.errors import Refused
+
+    if lines is not None and lines < 1:
+        raise SpecError(f"lines: expected a whole number of at least 1 (got {lines})")
+    led = _ledger(ledger)
+    session_id = resolve(session, ledger=led)
+    from kernelext.ledger import queries
+
+    row = queries.session_process_row(led, session_id) or {}
+    if row.get("host") not in (None, socket.gethostname()):
+        raise Refused(f"session: {session_id} ran on host {row['host']}; its log is there")
+    return _log_lines(session_id, lambda: _log_file(session_id, row.get("pid"), led), follow=follow, lines=lines,
+                      poll=poll, since_ns=row.get("started_at"), ledger=led)
+
+
+def _log_file(session_id: str, pid: int | None, ledger: Ledger) -> tuple[Path | None, str]:
+    """The log file and trader id its ``session.running`` event names (else
+    ``$PAPERLAB_HOME/logs/nautilus-<pid>.log`` and its own trader id)."""
+    from pathlib import Path
+
+    from kernelext.ledger import queries
+    from kernelext.session.logs import log_path, trader_id
+
+    for *_, extras in queries.events(ledger, session_id, "session.running"):
+        named = json.loads(extras or "{}")
+        if named.get("log"):
+            return Path(named["log"]), named.get("log_trader") or trader_id(session_id)
+    return (log_path(pid) if pid is not None else None), trader_id(session_id)
+
+
+def _log_lines(session_id: str, find: Callable[[], tuple[Path | None, str]], *, follow: bool, lines: int | None,
+               poll: float, since_ns: int | None, ledger: Ledger) -> Iterator[str]:
+    import time
+
+    from kernelext.ledger import queries
+    from kernelext.session.logs import session_log_lines
+
+    path, trader = find()
+    until_ns = (queries.session_process_row(ledger, session_id) or {}).get("ended_at")
+    tail, offset = session_log_lines(trader, path, since_ns=since_ns, until_ns=until_ns)
+    yield from tail[-lines:] if lines else tail
+    while follow:
+        ended = not (session_processes(session_id, ledger=ledger) or [{}])[0].get("alive")
+        if path is None or not path.exists():  # a session just started: its running event may be on its way
+            (path, trader), offset = find(), 0
+        new, offset = session_log_lines(trader, path, after=offset, since_ns=since_ns)
+        yield from new
+        if ended:
+            return
+        time.sleep(poll)

@@ -65,6 +65,7 @@ POSITION_COLUMNS = ["sleeve", "instrument", "side", "qty", "avg_px_open", "reali
 EVENT_COLUMNS = ["time (ET)", "stage", "sleeve", "message"]
 SLEEVE_COLUMNS = ["sleeve", "strategy", "instrument", "fills", "orders", "trades", "win_rate", "realized_pnl",
                   "fees"]
+LOG_LINES = 200  # the Log tab's last lines of the session's own log
 QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curve and cards, not in the feed
 _ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.denied": "DENIED", "order.rejected": "REJECTED",
                  "order.filled": "FILLED", "order.canceled": "CANCELED"}
@@ -128,7 +129,7 @@ def _table(columns: list[str], height: int = 280, css: str = "") -> pn.widgets.T
 
 
 class SessionDashboard(pn.viewable.Viewer):
-    """Header, account cards, equity curve, positions/orders/fills/sleeves/events tables, controls."""
+    """Header, account cards, equity curve, positions/orders/fills/sleeves/events tables, log, controls."""
 
     status = param.String(default="unknown", doc="the session's status ('deleted' once it is gone)")
     session_row = param.Dict(default={}, doc="label, kind, venue, feed, status, last_error")
@@ -169,6 +170,7 @@ class SessionDashboard(pn.viewable.Viewer):
         self._dirty: set[str] = set()
         self._sleeves_due = True
         self._sleeves_at = 0.0
+        self._log_at = 0.0
         self._lock = threading.Lock()
         self._control_done: list[tuple[str, str | None]] = []
         self._callback: Repeat | None = None
@@ -205,6 +207,8 @@ class SessionDashboard(pn.viewable.Viewer):
         self.positions_table = _table(POSITION_COLUMNS, css="paperlab-positions")
         self.sleeves_table = _table(SLEEVE_COLUMNS, height=180)
         self.events_table = _table(EVENT_COLUMNS, height=300, css="paperlab-events")
+        self.log_pane = pn.pane.Str("", height=280, sizing_mode="stretch_width", css_classes=["paperlab-log"],
+                                    styles={"overflow": "auto", "font-size": "11px"})
         self.buttons: dict[str, pn.widgets.Button] = {}
         if self.controls:
             for command, kind in CONTROL_BUTTONS.items():
@@ -220,7 +224,7 @@ class SessionDashboard(pn.viewable.Viewer):
                 self.refresh()
             tables = pn.Tabs(
                 ("Positions", self.positions_table), ("Orders", self.orders_table),
-                ("Fills", self.fills_table), ("Sleeves", self.sleeves_table),
+                ("Fills", self.fills_table), ("Sleeves", self.sleeves_table), ("Log", self.log_pane),
                 sizing_mode="stretch_width",
             )
             parts: list[Any] = [self.header]
@@ -301,6 +305,7 @@ class SessionDashboard(pn.viewable.Viewer):
         else:
             self._apply_events(batch, tables=True)
         self._refresh_sleeves()
+        self._refresh_log()
         self._finish_controls()
         self._render()
 
@@ -431,6 +436,17 @@ class SessionDashboard(pn.viewable.Viewer):
         if self.status == "deleted":
             return
         self.sleeves_table.value = _frame(self._sleeve_rows(), SLEEVE_COLUMNS)
+
+    def _refresh_log(self) -> None:
+        """The session's last log lines (``api.logs``), at most every ``sleeve_refresh_s``."""
+        now = time.monotonic()
+        if self.status == "deleted" or (self._log_at and now - self._log_at < self.sleeve_refresh_s):
+            return
+        self._log_at = now
+        try:
+            self.log_pane.object = "\n".join(api.logs(self.session_id, lines=LOG_LINES, ledger=self.ledger))
+        except Exception as exc:  # noqa: BLE001  (a log on another host: say so in the tab)
+            self.log_pane.object = one_line(exc)
 
     def _sleeve_rows(self) -> list[dict[str, Any]]:
         """One row per sleeve of the session."""

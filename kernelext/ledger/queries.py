@@ -360,3 +360,32 @@ def stage_count_since(ledger: Ledger, session_id: str, stage: str, since_ns: int
     return int(ledger.query(
         "SELECT COUNT(*) FROM events WHERE session_id = ? AND stage = ? AND ts >= ?", (session_id, stage, since_ns),
     )[0][0])
+
+
+# -- the shell's status of any session ---------------------------------------------------------
+
+FINAL_ORDER_STATUSES: tuple[str, ...] = ("FILLED", "CANCELED", "REJECTED", "DENIED", "EXPIRED")
+"""Order statuses after which an order can no longer fill (as the orders upsert in routing keeps them)."""
+
+
+def session_process_row(ledger: Ledger, session_id: str) -> dict[str, Any] | None:
+    """id, label, kind, venue, feed, status, started_at, ended_at, last_error, pid, host of one session."""
+    found = ledger.query_dicts(
+        "SELECT id, label, kind, venue, feed, status, started_at, ended_at, last_error, pid, host"
+        " FROM sessions WHERE id = ?", (session_id,),
+    )
+    return found[0] if found else None
+
+
+def last_equity(ledger: Ledger, session_id: str) -> dict[str, Any] | None:
+    """The session's newest equity point: ts, the ``EQUITY_FIELDS`` and currency (None without one)."""
+    found = ledger.query_dicts(
+        f"SELECT ts, {', '.join(EQUITY_FIELDS)}, currency FROM equity WHERE session_id = ?"
+        " ORDER BY ts DESC, rowid DESC LIMIT 1", (session_id,),
+    )
+    return found[0] if found else None
+
+
+def stage_count(ledger: Ledger, session_id: str, stage: str) -> int:
+    """How many of the session's events have exactly this stage."""
+    return int(ledger.query("SELECT COUNT(*) FROM events WHERE session_id = ? AND stage = ?", (session_id, stage))[0][0])

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import threading
 import time
 import traceback
@@ -29,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kernelext.compat import new_node_loop  # (must precede TradingNode imports)
+from nautilus_trader.common.component import flush_logger
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import TradingState, trading_state_to_str
 
@@ -37,8 +37,9 @@ from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording
 from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
+from kernelext.session.logs import process_log, trader_id
 from kernelext.session.hub import Hub
-from kernelext.ledger import Ledger, ProcessLedgerWriter, paperlab_home
+from kernelext.ledger import Ledger, ProcessLedgerWriter
 from kernelext.paths import private_dir
 from kernelext.session.node import build_node_config
 from kernelext.session.sleeves import build_strategies
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 STATES = ("starting", "running", "paused", "stopped", "error")
 COMMAND_POLL_S = 0.1
+LOG_FLUSH_TICKS = 10  # the command poll flushes Nautilus's buffered log file about once a second (``paperlab logs``)
 
 
 @dataclass
@@ -103,7 +105,7 @@ class SessionRunner:
         # pipe that sorts Nautilus's lines (it must outlive this process)
         self.writer = ProcessLedgerWriter(self.ledger, stderr=original_stderr())
         self.hub.add_sink(self.writer.put)
-        self.trader_id = f"PAPER-{self.session_id[-6:].upper()}"
+        self.trader_id = trader_id(self.session_id)
         self.state = "starting"
         self.last_error: str | None = None
         self.started_at: dt.datetime | None = None
@@ -123,7 +125,7 @@ class SessionRunner:
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = "stopped"
         self._commands: threading.Thread | None = None  # carries out controls from other processes
-        self.log_path = paperlab_home() / "logs" / f"nautilus-{os.getpid()}.log"
+        self.log_path, self.log_trader = process_log(self.trader_id)  # Nautilus's, whatever PAPERLAB_HOME says now
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -289,7 +291,8 @@ class SessionRunner:
         self.started_at = dt.datetime.now(dt.UTC)
         self.stop_at = self.spec.stop_at(self.started_at)
         self.state = "running"
-        self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes))
+        self._publish("session.running", f"running {self.spec.describe()}", notes=list(self.notes),
+                      log=str(self.log_path), log_trader=self.log_trader)
         self._running.set()
         self._commands = threading.Thread(target=self._poll_commands, name=f"paperlab-cmd-{self.session_id[-6:]}",
                                           daemon=True)
@@ -364,6 +367,7 @@ class SessionRunner:
             if note:
                 self.notes = (*self.notes, note)
         finally:
+            _flush_log()
             live.remove(self.session_id)
             self._done.set()
 
@@ -371,7 +375,11 @@ class SessionRunner:
 
     def _poll_commands(self) -> None:
         """Carry out controls queued in the ledger by other processes (its own thread: disk I/O)."""
+        ticks = 0
         while not self._done.wait(COMMAND_POLL_S):
+            ticks += 1
+            if ticks % LOG_FLUSH_TICKS == 0:
+                _flush_log()
             try:
                 taken = self.ledger.take_commands(self.session_id)
             except Exception as e:  # noqa: BLE001  (a busy ledger must not end the session)
@@ -540,7 +548,7 @@ class SessionRunner:
             text = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
-        mine = [ln for ln in text if self.trader_id in ln]
+        mine = [ln for ln in text if self.log_trader in ln]
         return "\n".join(mine[-lines:])
 
     @classmethod
@@ -553,6 +561,14 @@ class SessionRunner:
         """Stop every live session (extension unload, kernel shutdown, exit)."""
         for runner in list(cls.live().values()):
             runner.stop(reason="host shutdown", timeout=timeout)
+
+
+def _flush_log() -> None:
+    """Write Nautilus's buffered log lines to its file (they wait in a buffer otherwise)."""
+    try:
+        flush_logger()
+    except Exception as e:  # noqa: BLE001  (a log flush must never end a session)
+        log.debug("log flush failed: %s", e)
 
 
 def _task_error(task: asyncio.Future) -> str | None:

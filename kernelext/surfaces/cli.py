@@ -1,4 +1,4 @@
-"""The headless runner: ``paperlab paper|sessions|fills|backtest|compare|ib|serve|lab``
+"""The headless runner: ``paperlab paper|sessions|status|<control>|<frame>|logs|backtest|compare|serve|lab``
 (also ``python -m kernelext``).
 
 A thin handler over ``kernelext.api``: it parses words, calls the facade, prints.
@@ -137,7 +137,9 @@ def build_parser() -> OneLineParser:
     paper = add_paper_arguments(sub.add_parser("paper", help="run a paper session in the foreground"))
     paper.add_argument("--json", action="store_true", help="end with one JSON summary line")
     add_detach_argument(paper)
-    sub.add_parser("sessions", help="list sessions, newest first").add_argument("--json", action="store_true")
+    sessions = sub.add_parser("sessions", help="list sessions, newest first")
+    sessions.add_argument("--json", action="store_true")
+    sessions.add_argument("--running", action="store_true", help="only sessions running now (here or elsewhere)")
     bt = add_backtest_arguments(sub.add_parser("backtest", help="backtest a spec (or --like SESSION), recorded as a session"))
     bt.add_argument("--json", action="store_true", help="end with one JSON summary line")
     cmp_ = sub.add_parser("compare", help="backtest vs paper[ vs live]: metrics side by side and an assessment")
@@ -154,14 +156,11 @@ def build_parser() -> OneLineParser:
     lab.add_argument("notebook", nargs="?", default=None, help="notebook to open (default notebooks/01_quickstart.ipynb)")
     lab.add_argument("--port", type=int, default=None, help="port for JupyterLab (default: its own choice)")
     lab.add_argument("--no-browser", action="store_true", help="serve without opening a browser")
-    fills = sub.add_parser("fills", help="fills of a session")
-    fills.add_argument("session", help="session id, unique prefix, or 'latest'")
-    fills.add_argument("--format", choices=("table", "csv", "parquet", "json"), default="table")
-    fills.add_argument("--out", default=None, help="write to this file")
     add_supervisor_commands(sub)
     gc = sub.add_parser("gc", help="remove finished sessions, dead processes' logs and reports older than a duration")
     gc.add_argument("--older-than", required=True, help="e.g. 30d or 12h (running sessions are never removed)")
     gc._negative_number_matcher = re.compile(r"^-\d")  # '-1d' is a (bad) value, not an option: say why it is bad
+    add_shell_commands(sub)
     return parser
 
 
@@ -251,36 +250,12 @@ def format_summary(s: dict[str, Any]) -> str:
 
 def cmd_sessions(ns: argparse.Namespace) -> int:
     df = api.sessions()
+    if ns.running:
+        df = df.filter(df["session_id"].is_in(api.running_sessions()))
     if ns.json:
         print(df.write_json())
     else:
         _print_frame(df.select(SESSION_SUMMARY_COLUMNS))
-    return 0
-
-
-EXPORT_WRITERS = {"csv": "write_csv", "parquet": "write_parquet", "json": "write_json"}
-
-
-def cmd_fills(ns: argparse.Namespace) -> int:
-    from kernelext.paths import check_output_file, write_file
-
-    fmt = ns.format
-    if ns.out:
-        suffixes = tuple(f".{f}" for f in EXPORT_WRITERS) if fmt == "table" else (f".{fmt}",)
-        out = check_output_file(ns.out, field="out", suffixes=suffixes)
-        fmt = out.suffix.lower().lstrip(".") if fmt == "table" else fmt
-    elif fmt == "parquet":
-        raise UsageError("format: parquet needs --out FILE.parquet")
-    df = api.frame("fills", ns.session)
-    if ns.out:
-        write_file(out, "out", lambda: getattr(df, EXPORT_WRITERS[fmt])(out))
-        print(f"{df.height} fills -> {out}")
-    elif fmt == "csv":
-        sys.stdout.write(df.write_csv())
-    elif fmt == "json":
-        print(df.write_json())
-    else:
-        _print_frame(df)
     return 0
 
 
@@ -343,9 +318,120 @@ def cmd_gc(ns: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"gc": cmd_gc, "paper": cmd_paper, "sessions": cmd_sessions, "fills": cmd_fills, "serve": cmd_serve,
+COMMANDS = {"gc": cmd_gc, "paper": cmd_paper, "sessions": cmd_sessions, "serve": cmd_serve,
             "backtest": cmd_backtest, "compare": cmd_compare, "lab": cmd_lab}
 COMMANDS["supervise"] = cmd_supervise
+
+
+# -- the shell: status, controls, frames, logs (a block of its own) -------------------------------
+
+SESSION_HELP = "session id, unique prefix, or 'latest'"
+EXPORT_FRAMES: dict[str, str] = {
+    "fills": "fills of a session", "orders": "orders of a session (--open: not in a final status)",
+    "positions": "positions of a session (--open: non-zero quantity)", "equity": "equity curve of a session",
+    "events": "events of a session", "perf": "performance metrics of a session",
+    "round_trips": "round trips (entry to exit) of a session",
+}
+EXPORT_WRITERS = {"csv": "write_csv", "parquet": "write_parquet", "json": "write_json"}
+
+
+def add_shell_commands(sub: Any) -> None:
+    """``status``, the controls, the frame exports and ``logs``."""
+    status = sub.add_parser("status", help="status of a session running anywhere (this process, another, the ledger)")
+    status.add_argument("session", help=SESSION_HELP)
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    for verb in api.CONTROL_VERBS:
+        control = sub.add_parser(verb, help=f"{verb} a session (here or in another process)")
+        control.add_argument("session", nargs="?" if verb == "kill" else None, help=SESSION_HELP)
+        if verb == "kill":
+            control.add_argument("--all", action="store_true", help="kill every running session of this ledger")
+    for name, help_ in EXPORT_FRAMES.items():
+        export = sub.add_parser(name, help=help_)
+        export.add_argument("session", help=SESSION_HELP)
+        export.add_argument("--format", choices=("table", "csv", "parquet", "json"), default="table")
+        export.add_argument("--out", default=None, help="write to this file")
+        if name in api.OPEN_FRAMES:
+            export.add_argument("--open", action="store_true", help="only the open ones")
+    logs = sub.add_parser("logs", help="a session's own log lines (Nautilus's and its strategies')")
+    logs.add_argument("session", help=SESSION_HELP)
+    logs.add_argument("--follow", action="store_true", help="keep printing new lines until the session ends")
+    logs.add_argument("--lines", type=int, default=50, help="how many of the last lines (default 50)")
+
+
+def cmd_status(ns: argparse.Namespace) -> int:
+    report = api.status_report(ns.session)
+    print(api.to_json(report) if ns.json else format_status(report))
+    return 0
+
+
+def format_status(r: dict[str, Any]) -> str:
+    """A status report as a few lines for a terminal."""
+    eq = r["equity"]
+    money = "  ".join(f"{k} {v:,.2f}" for k, v in eq.items() if v is not None) or "no equity yet"
+    where = f"pid {r['pid']} on {r['host']}" + ("" if r["alive"] else " (not running)")
+    lines = [
+        f"session {r['session_id']} ({r['label']}) {r['state']}"
+        + (f" [{r['trading_state']}]" if r["trading_state"] else "") + f"  {r['venue']} {r['feed']}  {where}",
+        f"  bars {r['bars']}  orders {r['orders']}  fills {r['fills']}  open orders {r['open_orders']}"
+        f"  dropped {r['dropped'] if r['dropped'] is not None else '-'}  relaunches {r['relaunches']}",
+        f"  {money} {r['currency'] or ''}".rstrip(),
+    ]
+    lines += [f"  position {p['instrument']} {p['side']} {p['quantity']:g} @ {p['avg_px_open'] or 0:,.2f}"
+              for p in r["positions"]]
+    if r["last_error"]:
+        lines.append(f"  error: {r['last_error']}")
+    return "\n".join(lines)
+
+
+def cmd_control(ns: argparse.Namespace) -> int:
+    verb = ns.command
+    if verb == "kill" and ns.all:
+        if ns.session:
+            raise UsageError("session: give a session or --all, not both")
+        killed = api.kill_all()
+        print(f"kill --all: ok ({len(killed)} killed{': ' + ', '.join(killed) if killed else ''})")
+        return 0
+    if not ns.session:
+        raise UsageError("session: required (or --all to kill every running session)")
+    print(f"{verb}: ok ({api.control(ns.session, verb)})")
+    return 0
+
+
+def cmd_frame(ns: argparse.Namespace) -> int:
+    """Any ``EXPORT_FRAMES`` frame: a table on screen, or csv/json/parquet to stdout or ``--out``."""
+    from kernelext.paths import check_output_file, write_file
+
+    fmt = ns.format
+    if ns.out:
+        suffixes = tuple(f".{f}" for f in EXPORT_WRITERS) if fmt == "table" else (f".{fmt}",)
+        out = check_output_file(ns.out, field="out", suffixes=suffixes)
+        fmt = out.suffix.lower().lstrip(".") if fmt == "table" else fmt
+    elif fmt == "parquet":
+        raise UsageError("format: parquet needs --out FILE.parquet")
+    df = api.open_frame(ns.command, ns.session, open_only=getattr(ns, "open", False))
+    if ns.out:
+        write_file(out, "out", lambda: getattr(df, EXPORT_WRITERS[fmt])(out))
+        print(f"{df.height} {ns.command} -> {out}")
+    elif fmt == "csv":
+        sys.stdout.write(df.write_csv())
+    elif fmt == "json":
+        print(df.write_json())
+    else:
+        _print_frame(df)
+    return 0
+
+
+def cmd_logs(ns: argparse.Namespace) -> int:
+    try:
+        for line in api.logs(ns.session, follow=ns.follow, lines=ns.lines):
+            print(line, flush=ns.follow)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+COMMANDS.update({"status": cmd_status, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
+                 **dict.fromkeys(EXPORT_FRAMES, cmd_frame)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,6 +59,10 @@ def test_dashboard_shows_what_the_ledger_holds(finished: tuple[str, Ledger]) -> 
     assert dash.metrics["equity"] == pytest.approx(eq["equity"][-1])
     assert dash.cards["equity"].value == pytest.approx(eq["equity"][-1])
     assert dash.cards["realized_pnl"].value == pytest.approx(eq["realized_pnl"][-1])
+    # the Log tab: the session's own log lines (its trader id), through api.logs
+    log_lines = dash.log_pane.object.splitlines()
+    trader = json.loads(frames.events(sid, "session.running", led)["extras_json"][0])["log_trader"]
+    assert log_lines and all(f" {trader}." in ln for ln in log_lines)
     assert dash.source.data["x"][-1] == pytest.approx(eastern_ms(eq["ts_ns"][-1]))
     # header: REPLAY badge, status, venue
     assert dash.feed_badge == "REPLAY"

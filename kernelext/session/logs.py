@@ -1,0 +1,74 @@
+"""A session's own log lines: Nautilus's log file of its process, lines of its trader id.
+
+Every process running sessions writes ``$PAPERLAB_HOME/logs/nautilus-<pid>.log``; each
+line names the trader (``PAPER-<last 6 of the session id, upper>``), the strategies'
+``self.log`` lines included. Reads are by byte offset, so a follower reads only what
+was written since its last read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kernelext.ledger import paperlab_home
+
+TAIL_BYTES = 4 * 1024 * 1024
+"""A tail read looks at most this far back in the file (a long session's log can be large)."""
+
+
+def trader_id(session_id: str) -> str:
+    """The Nautilus trader id of a paper session: ``PAPER-`` and its id's last 6 characters, upper."""
+    return f"PAPER-{session_id[-6:].upper()}"
+
+
+def log_path(pid: int) -> Path:
+    """The Nautilus log file of the process ``pid``."""
+    return paperlab_home() / "logs" / f"nautilus-{pid}.log"
+
+
+_process_log: list[tuple[Path, str]] = []
+
+
+def process_log(trader: str) -> tuple[Path, str]:
+    """This process's Nautilus log file and the trader id its lines carry. Nautilus's logger is set
+    up once per process, by its first node, and keeps that file and that node's trader id for every
+    later node: a later session's lines carry the first session's trader id (``trader``, first call)."""
+    if not _process_log:
+        _process_log.append((log_path(os.getpid()), trader))
+    return _process_log[0]
+
+
+def session_log_lines(trader: str, path: Path | None, *, after: int | None = None, since_ns: int | None = None,
+                      until_ns: int | None = None) -> tuple[list[str], int]:
+    """Lines of ``trader`` in the log file ``path`` written after byte ``after`` (None: the file's
+    last ``TAIL_BYTES``), stamped within [``since_ns``, ``until_ns``] -> (lines, the
+    offset to read after next time). A partial last line waits for the next read."""
+    if path is None:
+        return [], after or 0
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            start = max(0, size - TAIL_BYTES) if after is None else min(after, size)
+            f.seek(start)
+            data = f.read(size - start)
+    except OSError:
+        return [], after or 0
+    if after is None and start > 0:
+        data = data.partition(b"\n")[2]  # the first line of a tail may be cut
+    complete, _, partial = data.rpartition(b"\n")
+    needle = f" {trader}.".encode()
+    low, high = _stamp(since_ns, b""), _stamp(until_ns, b"\xff")
+    lines = [ln.decode(errors="replace") for ln in complete.split(b"\n")
+             if needle in ln and low <= ln[:29] <= high]
+    return lines, size - len(partial)
+
+
+def _stamp(ns: int | None, default: bytes) -> bytes:
+    """UTC nanoseconds -> the ``YYYY-MM-DDTHH:MM:SS.fffffffff`` a Nautilus log line starts with."""
+    import datetime as dt
+
+    if ns is None:
+        return default
+    seconds = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{seconds}.{ns % 1_000_000_000:09d}".encode()
