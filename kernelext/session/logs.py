@@ -27,6 +27,22 @@ def log_path(pid: int) -> Path:
     return paperlab_home() / "logs" / f"nautilus-{pid}.log"
 
 
+def current_file(path: Path | None) -> Path | None:
+    """The file Nautilus writes for the log ``path``: rotated by size, it is named
+    ``<stem>_<timestamp>.log`` (the newest holds the latest lines); None before it exists."""
+    if path is None:
+        return None
+    if path.exists():
+        return path
+    found = sorted(path.parent.glob(f"{path.stem}_*.log"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def stderr_file(path: Path) -> Path:
+    """Where Nautilus's stderr lines of the log ``path`` go (``<stem>.stderr.log``, beside it)."""
+    return path.with_name(f"{path.stem}.stderr.log")
+
+
 _process_log: list[tuple[Path, str]] = []
 
 
@@ -44,6 +60,7 @@ def session_log_lines(trader: str, path: Path | None, *, after: int | None = Non
     """Lines of ``trader`` in the log file ``path`` written after byte ``after`` (None: the file's
     last ``TAIL_BYTES``), stamped within [``since_ns``, ``until_ns``] -> (lines, the
     offset to read after next time). A partial last line waits for the next read."""
+    path = current_file(path)
     if path is None:
         return [], after or 0
     try:

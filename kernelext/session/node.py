@@ -73,7 +73,7 @@ def _node_config(
     notional = {iid: int(spec.risk.max_notional_per_order) for iid in spec.instruments}
     return TradingNodeConfig(
         trader_id=trader_id,
-        logging=_logging(log_directory, log_file_name),
+        logging=logging_config(log_directory, log_file_name),
         data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
         risk_engine=_risk_engine(rate, notional),
         exec_engine=_exec_engine(reconciliation=reconciliation, instrument_ids=spec.instruments if reconciliation else None),
@@ -87,7 +87,8 @@ LOG_FILE_MAX_BYTES = 50 * 1024 * 1024  # Nautilus's log rotates by size: 50 MB x
 LOG_FILE_BACKUPS = 5
 
 
-def _logging(log_directory: str | None, log_file_name: str | None) -> LoggingConfig:
+def logging_config(log_directory: str | None, log_file_name: str | None) -> LoggingConfig:
+    """Nautilus's logging: ERROR on screen (diverted to the log), INFO to the file, rotated by size."""
     return LoggingConfig(
         log_file_max_size=LOG_FILE_MAX_BYTES,
         log_file_max_backup_count=LOG_FILE_BACKUPS,

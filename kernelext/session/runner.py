@@ -37,7 +37,7 @@ from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording
 from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
-from kernelext.session.logs import process_log, trader_id
+from kernelext.session.logs import current_file, process_log, stderr_file, trader_id
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, ProcessLedgerWriter
 from kernelext.paths import private_dir
@@ -172,7 +172,7 @@ class SessionRunner:
         The venue's preflight comes first (it decides the feed, or checks the gateway); a
         venue that cannot be had raises ``SpecError`` before anything is written.
         """
-        divert_stderr(self.log_path)  # Nautilus's ERROR lines belong in the session log, not on screen
+        divert_stderr(stderr_file(self.log_path))  # Nautilus's ERROR lines belong beside its log, not on screen
         try:
             self._prepare()
         except BaseException:
@@ -190,7 +190,7 @@ class SessionRunner:
                 break
         if not self._running.is_set():
             self._done.wait(10)
-            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error} (log: {self.log_path})"
+            raise SessionStartError(f"session {self.session_id} failed to start: {self.last_error} (log: {current_file(self.log_path) or self.log_path})"
                                     f"\n{self.log_tail()}")
         return self
 
@@ -545,7 +545,7 @@ class SessionRunner:
     def log_tail(self, lines: int = 20) -> str:
         """The last Nautilus log lines of this session (its trader id), for error messages."""
         try:
-            text = self.log_path.read_text(errors="replace").splitlines()
+            text = (current_file(self.log_path) or self.log_path).read_text(errors="replace").splitlines()
         except OSError:
             return ""
         mine = [ln for ln in text if self.log_trader in ln]
