@@ -508,7 +508,7 @@ def test_audit_detects_a_removed_row(ledger: Ledger) -> None:
 
 # -- files: modes and rotation ---------------------------------------------------
 def test_home_logs_and_ledger_files_are_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kernelext.session.node import _logging
+    from kernelext.session.node import logging_config as _logging
     from kernelext.surfaces import crash
 
     home = tmp_path / "fresh" / "home"

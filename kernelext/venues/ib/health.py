@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 INTERVAL_ENV = "PAPERLAB_IB_HEALTH_MINUTES"
 DEFAULT_INTERVAL_MIN = 15.0
 
-_monitors: dict[str, GatewayHealth] = {}
+_monitors: dict[tuple[str, str], GatewayHealth] = {}  # (gateway, ledger file) -> its monitor
 _monitors_lock = threading.Lock()
 
 
@@ -135,13 +135,14 @@ def watch_gateway(
     ledger: Ledger, target: GatewayTarget | None = None, *, interval_min: float | None = None,
     timeout: float = 5.0,
 ) -> GatewayHealth:
-    """Start (once per gateway and process) a monitor that records transitions in ``ledger``."""
+    """Start (once per gateway, ledger and process) a monitor that records transitions in ``ledger``."""
     target = target or GatewayTarget.from_env()
+    key = (target.where, str(ledger.path))  # a gateway watched for one ledger is not watched for another
     with _monitors_lock:
-        mon = _monitors.get(target.where)
+        mon = _monitors.get(key)
         if mon is None:
             mon = GatewayHealth(target, _recorder(ledger, target), timeout=timeout)
-            _monitors[target.where] = mon
+            _monitors[key] = mon
             mon.start((interval_min or interval_minutes()) * 60.0)
         return mon
 
@@ -149,8 +150,8 @@ def watch_gateway(
 def stop_watching(target: GatewayTarget | None = None) -> None:
     """Stop the monitor of ``target`` (or every monitor)."""
     with _monitors_lock:
-        keys = [target.where] if target else list(_monitors)
-        mons = [_monitors.pop(k) for k in keys if k in _monitors]
+        keys = [k for k in _monitors if target is None or k[0] == target.where]
+        mons = [_monitors.pop(k) for k in keys]
     for mon in mons:
         mon.stop()
 
