@@ -732,3 +732,36 @@ def _log_lines(session_id: str, find: Callable[[], tuple[Path | None, str]], *, 
         if ended:
             return
         time.sleep(poll)
+
+
+# -- reports: one session as a self-contained HTML page -----------------------------------------
+# A section of its own (``paperlab report`` and ``%paper report`` call it).
+
+__all__ += ["report"]
+
+if TYPE_CHECKING:
+    from kernelext.research.report import Report
+
+
+def report(session: str | None, html: str | None = None, *, ledger: Ledger | None = None) -> Report:
+    """A session's ``Report`` (research.report): status, round trips, P&L, drawdown, fees, win rate,
+    equity and price charts and, for a paper session that recorded bars, the comparison with a
+    ``backtest(like=session)`` re-run and a recommendation. Written to ``html`` (checked first),
+    else to ``$PAPERLAB_HOME/reports/<session>-<UTC time>.html``; ``Report.path`` says where."""
+    from kernelext.paths import check_output_file, write_file
+    from kernelext.research import report as reports
+
+    if html is not None:
+        check_output_file(html, field="html", suffixes=(".html", ".htm"))
+    led = _ledger(ledger)
+    session_id = resolve(session, ledger=led)
+    why_not = reports.comparable(led, session_id)
+    backtest_id = comparison = None
+    if why_not is None:
+        backtest_id = backtest(like=session_id, ledger=led)
+        comparison = compare(backtest_id, session_id, ledger=led)
+    result = reports.build(session_id, comparison=comparison, backtest_id=backtest_id, no_comparison=why_not,
+                           ledger=led)
+    out = html if html is not None else reports.default_path(led.path.parent, session_id)
+    write_file(out, "html", lambda: result.write(out))
+    return result

@@ -200,6 +200,9 @@ CLI_CASES: list[tuple[list[str], str, int]] = [
     (["logs", "latest", "--lines", "0"], "lines", 2),
     (["logs", "latest", "--lines", "many"], "lines", 2),
     (["lab", "--port", "70000"], "port", 2),
+    # reports
+    (["report", "no-such-session"], "session", 2),
+    (["report", "latest", "--html", "r.txt"], "html", 2),
 ]
 
 HOME_CASES: list[tuple[str, list[str], str]] = [

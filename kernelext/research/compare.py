@@ -457,7 +457,7 @@ class Comparison:
 
     def to_html(self, path: str | Path | None = None) -> str:
         """A self-contained HTML page (inline CSS, no scripts); written to ``path`` when given."""
-        page = _HTML_PAGE.format(title=html.escape(_title(self)), css=_CSS, body=_html_body(self))
+        page = HTML_PAGE.format(title=html.escape(_title(self)), css=CSS, body=_html_body(self))
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")
         return page
@@ -481,7 +481,7 @@ def compare(*session_ids: str, ledger: Ledger | None = None) -> Comparison:
 
 
 # -- HTML -------------------------------------------------------------------------------------
-_CSS = """
+CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px; color: #1b1f24; }
 h1 { font-size: 20px; margin: 0 0 12px; } h2 { font-size: 16px; margin: 20px 0 8px; }
 table { border-collapse: collapse; font-size: 13px; }
@@ -492,7 +492,7 @@ th { background: #f6f8fa; } td.k, th.k { text-align: left; font-family: ui-monos
 .verdict p { margin: 0 0 4px; font-weight: 600; } .verdict ul { margin: 4px 0 0 18px; padding: 0; }
 footer { margin-top: 20px; font-size: 12px; color: #57606a; }
 """
-_HTML_PAGE = """<!DOCTYPE html>
+HTML_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{css}</style></head>
 <body>
@@ -513,7 +513,7 @@ def _title(c: Comparison) -> str:
     return "PaperLab comparison: " + " vs ".join(c.columns)
 
 
-def _fmt(metric: str, value: float | None) -> str:
+def fmt_metric(metric: str, value: float | None) -> str:
     """A metric value for display."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -533,7 +533,7 @@ def _metrics_table(c: Comparison) -> str:
     head = "".join(f"<th>{html.escape(n)}</th>" for n in c.columns)
     rows = [f"<tr><th class='k'>metric</th>{head}</tr>"]
     for m in METRICS:
-        cells = "".join(f"<td>{_fmt(m, c.value(i, m))}</td>" for i in range(len(c.runs)))
+        cells = "".join(f"<td>{fmt_metric(m, c.value(i, m))}</td>" for i in range(len(c.runs)))
         rows.append(f"<tr><td class='k'>{m}</td>{cells}</tr>")
     return "<table class='metrics'>" + "".join(rows) + "</table>"
 
@@ -559,9 +559,13 @@ def _verdict_html(v: Verdict) -> str:
 
 
 def _html_body(c: Comparison) -> str:
-    """Heading, assessment, metrics, runs and the definitions used."""
+    """Heading, then ``sections_html``."""
+    return f"<h1>{html.escape(_title(c))}</h1>\n" + sections_html(c)
+
+
+def sections_html(c: Comparison) -> str:
+    """Assessment, metrics, runs and the definitions used (no heading: a report embeds them)."""
     return "\n".join([
-        f"<h1>{html.escape(_title(c))}</h1>",
         "<h2>Assessment</h2>", *(_verdict_html(v) for v in c.verdicts),
         "<h2>Metrics</h2>", _metrics_table(c),
         "<h2>Runs</h2>", _runs_table(c),

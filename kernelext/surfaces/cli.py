@@ -161,6 +161,7 @@ def build_parser() -> OneLineParser:
     gc.add_argument("--older-than", required=True, help="e.g. 30d or 12h (running sessions are never removed)")
     gc._negative_number_matcher = re.compile(r"^-\d")  # '-1d' is a (bad) value, not an option: say why it is bad
     add_shell_commands(sub)
+    add_report_command(sub)
     return parser
 
 
@@ -430,7 +431,25 @@ def cmd_logs(ns: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS.update({"status": cmd_status, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
+# -- reports (a section of its own) --------------------------------------------------------------
+
+
+def add_report_command(sub: Any) -> None:
+    """``paperlab report SESSION [--html FILE]``."""
+    rep = sub.add_parser("report", help="a session as one HTML file: metrics, charts, its backtest and a recommendation")
+    rep.add_argument("session", help=SESSION_HELP)
+    rep.add_argument("--html", default=None, help="write here (default $PAPERLAB_HOME/reports/<session>-<time>.html)")
+
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    result = api.report(ns.session, html=ns.html)
+    if result.recommendation:
+        print(f"recommendation: {result.recommendation}")
+    print(f"report {result.session_id} -> {result.path}")
+    return 0
+
+
+COMMANDS.update({"status": cmd_status, "report": cmd_report, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
                  **dict.fromkeys(EXPORT_FRAMES, cmd_frame)})
 
 

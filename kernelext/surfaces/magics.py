@@ -51,6 +51,9 @@ def build_magic_parser() -> OneLineParser:
     cmp_ = sub.add_parser("compare", add_help=False)
     cmp_.add_argument("sessions", nargs="+")
     cmp_.add_argument("--html", default=None)
+    rep = sub.add_parser("report", add_help=False)
+    rep.add_argument("session", nargs="?", default=None)
+    rep.add_argument("--html", default=None)
     sub.add_parser("help", add_help=False)
     sub.add_parser("attach", add_help=False).add_argument("session", nargs="?", default=None)
     return parser
@@ -66,6 +69,7 @@ def _help_text() -> str:
         "%paper sessions | fills|orders|positions|equity|events|perf|round_trips [ID]   Polars frames\n"
         "%paper backtest [flags | --like SESSION]                        a recorded BacktestEngine run\n"
         "%paper compare BACKTEST PAPER [LIVE] [--html FILE]               metrics side by side + assessment\n"
+        "%paper report [ID] [--html FILE]                                 one HTML page: metrics, charts, backtest, advice\n"
         "%%paper book [flags]  + a cell with a YAML or JSON list of {strategy, instrument, params?, bar_spec?, name?}\n\n"
         + paper.format_help()
     )
@@ -132,6 +136,8 @@ class PaperMagics(Magics):
                 print(result.assessment)
                 return result.table
             return view
+        if command == "report":
+            return self._report(ns.session or self.current, ns.html)
         if command in CONTROL_VERBS:
             session = api.control(ns.session or self.current, command)
             print(f"{command}: ok ({session})")
@@ -180,6 +186,16 @@ class PaperMagics(Magics):
 
             display(view)
         return None
+
+    def _report(self, session: str | None, html: str | None) -> Any:
+        """Write the session's report, print its path; in a notebook, show it (``IPython.display.HTML``)."""
+        result = api.report(session, html=html)
+        print(f"report {result.session_id} -> {result.path}")
+        if getattr(self.shell, "kernel", None) is None:
+            return None
+        from IPython.display import HTML
+
+        return HTML(result._repr_html_())
 
     def _frame(self, command: str, ns: Any) -> Any:
         if command == "sessions":
