@@ -290,6 +290,7 @@ MAGIC_CASES: list[tuple[str, str | None, str]] = [
     ("%paper compare only-one", None, "sessions"),
     ("%paper backtest --like nope", None, "session"),
     ("%paper events nope", None, "session"),
+    ("%paper report nope", None, "session"),
 ]
 
 
