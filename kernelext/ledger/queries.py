@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from kernelext.ledger.routing import FINAL_ORDER_STATUSES  # noqa: F401  (re-exported for the facade)
 from kernelext.ledger.sessions import ACTIVE_STATUSES
 from kernelext.ledger.store import Ledger
 
@@ -355,17 +356,8 @@ def detached_sessions(ledger: Ledger, command: str, statuses: Sequence[str]) -> 
     )
 
 
-def stage_count_since(ledger: Ledger, session_id: str, stage: str, since_ns: int) -> int:
-    """How many ``stage`` events the session recorded at or after ``since_ns``."""
-    return int(ledger.query(
-        "SELECT COUNT(*) FROM events WHERE session_id = ? AND stage = ? AND ts >= ?", (session_id, stage, since_ns),
-    )[0][0])
-
-
 # -- the shell's status of any session ---------------------------------------------------------
 
-FINAL_ORDER_STATUSES: tuple[str, ...] = ("FILLED", "CANCELED", "REJECTED", "DENIED", "EXPIRED")
-"""Order statuses after which an order can no longer fill (as the orders upsert in routing keeps them)."""
 
 
 def session_process_row(ledger: Ledger, session_id: str) -> dict[str, Any] | None:
@@ -386,6 +378,8 @@ def last_equity(ledger: Ledger, session_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def stage_count(ledger: Ledger, session_id: str, stage: str) -> int:
-    """How many of the session's events have exactly this stage."""
-    return int(ledger.query("SELECT COUNT(*) FROM events WHERE session_id = ? AND stage = ?", (session_id, stage))[0][0])
+def stage_count(ledger: Ledger, session_id: str, stage: str, since_ns: int = 0) -> int:
+    """How many of the session's events have exactly this stage (recorded at or after ``since_ns``)."""
+    return int(ledger.query(
+        "SELECT COUNT(*) FROM events WHERE session_id = ? AND stage = ? AND ts >= ?", (session_id, stage, since_ns),
+    )[0][0])

@@ -19,6 +19,8 @@ _SQL_EVENT = (
 # An order's status follows its newest event, except that a final status (FILLED, CANCELED,
 # ...) is never replaced by an earlier stage: venues stamp fills with their own clock (IB's
 # execution times are whole seconds), so OrderSubmitted can carry a later ts than the fill.
+FINAL_ORDER_STATUSES: tuple[str, ...] = ("FILLED", "CANCELED", "REJECTED", "DENIED", "EXPIRED")
+"""Order statuses after which an order can no longer fill."""
 _SQL_ORDER = """
 INSERT INTO orders(session_id, sleeve, client_order_id, instrument, side, order_type,
                    quantity, price, status, reason, strategy_id, ts_submitted, ts_updated)
@@ -34,17 +36,17 @@ ON CONFLICT(session_id, client_order_id) DO UPDATE SET
     reason = COALESCE(excluded.reason, orders.reason),
     status = CASE
         WHEN excluded.status IS NULL THEN orders.status
-        WHEN orders.status IN ('FILLED', 'CANCELED', 'REJECTED', 'DENIED', 'EXPIRED')
-             AND excluded.status NOT IN ('FILLED', 'CANCELED', 'REJECTED', 'DENIED', 'EXPIRED')
+        WHEN orders.status IN {final}
+             AND excluded.status NOT IN {final}
              THEN orders.status
-        WHEN excluded.status IN ('FILLED', 'CANCELED', 'REJECTED', 'DENIED', 'EXPIRED')
-             AND orders.status NOT IN ('FILLED', 'CANCELED', 'REJECTED', 'DENIED', 'EXPIRED')
+        WHEN excluded.status IN {final}
+             AND orders.status NOT IN {final}
              THEN excluded.status
         WHEN excluded.ts_updated >= orders.ts_updated THEN excluded.status
         ELSE orders.status END,
     ts_submitted = MIN(orders.ts_submitted, excluded.ts_submitted),
     ts_updated = MAX(orders.ts_updated, excluded.ts_updated)
-"""
+""".replace("{final}", "(" + ", ".join(f"'{status}'" for status in FINAL_ORDER_STATUSES) + ")")
 _SQL_FILL = """
 INSERT OR IGNORE INTO fills(session_id, sleeve, client_order_id, venue_order_id, trade_id,
                             position_id, instrument, side, qty, price, fee, fee_currency,

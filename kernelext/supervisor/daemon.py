@@ -116,7 +116,7 @@ class Supervisor:
 
     def _recent(self, session_id: str, window_s: float = HOUR_S) -> int:
         since = now_ns() - int(window_s * 1e9)
-        return queries.stage_count_since(self.ledger, session_id, "session.relaunched", since)
+        return queries.stage_count(self.ledger, session_id, "session.relaunched", since)
 
     # -- watching ----------------------------------------------------------------------------
 

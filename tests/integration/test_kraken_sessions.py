@@ -156,3 +156,17 @@ def test_a_feed_that_fails_to_connect_ends_the_start_at_once_with_its_error(peer
     assert "did not start within" not in first  # the adapter's error ended the start, not the timeout
     assert not runner.is_alive and runner.session_id not in SessionRunner.live()
     assert frames.sessions().filter(session_id=runner.session_id)["status"][0] == "error"
+
+
+def test_nautilus_error_lines_stay_off_the_terminal(peer: KrakenPeer, paperlab_home) -> None:
+    """The same refused websocket from the shell: Nautilus logs its own [ERROR] line and the
+    connect traceback, which belong in the session's log; the terminal shows one line."""
+    env = {**os.environ, "PAPERLAB_HOME": str(paperlab_home), "PAPERLAB_KRAKEN_HTTP": peer.http_url,
+           "PAPERLAB_KRAKEN_WS": "ws://127.0.0.1:9/v2"}
+    out = _cli(env, "paper", "--feed", "kraken", "--strategy", "ema_cross", "--instrument", "BTC/USD", "--for", "5s")
+    assert out.returncode == 1
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("paperlab: error:") and "Connection refused" in err[0], out.stderr
+    assert "[ERROR]" not in out.stdout + out.stderr
+    logs = "".join(p.read_text(errors="replace") for p in (paperlab_home / "logs").glob("nautilus-*.log"))
+    assert "[ERROR]" in logs and "Connection refused" in logs
