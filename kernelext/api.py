@@ -177,7 +177,30 @@ def control(session: str | None, verb: str, *, ledger: Ledger | None = None, tim
     if verb not in CONTROL_VERBS:
         raise SpecError(f"control: {verb!r} is not a control; allowed: {', '.join(CONTROL_VERBS)}")
     session_id = resolve(session, ledger=ledger)
+    if verb == "resume" and live.get(session_id) is None and _ended(session_id, ledger):
+        return resume_ended(session_id, ledger=ledger)
     controls.send(session_id, verb, ledger=ledger, timeout=timeout)
+    return session_id
+
+
+def _ended(session_id: str, ledger: Ledger | None) -> bool:
+    from kernelext.supervisor.request import RESUMABLE_STATUSES
+
+    return (_ledger(ledger).session(session_id) or {}).get("status") in RESUMABLE_STATUSES
+
+
+def resume_ended(session: str, *, ledger: Ledger | None = None) -> str:
+    """Resume a stopped, crashed or failed paper session in a supervised process of its own,
+    with the same id: its balances, positions, resting orders and strategy states are
+    restored from the ledger before it trades, and a replay continues after its last bar.
+    Returns the session id at once (``paperlab resume SESSION``, ``%paper resume``)."""
+    from kernelext.supervisor.request import request_resume
+    from kernelext.supervisor.spawn import ensure_running
+
+    led = _ledger(ledger)
+    session_id = resolve(session, ledger=led)
+    request_resume(session_id, led)  # refused before anything starts; a request waits for the supervisor
+    ensure_running()
     return session_id
 
 

@@ -10,6 +10,8 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
 - ``order.submitted`` / ``order.denied`` / ``order.rejected`` / ``order.canceled``:
   ``client_order_id, instrument, side ("BUY"|"SELL"), order_type, quantity,
   price (float|None), status, strategy_id`` and ``reason`` (denied/rejected).
+  ``order.submitted`` also carries ``init``: the order's Nautilus ``OrderInitialized`` as a
+  dict (what a relaunched session rebuilds it from); ``order.accepted`` carries ``venue_order_id``.
 - ``order.filled``: the above plus ``trade_id, venue_order_id, position_id,
   last_qty, last_px, commission, commission_currency, liquidity``.
 - ``position.opened`` / ``position.changed`` / ``position.closed``:
@@ -24,8 +26,12 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
 - ``bar.batch``: ``bars``, one ``(bar_type, ts, open, high, low, close, volume,
   historical)`` tuple per bar the strategies saw (historical = warm-up), stored in the
   ledger's ``bars`` table only: a finished session can be re-run over exactly its data.
+- ``strategy.saved``: ``strategy_id, state`` (the strategy's ``on_save`` dict, values base64):
+  the latest per strategy, stored in the ledger's ``strategy_state`` table only.
 - ``bar.received``: ``instrument, bar_type, open, high, low, close, volume``.
 - ``session.relaunched``: ``attempt`` (1 for the first relaunch), ``previous_pid``, ``reason``.
+- ``session.restored``: ``fills, orders, resting, positions, strategies, balances, skipped``: what a
+  relaunched or resumed session put back from the ledger before trading.
 - ``ledger.stalled``: ``pending, spooled, error``: the ledger writer has waited over ~1 s for
   a busy ledger (or spooled); written by the writer itself once the ledger takes writes again.
 - ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
@@ -44,19 +50,23 @@ STAGES: frozenset[str] = frozenset(
         "session.stopped",
         "session.error",
         "session.relaunched",
+        "session.restored",
         "bar.received",
         "signal.emitted",
         "order.submitted",
+        "order.accepted",
         "order.denied",
         "order.rejected",
         "order.filled",
         "order.canceled",
+        "order.expired",
         "position.opened",
         "position.changed",
         "position.closed",
         "equity.update",
         "equity.batch",
         "bar.batch",
+        "strategy.saved",
         "risk.halted",
         "control.pause",
         "control.resume",
@@ -74,7 +84,8 @@ CONTROL_VERBS: tuple[str, ...] = ("pause", "resume", "flatten", "kill", "stop")
 """The controls every surface offers, in this order (the one list)."""
 
 ORDER_STAGES: frozenset[str] = frozenset(
-    {"order.submitted", "order.denied", "order.rejected", "order.filled", "order.canceled"}
+    {"order.submitted", "order.accepted", "order.denied", "order.rejected", "order.filled", "order.canceled",
+     "order.expired"}
 )
 POSITION_STAGES: frozenset[str] = frozenset(
     {"position.opened", "position.changed", "position.closed"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -18,7 +19,7 @@ import pytest
 
 from tests.helpers import wait_for
 from kernelext.events import Event
-from kernelext.ledger import MIGRATIONS, Ledger, LedgerWriter, pid_alive
+from kernelext.ledger import MIGRATIONS, Ledger, LedgerWriter, pid_alive, queries
 
 REPO = Path(__file__).resolve().parents[1]
 SID = "sess-0001"
@@ -251,6 +252,26 @@ def test_final_status_wins_over_a_later_stamped_earlier_stage(ledger: Ledger) ->
     ledger.write_events([fill_event("O-1", "T-1", 1_000_000_000)])
     ledger.write_events([order_event("order.submitted", "O-1", 1_400_000_000)])
     assert ledger.query("SELECT client_order_id, status FROM orders") == [("O-1", "FILLED")]
+
+
+def test_accepted_replaces_submitted_whatever_its_stamp_and_keeps_the_init(ledger: Ledger) -> None:
+    """The sandbox stamps OrderAccepted with market time, which on a replay precedes the wall-clock submit."""
+    init = {"type": "OrderInitialized", "client_order_id": "O-1", "time_in_force": "GTC"}
+    ledger.write_events([order_event("order.submitted", "O-1", 2_000, init=init)])
+    ledger.write_events([order_event("order.accepted", "O-1", 1_000, venue_order_id="V-9")])
+    ledger.write_events([order_event("order.submitted", "O-1", 3_000)])  # never back to SUBMITTED
+    row = ledger.query("SELECT status, venue_order_id, init_json FROM orders")[0]
+    assert row[:2] == ("ACCEPTED", "V-9") and json.loads(row[2]) == init
+    ledger.write_events([order_event("order.expired", "O-1", 4_000)])
+    assert ledger.query("SELECT status FROM orders") == [("EXPIRED",)]
+
+
+def test_strategy_state_keeps_the_latest_per_strategy_and_is_not_an_event(ledger: Ledger) -> None:
+    saved = [Event(SID, "a", "strategy.saved", "saved", ts, {"strategy_id": "Grid-001", "state": {"step": s}})
+             for ts, s in ((2, "Mg=="), (1, "MQ=="), (3, "Mw=="))]
+    ledger.write_events(saved)
+    assert queries.strategy_states(ledger, SID) == {"Grid-001": '{"step":"Mw=="}'}
+    assert count(ledger, "events") == 0
 
 
 def test_position_reopened_clears_closed_ts(ledger: Ledger) -> None:

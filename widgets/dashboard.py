@@ -67,8 +67,9 @@ SLEEVE_COLUMNS = ["sleeve", "strategy", "instrument", "fills", "orders", "trades
                   "fees"]
 LOG_LINES = 200  # the Log tab's last lines of the session's own log
 QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curve and cards, not in the feed
-_ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.denied": "DENIED", "order.rejected": "REJECTED",
-                 "order.filled": "FILLED", "order.canceled": "CANCELED"}
+_ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.accepted": "ACCEPTED", "order.denied": "DENIED",
+                 "order.rejected": "REJECTED", "order.filled": "FILLED", "order.canceled": "CANCELED",
+                 "order.expired": "EXPIRED"}
 _PNL_COLORS = [(0.0, "#c0392b"), (float("inf"), "#1e8449")]  # red below 0, green from 0
 _STATUS_TONES: dict[str, style.Tone] = {"running": "ok", "paused": "warn", "error": "bad", "crashed": "bad",
                                         "deleted": "bad"}

@@ -383,3 +383,35 @@ def stage_count(ledger: Ledger, session_id: str, stage: str, since_ns: int = 0) 
     return int(ledger.query(
         "SELECT COUNT(*) FROM events WHERE session_id = ? AND stage = ? AND ts >= ?", (session_id, stage, since_ns),
     )[0][0])
+
+
+# -- restore -----------------------------------------------------------------------------------
+
+
+def restorable_orders(ledger: Ledger, session_id: str) -> list[tuple]:
+    """client_order_id, strategy_id, status, init_json, venue_order_id of the session's orders
+    that filled (in part or whole) or can still fill, in submit order: what a relaunch rebuilds."""
+    marks = ", ".join("?" * len(FINAL_ORDER_STATUSES))
+    return ledger.query(
+        "SELECT o.client_order_id, o.strategy_id, o.status, o.init_json, o.venue_order_id FROM orders o"
+        f" WHERE o.session_id = ? AND (o.status NOT IN ({marks})"
+        "  OR EXISTS (SELECT 1 FROM fills f WHERE f.session_id = o.session_id AND f.client_order_id = o.client_order_id))"
+        " ORDER BY o.ts_submitted, o.rowid",
+        (session_id, *FINAL_ORDER_STATUSES),
+    )
+
+
+def restorable_fills(ledger: Ledger, session_id: str) -> list[tuple]:
+    """client_order_id, venue_order_id, trade_id, position_id, side, qty, price, fee,
+    fee_currency, liquidity, ts of the session's fills in the order they were recorded."""
+    return ledger.query(
+        "SELECT client_order_id, venue_order_id, trade_id, position_id, side, qty, price, fee, fee_currency,"
+        " liquidity, ts FROM fills WHERE session_id = ? ORDER BY rowid",
+        (session_id,),
+    )
+
+
+def strategy_states(ledger: Ledger, session_id: str) -> dict[str, str]:
+    """strategy id -> its last saved state (JSON text) for the session."""
+    return dict(ledger.query("SELECT strategy_id, state_json FROM strategy_state WHERE session_id = ?", (session_id,)))
+

@@ -19,12 +19,15 @@ _SQL_EVENT = (
 # An order's status follows its newest event, except that a final status (FILLED, CANCELED,
 # ...) is never replaced by an earlier stage: venues stamp fills with their own clock (IB's
 # execution times are whole seconds), so OrderSubmitted can carry a later ts than the fill.
+# Likewise an order never goes back to SUBMITTED once the venue answered (the sandbox stamps
+# OrderAccepted with market time, which on a replay can precede the wall-clock submit).
 FINAL_ORDER_STATUSES: tuple[str, ...] = ("FILLED", "CANCELED", "REJECTED", "DENIED", "EXPIRED")
 """Order statuses after which an order can no longer fill."""
 _SQL_ORDER = """
 INSERT INTO orders(session_id, sleeve, client_order_id, instrument, side, order_type,
-                   quantity, price, status, reason, strategy_id, ts_submitted, ts_updated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   quantity, price, status, reason, strategy_id, ts_submitted, ts_updated,
+                   init_json, venue_order_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(session_id, client_order_id) DO UPDATE SET
     sleeve = COALESCE(excluded.sleeve, orders.sleeve),
     instrument = COALESCE(excluded.instrument, orders.instrument),
@@ -34,6 +37,8 @@ ON CONFLICT(session_id, client_order_id) DO UPDATE SET
     price = COALESCE(excluded.price, orders.price),
     strategy_id = COALESCE(excluded.strategy_id, orders.strategy_id),
     reason = COALESCE(excluded.reason, orders.reason),
+    init_json = COALESCE(excluded.init_json, orders.init_json),
+    venue_order_id = COALESCE(excluded.venue_order_id, orders.venue_order_id),
     status = CASE
         WHEN excluded.status IS NULL THEN orders.status
         WHEN orders.status IN {final}
@@ -42,6 +47,8 @@ ON CONFLICT(session_id, client_order_id) DO UPDATE SET
         WHEN excluded.status IN {final}
              AND orders.status NOT IN {final}
              THEN excluded.status
+        WHEN excluded.status = 'SUBMITTED' THEN orders.status
+        WHEN orders.status = 'SUBMITTED' THEN excluded.status
         WHEN excluded.ts_updated >= orders.ts_updated THEN excluded.status
         ELSE orders.status END,
     ts_submitted = MIN(orders.ts_submitted, excluded.ts_submitted),
@@ -79,10 +86,17 @@ _SQL_BAR = (
     "INSERT OR IGNORE INTO bars(session_id, bar_type, ts, open, high, low, close, volume, historical)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_SQL_STRATEGY_STATE = """
+INSERT INTO strategy_state(session_id, strategy_id, ts, state_json) VALUES (?, ?, ?, ?)
+ON CONFLICT(session_id, strategy_id) DO UPDATE SET ts = excluded.ts, state_json = excluded.state_json
+WHERE excluded.ts >= strategy_state.ts
+"""
 _SQL_STATUS = "UPDATE sessions SET status = ? WHERE id = ? AND status IN ('starting', 'running', 'paused')"
 
 _STAGE_STATUS = {
     "order.submitted": "SUBMITTED",
+    "order.accepted": "ACCEPTED",
+    "order.expired": "EXPIRED",
     "order.denied": "DENIED",
     "order.rejected": "REJECTED",
     "order.filled": "FILLED",
@@ -101,7 +115,7 @@ _STAGE_SESSION_STATUS = {
 class _Rows:
     """Per-table parameter lists for one ``write_events`` batch."""
 
-    __slots__ = ("events", "orders", "fills", "positions", "equity", "status", "bars")
+    __slots__ = ("events", "orders", "fills", "positions", "equity", "status", "bars", "states")
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
@@ -111,6 +125,7 @@ class _Rows:
         self.equity: list[tuple] = []
         self.status: list[tuple] = []
         self.bars: list[tuple] = []
+        self.states: list[tuple] = []
 
 
 def _route(ev: Event, rows: _Rows) -> None:
@@ -122,6 +137,9 @@ def _route(ev: Event, rows: _Rows) -> None:
         return
     if stage == "bar.batch":  # the bars strategies saw: rows of the bars table, not events
         rows.bars.extend((sid, *bar) for bar in x.get("bars", ()))
+        return
+    if stage == "strategy.saved":  # the latest state per strategy, not an event
+        rows.states.append((sid, txt(x.get("strategy_id")), ts, dumps(x.get("state") or {})))
         return
     rows.events.append((sid, sleeve, stage, ev.message, ts, dumps(x) if x else None))
     if stage in ORDER_STAGES:
@@ -164,6 +182,7 @@ def _route_order(ev: Event, rows: _Rows) -> None:
             num(x.get("quantity")), num(x.get("price")),
             txt(x.get("status")) or _STAGE_STATUS[stage], txt(x.get("reason")),
             txt(x.get("strategy_id")), ts, ts,
+            dumps(x["init"]) if x.get("init") else None, txt(x.get("venue_order_id")),
         )
     )
     if stage == "order.filled":
@@ -182,7 +201,7 @@ def route_events(events: Iterable[Event]) -> _Rows | None:
     rows = _Rows()
     for ev in events:
         _route(ev, rows)
-    if not rows.events and not rows.equity and not rows.bars:
+    if not rows.events and not rows.equity and not rows.bars and not rows.states:
         return None
     return rows
 
@@ -200,5 +219,7 @@ def insert_rows(con: sqlite3.Connection, rows: _Rows) -> None:
         con.executemany(_SQL_EQUITY, rows.equity)
     if rows.bars:
         con.executemany(_SQL_BAR, rows.bars)
+    if rows.states:
+        con.executemany(_SQL_STRATEGY_STATE, rows.states)
     if rows.status:
         con.executemany(_SQL_STATUS, rows.status)

@@ -20,6 +20,7 @@ SESSION_TABLES: tuple[str, ...] = (
     "events",
     "equity",
     "commands",
+    "strategy_state",
 )
 
 # Ordered migrations: MIGRATIONS[i] takes user_version i to i + 1. Append only.
@@ -91,6 +92,14 @@ MIGRATIONS: list[list[str]] = [
             id INTEGER PRIMARY KEY AUTOINCREMENT, gateway TEXT NOT NULL, ts INTEGER NOT NULL,
             state TEXT NOT NULL, previous TEXT, message TEXT)""",
         "CREATE INDEX gateway_health_ts ON gateway_health(gateway, ts)",
+    ],
+    [  # v5: what a relaunched or resumed session restores: each order as Nautilus initialized it
+        # (its OrderInitialized event) with its venue id, and the strategies' saved state
+        "ALTER TABLE orders ADD COLUMN init_json TEXT",
+        "ALTER TABLE orders ADD COLUMN venue_order_id TEXT",
+        """CREATE TABLE strategy_state (
+            session_id TEXT NOT NULL, strategy_id TEXT NOT NULL, ts INTEGER NOT NULL,
+            state_json TEXT NOT NULL, PRIMARY KEY (session_id, strategy_id))""",
     ],
 ]
 

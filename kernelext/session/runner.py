@@ -34,7 +34,7 @@ from nautilus_trader.model.enums import TradingState, trading_state_to_str
 
 from kernelext.errors import SessionStartError, one_line
 from kernelext.events import CONTROL_VERBS, Event, now_ns
-from kernelext.session import live, recording
+from kernelext.session import live, recording, restore
 from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.logs import current_file, process_log, stderr_file, trader_id
@@ -92,11 +92,14 @@ class SessionRunner:
 
 
     def __init__(self, spec: SessionSpec, *, ledger: Ledger | None = None, session_id: str | None = None,
-                 existing: bool = False, notes: tuple[str, ...] = ()) -> None:
+                 existing: bool = False, notes: tuple[str, ...] = (), restore: bool = False) -> None:
         """``existing``: the session's row is in the ledger already (a detached or relaunched
-        session claims it); ``notes``: said at start, besides the venue's."""
+        session claims it); ``notes``: said at start, besides the venue's; ``restore``: put the
+        ledger's orders, fills and strategy states back before trading (a relaunch, a resume)."""
         self.spec = spec
         self.existing = existing
+        self.restore = restore
+        self.restore_actor: restore.RestoreActor | None = None
         self.extra_notes = notes
         self.session_id = session_id or recording.new_session_id()
         self.ledger = ledger or Ledger()
@@ -257,6 +260,8 @@ class SessionRunner:
             self.strategies.append(strategy)
             sleeves_by_strategy[strategy.id.value] = sleeve
         risk = node.kernel.risk_engine
+        if self.restore:
+            self._add_restore(node, halt=lambda: risk.set_trading_state(TradingState.HALTED))
         self.telemetry = Telemetry(
             session_id=self.session_id,
             venue=venue.telemetry.venue,
@@ -271,11 +276,37 @@ class SessionRunner:
             halt=lambda: risk.set_trading_state(TradingState.HALTED),
         )
         self.telemetry.signal_sources = {st.id.value: st for st in self.strategies}
+        if self.restore_actor is not None:
+            for strategy_id, stored in self.restore_actor.snapshot.states.items():
+                self.telemetry.states.seed(strategy_id, stored)
         node.trader.add_actor(self.telemetry)
         node.build()
         self.node = node
         engines = (node.kernel.data_engine, node.kernel.risk_engine, node.kernel.exec_engine)
         self.venue_session.built(lambda: _engines_idle(*engines))
+
+    def _add_restore(self, node: TradingNode, halt: Callable[[], None]) -> None:
+        """The restore actor, first of the trader's actors, over the ledger's snapshot."""
+        snapshot = restore.read(self.ledger, self.session_id)
+        if snapshot.empty:
+            return
+        kernel, venue_session, strategies = node.kernel, self.venue_session, self.strategies
+        self.restore_actor = restore.RestoreActor(
+            snapshot,
+            lambda: restore.Restorer(snapshot, kernel=kernel, venue_session=venue_session, strategies=strategies).run(),
+            halt=halt,
+        )
+        node.trader.add_actor(self.restore_actor)
+
+    def _restored(self) -> None:
+        """Say what the restore put back (a note and ``session.restored``), or fail the start."""
+        actor = self.restore_actor
+        if actor is None:
+            return
+        if actor.error or actor.result is None:
+            raise RuntimeError(actor.error or "restore did not run")
+        self.notes += (actor.result.summary(),)
+        self._publish("session.restored", actor.result.summary(), **actor.result.to_dict())
 
     async def _main(self) -> None:
         assert self.node is not None
@@ -288,6 +319,12 @@ class SessionRunner:
                 await self._shutdown(run_task)  # stopped, its dispose need not wait out the disconnection timeout
                 raise RuntimeError(self.last_error)
             await asyncio.sleep(0.005)
+        try:
+            self._restored()
+        except RuntimeError as e:
+            self.last_error = str(e)
+            await self._shutdown(run_task)
+            raise
         self.started_at = dt.datetime.now(dt.UTC)
         self.stop_at = self.spec.stop_at(self.started_at)
         self.state = "running"

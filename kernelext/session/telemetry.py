@@ -19,9 +19,11 @@ from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.common.messages import ShutdownSystem
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.events import (
+    OrderAccepted,
     OrderCanceled,
     OrderDenied,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderRejected,
     OrderSubmitted,
@@ -34,13 +36,16 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Currency
 
 from kernelext.events import Event
+from kernelext.session.state import StateSaver
 
 _ORDER_STAGES: dict[type, str] = {
     OrderSubmitted: "order.submitted",
+    OrderAccepted: "order.accepted",
     OrderDenied: "order.denied",
     OrderRejected: "order.rejected",
     OrderFilled: "order.filled",
     OrderCanceled: "order.canceled",
+    OrderExpired: "order.expired",
 }
 _POSITION_STAGES: dict[type, str] = {
     PositionOpened: "position.opened",
@@ -116,6 +121,7 @@ class Telemetry(Actor):
         self.equity: dict[str, float] = {}
         self.shutdown_reason: str | None = None
         self.signal_sources: dict[str, Any] = {}  # strategy id -> strategy, to attribute signals
+        self.states = StateSaver()  # the strategies' on_save state, stored when it changes
         self._last_close: dict[Any, float] = {}
         # IB reports the account's NetLiquidation as its balance: that is the equity (it
         # already marks every holding), and the session's realized P&L is its positions'
@@ -215,6 +221,10 @@ class Telemetry(Actor):
             self.denied += isinstance(event, OrderDenied)
         if stage == "order.submitted":
             self.orders += 1
+            if order is not None:  # what a relaunched session rebuilds the order from
+                extras["init"] = type(order.init_event).to_dict(order.init_event)
+        elif isinstance(event, OrderAccepted):
+            extras["venue_order_id"] = event.venue_order_id.value
         if isinstance(event, OrderFilled):
             self.fills += 1
             extras.update(
@@ -356,6 +366,13 @@ class Telemetry(Actor):
         }
         self._emit("equity.batch", None, f"{len(points)} equity points", ts, currency=cur, points=points)
         self._emit("equity.update", None, f"equity {equity:,.2f} {cur}", ts, store=False, **self.equity)
+        self._save_states(ts)
+
+    def _save_states(self, ts: int) -> None:
+        """Each strategy's ``on_save`` state, stored (``strategy.saved``) when it changed."""
+        for strategy_id, state in self.states.changed(self.signal_sources):
+            self._emit("strategy.saved", self._sleeve(strategy_id), f"{strategy_id} state saved", ts,
+                       strategy_id=strategy_id, state=state)
 
     def _on_account_state(self, event: Any) -> None:
         """The venue's account changed: refresh the latest equity point (never back in time)."""

@@ -35,7 +35,8 @@ class Grid(PaperStrategy):
     buy limits below the close and ``levels`` sell limits above it, ``step_pct`` apart.
     Each fill re-places the opposite order one step away from the fill price (a buy
     filled at P rests a sell at P + step, and the other way round), so the grid keeps
-    its size and the position stays within ``levels`` orders either way.
+    its size and the position stays within ``levels`` orders either way. Its state (the
+    step) is saved, so a relaunched session keeps its grid and its resting orders.
     """
 
     def __init__(self, config: GridConfig) -> None:
@@ -56,6 +57,22 @@ class Grid(PaperStrategy):
             self._rest(OrderSide.BUY, close - k * self.step, qty.as_decimal())
             self._rest(OrderSide.SELL, close + k * self.step, qty.as_decimal())
         self.laid = True
+
+    def on_save(self) -> dict[str, bytes]:
+        """The grid's step once laid (a restored session keeps its grid, never lays a second)."""
+        if not self.laid or self.step is None:
+            return {}
+        return {"step": str(self.step).encode()}
+
+    def on_load(self, state: dict[str, bytes]) -> None:
+        if "step" in state:
+            self.step = Decimal(state["step"].decode())
+            self.laid = True
+
+    def on_start(self) -> None:
+        super().on_start()
+        if self.laid and not self.cache.orders_open(strategy_id=self.id):
+            self.laid = False  # resumed after a stop canceled its orders: lay the grid again at the price
 
     def on_order_filled(self, event: OrderFilled) -> None:
         if self.step is None or event.strategy_id != self.id:

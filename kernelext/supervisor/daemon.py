@@ -91,10 +91,10 @@ class Supervisor:
 
     def tick(self) -> None:
         """One round: new launch requests, then every watched process."""
-        for command_id, session_id, _args in self.ledger.take_named(LAUNCH):
+        for command_id, session_id, args in self.ledger.take_named(LAUNCH):
             w = self.watched.setdefault(session_id, Watched(session_id))
             w.cause, w.due = "", None  # asked for (maybe while no supervisor ran): a launch, not a relaunch
-            self._launch(w)
+            self._launch(w, restore=bool(args.get("restore")))  # restore: a resumed session
             self.ledger.finish_command(command_id, f"launched pid {w.pid}")
         for w in list(self.watched.values()):
             self._check(w)
@@ -158,14 +158,15 @@ class Supervisor:
         self.ledger.set_status(w.session_id, "error", ended_at=now_ns(), last_error=reason)
         self.watched.pop(w.session_id, None)
 
-    def _launch(self, w: Watched) -> None:
-        """Start the session's process (the row has no pid until the process claims it)."""
+    def _launch(self, w: Watched, *, restore: bool = False) -> None:
+        """Start the session's process (the row has no pid until the process claims it);
+        ``restore``: a resumed session (a relaunch, attempt > 0, always restores)."""
         self.ledger.claim_session(w.session_id, pid=None)
         out = open(files.log_path(f"session-{w.session_id}"), "ab")  # noqa: SIM115  (the child keeps it)
         with out:
             w.proc = subprocess.Popen(
                 [sys.executable, "-m", "kernelext.supervisor.session_process", w.session_id,
-                 "--attempt", str(w.attempts)],
+                 "--attempt", str(w.attempts), *(["--restore"] if restore else [])],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
             )
         w.pid = w.proc.pid

@@ -31,3 +31,22 @@ def request_launch(spec: SessionSpec, ledger: Ledger) -> str:
                          in_this_process=False)
     ledger.enqueue_command(session_id, LAUNCH)
     return session_id
+
+
+RESUMABLE_STATUSES: tuple[str, ...] = ("stopped", "crashed", "error")
+"""A session that ended (on purpose or not) and can be resumed in a process of its own."""
+
+
+def request_resume(session_id: str, ledger: Ledger) -> None:
+    """Reopen an ended paper session (status ``starting``, no pid) and ask the supervisor to
+    launch it restored from the ledger: its orders, positions, balances and strategy states."""
+    from kernelext.errors import Refused
+
+    row = ledger.session(session_id) or {}
+    if row.get("kind") != "paper":
+        raise Refused(f"session: {session_id} is a {row.get('kind') or 'missing'} session; only paper sessions resume")
+    if row.get("status") not in RESUMABLE_STATUSES:
+        raise Refused(f"session: {session_id} is {row.get('status')}; resume starts sessions that ended "
+                      f"({', '.join(RESUMABLE_STATUSES)})")
+    ledger.claim_session(session_id, pid=None)
+    ledger.enqueue_command(session_id, LAUNCH, {"restore": True})

@@ -3,8 +3,10 @@
 It loads the stored spec from the ledger, claims the session's row (its pid becomes this
 process's), and runs a ``SessionRunner`` with the same session id until the session ends;
 controls arrive through the ledger's command queue as for any session of another process.
-``--attempt N`` (N > 0): a relaunch; a replay continues after the last recorded live bar and
-the session's notes say what is not restored. SIGTERM stops the session (``terminated``).
+``--attempt N`` (N > 0): a relaunch; ``--restore``: a resume of a stopped or crashed session.
+Both continue where the session was: the ledger's orders, fills and strategy states are put
+back before it trades (``kernelext.session.restore``) and a replay continues after the last
+recorded live bar. SIGTERM stops the session (``terminated``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import signal
 import sys
 from typing import Any
 
-RELAUNCH_NOTE = "relaunched: positions, balances and resting orders are not restored yet (strategies start afresh)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="kernelext.supervisor.session_process")
     p.add_argument("session_id")
     p.add_argument("--attempt", type=int, default=0, help="0: first launch; N: the N-th relaunch")
+    p.add_argument("--restore", action="store_true", help="a resumed session: restore it from the ledger")
     ns = p.parse_args(argv)
 
     from kernelext.errors import one_line
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ledger = Ledger()
     try:
-        runner = _runner(ns.session_id, ns.attempt, ledger)
+        runner = _runner(ns.session_id, ns.attempt, ledger, restore=ns.restore)
         runner.start()
     except Exception as e:  # noqa: BLE001  (recorded as the session's error: not relaunched)
         _record_error(ledger, ns.session_id, one_line(e).splitlines()[0])
@@ -49,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _runner(session_id: str, attempt: int, ledger: Any) -> Any:
-    """The session's runner over its stored spec (a relaunch continues a replay where it was)."""
+def _runner(session_id: str, attempt: int, ledger: Any, *, restore: bool = False) -> Any:
+    """The session's runner over its stored spec (a relaunch or resume continues where it was)."""
     from kernelext.errors import NotFound
     from kernelext.ledger import queries
     from kernelext.session.runner import SessionRunner
@@ -61,10 +63,11 @@ def _runner(session_id: str, attempt: int, ledger: Any) -> Any:
         raise NotFound(f"session: {session_id} is not in the ledger")
     spec = spec_from_dict(row["spec"])
     notes: tuple[str, ...] = ()
-    if attempt > 0:
+    restore = restore or attempt > 0
+    if restore:
         spec = dataclasses.replace(spec, resume_after_ns=queries.resume_after_ts(ledger, session_id))
-        notes = (f"{RELAUNCH_NOTE}; attempt {attempt}",)
-    return SessionRunner(spec, ledger=ledger, session_id=session_id, existing=True, notes=notes)
+        notes = (f"relaunched (attempt {attempt})",) if attempt > 0 else ("resumed",)
+    return SessionRunner(spec, ledger=ledger, session_id=session_id, existing=True, notes=notes, restore=restore)
 
 
 def _record_error(ledger: Any, session_id: str, message: str) -> None:

@@ -84,6 +84,7 @@ class VenueSession:
     """One session's venue-side hooks; the runner calls them and the defaults do nothing."""
 
     market_client: Any = None  # the live feed's data client, if any
+    restores_from_ledger = False  # a simulated venue: a relaunch replays the ledger's orders and fills into it
 
     def add_client(self, client: Any) -> None:
         """A data or execution client the node's factories just built."""
@@ -100,6 +101,11 @@ class VenueSession:
     def finished(self) -> str | None:
         """A stop reason once the feed has ended by itself, else None."""
         return None
+
+    def restore_resting(self, orders: list[Any], cache: Any) -> list[str]:
+        """Restored orders that can still fill, to rest at the venue again; the client order
+        ids that do (a real venue keeps its own orders: reconciliation brings them back)."""
+        return []
 
     async def stopped(self) -> None:
         """After the node stopped, before the loop's leftovers are cancelled."""

@@ -82,7 +82,9 @@ def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> 
     """The local sandbox on the KRAKEN venue, funded in the instruments' own quote currency.
 
     On the live feed it fills against Kraken's quotes and trades (bars built in the node
-    are not fed to it); on replay, bars are the market.
+    are not fed to it); on replay, bars are the market. Venue order ids are UUIDs, as a real
+    venue's are opaque: a relaunched session's sandbox starts its counter again, and its
+    restored orders keep theirs.
     """
     return SandboxExecutionClientConfig(
         venue=KRAKEN.value,
@@ -92,4 +94,5 @@ def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> 
         account_type="MARGIN",
         bar_execution=bar_execution,
         trade_execution=True,
+        use_random_ids=True,  # venue order ids never repeat, also across a relaunch (its counter restarts)
     )

@@ -17,14 +17,18 @@ class SandboxSession(VenueSession):
     """Keeps the replay client (lock-step, end of replay) and the live feed's client; routes
     bars to the sandbox on replay (on the live feed it fills against quotes and trades)."""
 
+    restores_from_ledger = True
+
     def __init__(self, *, route_bars: bool) -> None:
         self.route_bars = route_bars
         self.replay: ReplayDataClient | None = None
+        self.sandbox: SandboxExecutionClient | None = None
 
     def add_client(self, client: Any) -> None:
         if isinstance(client, ReplayDataClient):
             self.replay = client
         elif isinstance(client, SandboxExecutionClient):
+            self.sandbox = client
             if self.route_bars:
                 route_bars_to_sandbox(client._msgbus, client, KRAKEN)
         else:
@@ -33,6 +37,22 @@ class SandboxSession(VenueSession):
     def built(self, idle: Callable[[], bool]) -> None:
         if self.replay is not None:
             self.replay.idle_check = idle  # lock-step: the next bar once the engines are idle
+
+    def restore_resting(self, orders: list[Any], cache: Any) -> list[str]:
+        """Back into the sandbox's matching engine, as accepted orders (no new event): they
+        fill when the market crosses them, with their remaining quantity."""
+        if self.sandbox is None:
+            return []
+        exchange = self.sandbox.exchange
+        rested = []
+        for order in orders:
+            engine = exchange.get_matching_engine(order.instrument_id)
+            if engine is None:
+                exchange.add_instrument(cache.instrument(order.instrument_id))
+                engine = exchange.get_matching_engine(order.instrument_id)
+            engine.accept_order(order)
+            rested.append(order.client_order_id.value)
+        return rested
 
     def finished(self) -> str | None:
         if self.replay is not None and self.replay.exhausted.is_set():
