@@ -284,7 +284,7 @@ def test_unknown_param_key_message():
         _build("ema_cross", {"fastt": 5})
     assert str(e.value) == (
         "params: unknown key 'fastt' for ema_cross; allowed: fast, slow, trade_notional, "
-        "trade_size, warmup_bars, close_positions_on_stop"
+        "trade_size, warmup_bars, close_positions_on_stop, long_only"
     )
 
 
@@ -371,7 +371,7 @@ def test_unknown_strategy_lists_keys():
 
 def test_user_params_exclude_nautilus_fields():
     params = ks.user_params(ks.get("tsmom"))
-    assert list(params) == ["lookback", "trade_notional", "trade_size", "warmup_bars", "close_positions_on_stop"]
+    assert list(params) == ["lookback", "trade_notional", "trade_size", "warmup_bars", "close_positions_on_stop", "long_only"]
     assert params["lookback"] == (int, 60)
     assert params["trade_notional"] == (Decimal, Decimal("5000"))
     assert not set(params) & set(StrategyConfig.__struct_fields__)

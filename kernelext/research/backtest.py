@@ -120,8 +120,8 @@ def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str, setup: Backtest
         engine.add_venue(
             venue=Venue(venue),
             oms_type=OmsType.NETTING,
-            account_type=AccountType.MARGIN,
-            base_currency=Currency.from_str(spec.currency),
+            account_type=AccountType.CASH if setup.cash_account else AccountType.MARGIN,
+            base_currency=None if setup.cash_account else Currency.from_str(spec.currency),  # cash: every asset
             starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str(spec.currency))],
             bar_execution=True,
             fee_model=setup.fee_model() if setup.fee_model else None,
@@ -204,6 +204,7 @@ def _default_anchor(spec: SessionSpec, count: int) -> int:
 
 
 def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Ledger) -> str:
+    from kernelext.session.cash_guard import CashGuard
     from kernelext.session.telemetry import Telemetry
 
     hub = Hub()
@@ -217,6 +218,8 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
         with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
             setup = venues.get(spec.venue).backtest(spec)
             engine = _engine(spec, catalog_dir, f"BACKTEST-{session_id[-6:].upper()}", setup)
+            if setup.cash_account:  # the same pre-trade check as the paper session's
+                CashGuard(engine.kernel).install()
             _load(engine, setup, data, catalog_dir)
             sleeves = _add_strategies(engine, spec, bar_types)
             risk = engine.kernel.risk_engine
@@ -229,6 +232,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
                 publish=hub.publish,
                 max_drawdown_pct=spec.risk.max_drawdown_pct,
                 halt=lambda: risk.set_trading_state(TradingState.HALTED),
+                cash_account=setup.cash_account,
             )
             telemetry.signal_sources = {st.id.value: st for st in engine.trader.strategies()}
             engine.add_actor(telemetry)

@@ -35,6 +35,7 @@ from nautilus_trader.model.enums import TradingState, trading_state_to_str
 from kernelext.errors import SessionStartError, one_line
 from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording, restore
+from kernelext.session.cash_guard import CashGuard
 from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.logs import current_file, process_log, stderr_file, trader_id
@@ -268,6 +269,7 @@ class SessionRunner:
             currency=venue.settlement_currency,
             starting_cash=venue.telemetry.starting_cash,  # None: the account's own
             equity_from_venue=venue.telemetry.equity_from_venue,
+            cash_account=venue.telemetry.cash_account,
             live_feed=venue.telemetry.live_feed,
             instrument_ids=tuple(self.spec.instruments),
             sleeves_by_strategy=sleeves_by_strategy,
@@ -281,6 +283,8 @@ class SessionRunner:
                 self.telemetry.states.seed(strategy_id, stored)
         node.trader.add_actor(self.telemetry)
         node.build()
+        if venue.telemetry.cash_account:
+            CashGuard(node.kernel).install()
         self.node = node
         engines = (node.kernel.data_engine, node.kernel.risk_engine, node.kernel.exec_engine)
         self.venue_session.built(lambda: _engines_idle(*engines))

@@ -14,12 +14,15 @@ from nautilus_trader.model.data import BarType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
+from kernelext import venues
 from kernelext.spec import SessionSpec, Sleeve, sleeve_tag
 from kernelext.strategies import registry
 
 
 def build_strategies(spec: SessionSpec, bar_type_of: Callable[[Sleeve], str]) -> list[tuple[Strategy, str]]:
-    """``(strategy, sleeve name)`` for every sleeve; ``bar_type_of`` gives each sleeve's bar type."""
+    """``(strategy, sleeve name)`` for every sleeve; ``bar_type_of`` gives each sleeve's bar type.
+    On a venue whose account cannot short (spot cash), strategies run long-flat."""
+    long_only = venues.get(spec.venue).long_only(spec)
     out = []
     for i, sleeve in enumerate(spec.sleeves):
         entry = registry.get(sleeve.strategy_key)
@@ -29,6 +32,7 @@ def build_strategies(spec: SessionSpec, bar_type_of: Callable[[Sleeve], str]) ->
             bar_type=BarType.from_str(bar_type_of(sleeve)),
             params=sleeve.params,
             order_id_tag=sleeve_tag(i),
+            long_only=long_only,
         )
         out.append((registry.build_strategy(entry, config), sleeve.name))
     return out

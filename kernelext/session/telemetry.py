@@ -36,6 +36,7 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Currency
 
 from kernelext.events import Event
+from kernelext.session.reasons import plain
 from kernelext.session.state import StateSaver
 
 _ORDER_STAGES: dict[type, str] = {
@@ -88,6 +89,7 @@ class Telemetry(Actor):
         instrument_ids: tuple[str, ...] = (),
         stale_after_s: float = STALE_AFTER_S,
         equity_from_venue: bool = False,
+        cash_account: bool = False,
     ) -> None:
         super().__init__(TelemetryConfig())
         self.session_id = session_id
@@ -127,6 +129,11 @@ class Telemetry(Actor):
         # already marks every holding), and the session's realized P&L is its positions'
         # (the account's other holdings move NetLiquidation too).
         self._equity_from_venue = equity_from_venue
+        # A spot cash account holds the bought asset itself (its cost already left the quote
+        # balance): equity is every balance valued at the last close, not balance + open P&L.
+        self._cash_account = cash_account
+        self._pair_of: dict[str, Any] | None = None  # asset code -> instrument quoting it in the settlement currency
+        self.balances: dict[str, float] = {}  # asset code -> total balance (a cash account's cards)
         self._realized_total = 0.0
         self._realized_seen: dict[str, float] = {}
 
@@ -217,7 +224,9 @@ class Telemetry(Actor):
             "status": order.status_string() if order else None,
         }
         if isinstance(event, (OrderDenied, OrderRejected)):
-            extras["reason"] = event.reason
+            extras["reason"] = plain(event.reason)
+            if extras["reason"] != event.reason:
+                extras["nautilus_reason"] = event.reason
             self.denied += isinstance(event, OrderDenied)
         if stage == "order.submitted":
             self.orders += 1
@@ -332,6 +341,9 @@ class Telemetry(Actor):
             self._starting_cash = bal
         if self._equity_from_venue:
             equity, rpnl = bal, self._realized_total
+        elif self._cash_account:
+            equity = bal + self._holdings_value(account)
+            rpnl = equity - self._starting_cash - upnl
         else:
             equity, rpnl = bal + upnl, bal - self._starting_cash
         point = (ts, equity, bal, free.as_double() if free else 0.0, upnl, rpnl, exposure)
@@ -377,6 +389,23 @@ class Telemetry(Actor):
     def _on_account_state(self, event: Any) -> None:
         """The venue's account changed: refresh the latest equity point (never back in time)."""
         self._equity(max(self._last_equity_ts, self.clock.timestamp_ns()))
+
+    def _holdings_value(self, account: Any) -> float:
+        """The cash account's other assets (BTC, ...) at the last close of their pair against
+        the settlement currency; remembers every balance for the cards."""
+        if self._pair_of is None:
+            self._pair_of = {i.base_currency.code: i.id for i in self.cache.instruments()
+                             if getattr(i, "base_currency", None) is not None and i.quote_currency == self._currency}
+        value = 0.0
+        for currency, balance in account.balances().items():
+            total = balance.total.as_double()
+            self.balances[currency.code] = total
+            if currency == self._currency or not total:
+                continue
+            px = self._last_close.get(self._pair_of.get(currency.code))
+            if px is not None:
+                value += total * px
+        return value
 
     def _open_pnl_and_exposure(self) -> tuple[float, float]:
         """Unrealized P&L and signed notional of open positions at the last bar close.

@@ -61,6 +61,9 @@ class PaperStrategyConfig(StrategyConfig, frozen=True):
         0 disables the request.
     close_positions_on_stop : bool, default False
         Flatten on stop. Paper "stop" leaves positions open; the runner flattens.
+    long_only : bool, default False
+        Never go short: a short signal closes a long position instead (long-flat). Set by the
+        runner when the venue's account cannot short (a spot cash account).
     """
 
     instrument_id: InstrumentId
@@ -69,6 +72,7 @@ class PaperStrategyConfig(StrategyConfig, frozen=True):
     trade_size: Decimal | None = None
     warmup_bars: NonNegativeInt | None = None
     close_positions_on_stop: bool = False
+    long_only: bool = False
 
     def __post_init__(self) -> None:
         if not Decimal(self.trade_notional) > 0:
@@ -319,6 +323,8 @@ class PaperStrategy(Strategy):
         Under NETTING a single order of ``target - net`` flips or closes the position;
         separate close + open orders race each other through the live queues.
         """
+        if direction < 0 and self.config.long_only:
+            direction = 0  # a spot cash account cannot short: long-flat
         net = self._net_decimal()
         if (direction > 0 and net > 0) or (direction < 0 and net < 0) or (direction == 0 and net == 0):
             return  # already there: never re-size a held position

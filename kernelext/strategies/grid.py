@@ -32,7 +32,8 @@ class GridConfig(PaperStrategyConfig, frozen=True):
 class Grid(PaperStrategy):
     """
     A price grid that keeps resting orders: on the first live bar it lays ``levels``
-    buy limits below the close and ``levels`` sell limits above it, ``step_pct`` apart.
+    buy limits below the close and ``levels`` sell limits above it, ``step_pct`` apart
+    (long-only, on a spot cash account: the buys only; a sell rests once a buy filled).
     Each fill re-places the opposite order one step away from the fill price (a buy
     filled at P rests a sell at P + step, and the other way round), so the grid keeps
     its size and the position stays within ``levels`` orders either way. Its state (the
@@ -55,7 +56,8 @@ class Grid(PaperStrategy):
         self._signal("grid_laid", float(close), f"{self.config.levels} levels each side, {self.config.step_pct}% apart")
         for k in range(1, self.config.levels + 1):
             self._rest(OrderSide.BUY, close - k * self.step, qty.as_decimal())
-            self._rest(OrderSide.SELL, close + k * self.step, qty.as_decimal())
+            if not self.config.long_only:  # spot: a sell rests once a buy has filled (nothing to sell before)
+                self._rest(OrderSide.SELL, close + k * self.step, qty.as_decimal())
         self.laid = True
 
     def on_save(self) -> dict[str, bytes]:

@@ -251,6 +251,7 @@ def build_config(
     params: dict[str, Any],
     order_id_tag: str,
     strategy_id: str | None = None,
+    long_only: bool = False,
 ) -> StrategyConfig:
     """
     Build and validate the strategy's config from JSON-able user ``params``.
@@ -270,6 +271,8 @@ def build_config(
     if "bar_type" in fields:
         kwargs["bar_type"] = BarType.from_str(bar_type) if isinstance(bar_type, str) else bar_type
     kwargs["order_id_tag"] = order_id_tag
+    if long_only and "long_only" in fields:  # the venue's account cannot short (a spot cash account)
+        kwargs["long_only"] = True
     if strategy_id is not None:
         kwargs["strategy_id"] = _checked_strategy_id(strategy_id, order_id_tag)
     try:

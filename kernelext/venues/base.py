@@ -78,6 +78,7 @@ class TelemetryOptions:
     starting_cash: float | None  # None: the account brings its own cash
     equity_from_venue: bool = False  # the account's balance already is the equity (NetLiquidation)
     live_feed: bool = False  # quotes and trades to watch for staleness
+    cash_account: bool = False  # a spot cash account: equity is every asset's balance at the last price
 
 
 class VenueSession:
@@ -137,6 +138,7 @@ class BacktestSetup:
     instruments: tuple[Any, ...]
     telemetry_venue: Any  # the Nautilus ``Venue`` whose account telemetry reads
     fee_model: Callable[[], Any] | None = None  # makes each exchange's FeeModel; None: the instruments' fees
+    cash_account: bool = False  # a spot cash account in every currency (as the paper session's), else margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +286,10 @@ class Venue(ABC):
     @abstractmethod
     def validate(self, fields: VenueFields) -> VenueFields:
         """Check this venue's fields (one-line ``SpecError``); return them normalised."""
+
+    def long_only(self, spec: SessionSpec) -> bool:
+        """True when the session's account cannot short (its strategies then run long-flat)."""
+        return False
 
     @abstractmethod
     def quote_currencies(self, sleeves: tuple[Sleeve, ...], currency: str) -> set[str]:

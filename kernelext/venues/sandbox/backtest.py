@@ -13,10 +13,11 @@ SOURCE = "replay"  # a generated backtest's source, as a replayed session's feed
 
 
 def setup(spec: SessionSpec) -> BacktestSetup:
-    """One KRAKEN exchange; the spec's pairs with Kraken's base-tier maker/taker fees."""
+    """One KRAKEN exchange, a spot cash account as the paper sandbox's; the spec's pairs with
+    Kraken's base-tier maker/taker fees."""
     symbols = sorted({s.instrument for s in spec.sleeves})
     return BacktestSetup(venues=(KRAKEN.value,), instruments=tuple(make_instrument(s) for s in symbols),
-                         telemetry_venue=KRAKEN)
+                         telemetry_venue=KRAKEN, cash_account=True)
 
 
 def generated_bars(spec: SessionSpec, anchor_ns: int, count: int) -> BarData:

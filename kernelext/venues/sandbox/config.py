@@ -22,6 +22,8 @@ from kernelext.venues.sandbox.venue import LIVE
 SANDBOX_CLIENT = KRAKEN.value
 KRAKEN_DATA_CLIENT = "KRAKEN"
 UNLIMITED_RATE = "100000000/00:00:01"
+SPOT_NOTE = ("spot cash account: buys up to the free quote balance, sells up to the asset held; "
+             "strategies run long-flat (a short signal closes the long)")
 
 
 def scaled_rate(rate: str, speed: float | None) -> str:
@@ -35,7 +37,7 @@ def scaled_rate(rate: str, speed: float | None) -> str:
 def plan(spec: SessionSpec) -> VenuePlan:
     """Replay (or Kraken) data into the local sandbox on the KRAKEN venue."""
     live = spec.feed == LIVE
-    rate, notes = spec.risk.max_order_submit_rate, []
+    rate, notes = spec.risk.max_order_submit_rate, [SPOT_NOTE]
     if not live:
         rate = scaled_rate(rate, spec.speed)
         if spec.speed is None:
@@ -51,7 +53,8 @@ def plan(spec: SessionSpec) -> VenuePlan:
         exec_clients=(sandbox,),
         settlement_currency=currency,
         submit_rate=rate,
-        telemetry=TelemetryOptions(venue=KRAKEN, starting_cash=float(spec.starting_cash), live_feed=live),
+        telemetry=TelemetryOptions(venue=KRAKEN, starting_cash=float(spec.starting_cash), live_feed=live,
+                                   cash_account=True),
         session=SandboxSession(route_bars=not live),
         notes=tuple(notes),
         timeouts={
@@ -79,7 +82,9 @@ def replay_config(spec: SessionSpec) -> ReplayDataClientConfig:
 
 
 def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> SandboxExecutionClientConfig:
-    """The local sandbox on the KRAKEN venue, funded in the instruments' own quote currency.
+    """The local sandbox on the KRAKEN venue: a spot cash account, as a Kraken account without
+    margin trading is, funded in the instruments' own quote currency. Nautilus's RiskEngine
+    then denies a buy beyond the free quote balance and a sell beyond the free base balance.
 
     On the live feed it fills against Kraken's quotes and trades (bars built in the node
     are not fed to it); on replay, bars are the market. Venue order ids are UUIDs, as a real
@@ -89,9 +94,9 @@ def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> 
     return SandboxExecutionClientConfig(
         venue=KRAKEN.value,
         starting_balances=[f"{spec.starting_cash} {currency}"],
-        base_currency=currency,
+        base_currency=None,  # a multi-currency spot account: USD and the BTC it buys
         oms_type="NETTING",
-        account_type="MARGIN",
+        account_type="CASH",
         bar_execution=bar_execution,
         trade_execution=True,
         use_random_ids=True,  # venue order ids never repeat, also across a relaunch (its counter restarts)

@@ -105,6 +105,10 @@ class SandboxVenue(Venue):
             symbology.check_on_replay(fields.sleeves)
         return replace(fields, speed=parse_speed(fields.speed), outside_rth=False, account_id="")
 
+    def long_only(self, spec: SessionSpec) -> bool:
+        """A spot cash account: no shorting (strategies run long-flat)."""
+        return True
+
     def quote_currencies(self, sleeves: tuple[Sleeve, ...], currency: str) -> set[str]:
         return {s.instrument.split("/")[1] for s in sleeves}
 
