@@ -270,6 +270,7 @@ class SessionRunner:
             starting_cash=venue.telemetry.starting_cash,  # None: the account's own
             equity_from_venue=venue.telemetry.equity_from_venue,
             cash_account=venue.telemetry.cash_account,
+            book_depth=venue.telemetry.book_depth,
             live_feed=venue.telemetry.live_feed,
             instrument_ids=tuple(self.spec.instruments),
             sleeves_by_strategy=sleeves_by_strategy,

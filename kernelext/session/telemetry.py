@@ -18,6 +18,7 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.common.messages import ShutdownSystem
 from nautilus_trader.model.data import Bar
+from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.events import (
     OrderAccepted,
     OrderCanceled,
@@ -90,6 +91,7 @@ class Telemetry(Actor):
         stale_after_s: float = STALE_AFTER_S,
         equity_from_venue: bool = False,
         cash_account: bool = False,
+        book_depth: int = 0,
     ) -> None:
         super().__init__(TelemetryConfig())
         self.session_id = session_id
@@ -132,6 +134,7 @@ class Telemetry(Actor):
         # A spot cash account holds the bought asset itself (its cost already left the quote
         # balance): equity is every balance valued at the last close, not balance + open P&L.
         self._cash_account = cash_account
+        self._book_depth = book_depth
         self._pair_of: dict[str, Any] | None = None  # asset code -> instrument quoting it in the settlement currency
         self.balances: dict[str, float] = {}  # asset code -> total balance (a cash account's cards)
         self._realized_total = 0.0
@@ -149,10 +152,12 @@ class Telemetry(Actor):
         self.msgbus.subscribe("commands.system.shutdown", self._on_shutdown)
         self.subscribe_signal()
         if self._live_feed:
-            # Quotes give the sandbox a market to fill against; trades build the bars.
+            # Quotes and the book give the sandbox a market to fill against; trades build the bars.
             for iid in self._instrument_ids:
                 self.subscribe_quote_ticks(iid)
                 self.subscribe_trade_ticks(iid)
+                if self._book_depth:  # the sandbox fills against the book's levels
+                    self.subscribe_order_book_deltas(iid, book_type=BookType.L2_MBP, depth=self._book_depth)
             self._last_data_ns = self.clock.timestamp_ns()
             self.msgbus.subscribe("paperlab.feed.reconnected", self._on_reconnected)
             self.clock.set_timer("paperlab-feed-health", pd.Timedelta(seconds=1), callback=self._check_feed)

@@ -32,7 +32,7 @@ from nautilus_trader.config import StrategyConfig
 from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.data import BarType
-from nautilus_trader.model.enums import AggregationSource, OrderSide
+from nautilus_trader.model.enums import AggregationSource, OrderSide, OrderStatus, OrderType
 from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
@@ -107,6 +107,7 @@ class PaperStrategy(Strategy):
         self.live_bars: int = 0
         self.last_signal: dict[str, Any] | None = None
         self._pending: set[Any] = set()  # our orders not yet known to be closed
+        self._part_filled_seen: set[Any] = set()  # market orders seen part-filled at a bar
         # Set by the session's venue (``VenueSession.configure_strategy``): decide only inside
         # regular trading hours (``market_hours_of(instrument).is_open``), tags for every order.
         self.market_hours_of: Callable[[Any], Any] | None = None
@@ -238,7 +239,7 @@ class PaperStrategy(Strategy):
         self._last_close = bar.close.as_double()
         if self.instrument is None:
             return
-        if self._has_pending_orders():
+        if self._has_pending_orders() and not self._release_part_filled():
             self.log.info("Orders in flight; no decision on this bar")
             return
         if self.market_hours is not None and not self.market_hours.is_open(self.clock.timestamp_ns()):
@@ -257,6 +258,25 @@ class PaperStrategy(Strategy):
             return False
         self._pending = {coid for coid in self._pending if not self._is_closed(coid)}
         return bool(self._pending)
+
+    def _release_part_filled(self) -> bool:
+        """A market order the venue left part-filled for a whole bar: what filled counts (the
+        position has it), the rest is canceled and the next decision is made afresh. True when
+        nothing else is in flight. (A strategy never waits forever on an order that will not
+        complete.)"""
+        for coid in list(self._pending):
+            order = self.cache.order(coid)
+            if order is None or order.order_type != OrderType.MARKET or order.status != OrderStatus.PARTIALLY_FILLED:
+                continue
+            if coid not in self._part_filled_seen:
+                self._part_filled_seen.add(coid)  # give the venue one bar to complete it
+                continue
+            self.log.warning(f"{coid} filled {order.filled_qty} of {order.quantity}; the rest is canceled, "
+                             "deciding afresh")
+            self.cancel_order(order)
+            self._pending.discard(coid)
+            self._part_filled_seen.discard(coid)
+        return not self._pending
 
     def _is_closed(self, client_order_id: Any) -> bool:
         order = self.cache.order(client_order_id)

@@ -79,6 +79,7 @@ class TelemetryOptions:
     equity_from_venue: bool = False  # the account's balance already is the equity (NetLiquidation)
     live_feed: bool = False  # quotes and trades to watch for staleness
     cash_account: bool = False  # a spot cash account: equity is every asset's balance at the last price
+    book_depth: int = 0  # levels a side of the live feed's order book to subscribe to (0: none)
 
 
 class VenueSession:

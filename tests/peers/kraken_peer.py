@@ -178,6 +178,7 @@ class Market:
         self.ask_t = self.bid_t + spec.spread_ticks
         self.sigma_ticks = max(1.0, spec.start_mid * 0.00003 / spec.tick)
         self.hold = False
+        self.thin: tuple[float, float, float] | None = None  # (best level qty, deeper level qty, trade qty)
         self.trade_id = self.rng.randint(10_000_000, 90_000_000)
         self.tape: deque[Trade] = deque(maxlen=TAPE_SIZE)
         self.sent: list[tuple[float, float, int]] = []
@@ -201,7 +202,10 @@ class Market:
         return self.price(self.ask_t)
 
     def level_qty(self, ticks: int) -> float:
-        """A stable, made-up size for the level at ``ticks`` (the same price keeps its size)."""
+        """A stable, made-up size for the level at ``ticks`` (the same price keeps its size);
+        a thin book (``set_depth``) has its own sizes: the best levels, then every deeper one."""
+        if self.thin is not None:
+            return self.thin[0] if ticks in (self.bid_t, self.ask_t) else self.thin[1]
         return round(0.05 + (ticks * 2654435761 % 997) / 200 * (65000.0 / self.spec.start_mid), 4)
 
     def set_quote(self, bid: float, ask: float, hold: bool) -> None:
@@ -220,7 +224,7 @@ class Market:
             self.bid_t, self.ask_t = self.bid_t + move, self.ask_t + move
         side = "buy" if self.rng.random() < 0.5 else "sell"
         price = self.ask if side == "buy" else self.bid
-        qty = round(self.rng.uniform(20.0, 4000.0) / price, 6)
+        qty = round(self.rng.uniform(20.0, 4000.0) / price, 6) if self.thin is None else self.thin[2]
         self.trade_id += 1
         trade = Trade(price, qty, side, "market" if self.rng.random() < 0.7 else "limit", self.trade_id, now_ns)
         self._record(trade)
@@ -451,6 +455,12 @@ class KrakenPeer:
         """
         with self._lock:
             return list(self._market(symbol).sent)
+
+    def set_depth(self, symbol: str, *, best: float, deeper: float, trade: float) -> None:
+        """A thin book: ``best`` at the best bid and ask, ``deeper`` at every deeper level,
+        and every trade printing ``trade`` (Kraken's small prints). Goes out with the next step."""
+        with self._lock:
+            self._market(symbol).thin = (best, deeper, trade)
 
     def set_price(self, symbol: str, bid: float, ask: float, *, hold: bool = False) -> None:
         """Put the best bid/ask at a level now (a ticker and book update go out at once).

@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
-from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 
 from kernelext.spec import SessionSpec
 from kernelext.venues.base import Client, TelemetryOptions, VenuePlan
 from kernelext.venues.sandbox import kraken
+from kernelext.venues.sandbox.depth import DepthSandboxExecClientFactory
 from kernelext.venues.sandbox.instruments import KRAKEN
 from kernelext.venues.sandbox.replay import REPLAY_CLIENT, ReplayDataClientConfig, ReplayDataClientFactory
 from kernelext.venues.sandbox.session import SandboxSession
@@ -22,6 +22,8 @@ from kernelext.venues.sandbox.venue import LIVE
 SANDBOX_CLIENT = KRAKEN.value
 KRAKEN_DATA_CLIENT = "KRAKEN"
 UNLIMITED_RATE = "100000000/00:00:01"
+REPLAY_DEPTH_NOTE = "replay: bars are the market (no book depth); orders fill as the backtest fills them"
+BOOK_DEPTH = 10  # levels a side of Kraken's book the live sandbox fills against
 SPOT_NOTE = ("spot cash account: buys up to the free quote balance, sells up to the asset held; "
              "strategies run long-flat (a short signal closes the long)")
 
@@ -40,6 +42,7 @@ def plan(spec: SessionSpec) -> VenuePlan:
     rate, notes = spec.risk.max_order_submit_rate, [SPOT_NOTE]
     if not live:
         rate = scaled_rate(rate, spec.speed)
+        notes.append(REPLAY_DEPTH_NOTE)
         if spec.speed is None:
             notes.append("order submit-rate cap lifted: replay runs faster than the wall clock")
         elif spec.speed != 1:
@@ -47,14 +50,14 @@ def plan(spec: SessionSpec) -> VenuePlan:
     currency = kraken.asset_code(spec.currency) if live else spec.currency
     data = (Client(KRAKEN_DATA_CLIENT, kraken.data_client_config(spec.instruments), kraken.SequencedKrakenDataClientFactory)
             if live else Client(REPLAY_CLIENT, replay_config(spec), ReplayDataClientFactory))
-    sandbox = Client(SANDBOX_CLIENT, sandbox_config(spec, currency, bar_execution=not live), SandboxLiveExecClientFactory)
+    sandbox = Client(SANDBOX_CLIENT, sandbox_config(spec, currency, bar_execution=not live), DepthSandboxExecClientFactory)
     return VenuePlan(
         data_clients=(data,),
         exec_clients=(sandbox,),
         settlement_currency=currency,
         submit_rate=rate,
         telemetry=TelemetryOptions(venue=KRAKEN, starting_cash=float(spec.starting_cash), live_feed=live,
-                                   cash_account=True),
+                                   cash_account=True, book_depth=BOOK_DEPTH if live else 0),
         session=SandboxSession(route_bars=not live),
         notes=tuple(notes),
         timeouts={
@@ -86,8 +89,9 @@ def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> 
     margin trading is, funded in the instruments' own quote currency. Nautilus's RiskEngine
     then denies a buy beyond the free quote balance and a sell beyond the free base balance.
 
-    On the live feed it fills against Kraken's quotes and trades (bars built in the node
-    are not fed to it); on replay, bars are the market. Venue order ids are UUIDs, as a real
+    On the live feed it fills against Kraken's order book (L2, ``BOOK_DEPTH`` levels a side:
+    a market order walks the levels and keeps filling as the book refills) and trades (bars
+    built in the node are not fed to it); on replay, bars are the market. Venue order ids are UUIDs, as a real
     venue's are opaque: a relaunched session's sandbox starts its counter again, and its
     restored orders keep theirs.
     """
@@ -99,5 +103,6 @@ def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> 
         account_type="CASH",
         bar_execution=bar_execution,
         trade_execution=True,
+        book_type="L1_MBP" if bar_execution else "L2_MBP",  # live: market orders walk Kraken's book
         use_random_ids=True,  # venue order ids never repeat, also across a relaunch (its counter restarts)
     )

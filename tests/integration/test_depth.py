@@ -1,0 +1,72 @@
+"""The live sandbox fills against Kraken's book (L2), against the local protocol peer with a thin
+top of book: 1.0 at the best ask, 5.0 at each deeper level, trades printing 0.01."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import kernelext
+from kernelext import frames
+from kernelext.session.runner import SessionRunner
+from kernelext.spec import build_spec, make_sleeve
+from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
+from tests.helpers import wait_for
+from tests.peers.kraken_peer import KrakenPeer
+
+BID, ASK, TICK = 65_000.0, 65_000.1, 0.1
+
+
+class BuyOnceConfig(PaperStrategyConfig, frozen=True):
+    pass
+
+
+class BuyOnce(PaperStrategy):
+    """A market buy of ``trade_size`` on the first live bar, then nothing."""
+
+    def _decide(self, bar) -> None:
+        if not self.live_bars - 1:
+            self._go_long()
+
+
+@pytest.fixture(autouse=True)
+def buy_once() -> Iterator[None]:
+    kernelext.register("test_buy_once")(BuyOnce)
+    yield
+    registry.unregister("test_buy_once")
+
+
+@pytest.fixture
+def thin_peer(monkeypatch: pytest.MonkeyPatch, paperlab_home) -> Iterator[KrakenPeer]:
+    with KrakenPeer(pairs=("BTC/USD",), tick_interval=0.05) as p:
+        p.set_depth("BTC/USD", best=1.0, deeper=5.0, trade=0.01)
+        p.set_price("BTC/USD", BID, ASK, hold=True)
+        monkeypatch.setenv("PAPERLAB_KRAKEN_HTTP", p.http_url)
+        monkeypatch.setenv("PAPERLAB_KRAKEN_WS", p.ws_url)
+        yield p
+
+
+def test_a_market_buy_walks_the_book_and_fills_whole(thin_peer: KrakenPeer) -> None:
+    spec = build_spec(sleeves=[make_sleeve("test_buy_once", "BTC/USD", bar_spec="1-SECOND-LAST",
+                                           params={"trade_size": 20, "warmup_bars": 0})],
+                      feed="kraken", starting_cash="2000000 USD", max_notional_per_order=5_000_000)
+    runner = SessionRunner(spec).start()
+    try:
+        wait_for(lambda: runner.status().fills >= 1, "the buy to fill", 40)
+        wait_for(lambda: sum(frames.fills(runner.session_id, ledger=runner.ledger)["qty"]) >= 20 - 1e-9,
+                 "all 20 to fill", 20)
+        runner.writer.flush()
+        fills = frames.fills(runner.session_id, ledger=runner.ledger).sort("ts_ns")
+        orders = frames.orders(runner.session_id, ledger=runner.ledger)
+    finally:
+        runner.stop()
+    assert orders.height == 1 and orders["status"][0] == "FILLED"
+    levels = [(round(p, 1), q) for p, q in zip(fills["price"], fills["qty"])]
+    # the best ask's 1.0, then 5.0 at each level above it, in price order, until 20 are filled
+    assert levels[0] == (ASK, 1.0), levels
+    assert levels[1:4] == [(round(ASK + k * TICK, 1), 5.0) for k in (1, 2, 3)], levels
+    assert levels[4] == (round(ASK + 4 * TICK, 1), 4.0), levels
+    assert sum(q for _, q in levels) == pytest.approx(20.0)
+    avg = sum(p * q for p, q in levels) / 20
+    assert ASK < avg < ASK + 4 * TICK
