@@ -137,7 +137,7 @@ def test_a_report_reaches_json_and_form_receivers_with_its_figures_and_masked_ur
 
 def test_a_schedule_writes_reports_then_stops_the_session_at_report_at_and_notifies(
         home: Path, receiver: Receiver, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811  (imported fixture)
-    at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=15)).replace(microsecond=0)
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=12)).replace(microsecond=0)
     code = main(["paper", "--feed", "replay", "--strategy", "ema_cross", "--instrument", "BTC/USD",  # in this process:
                  "--params", '{"fast": 3, "slow": 8}', "--speed", "600", "--detach", "--json",  # no start-up to wait
                  "--report-every", "3s", "--report-at", at.isoformat(timespec="seconds"),
@@ -194,3 +194,19 @@ def test_relaunches_and_risk_halts_are_notified(home: Path, receiver: Receiver) 
     wait_for(lambda: supervisor_said(home, f"{sid} ended (stopped): not relaunched"), "the end", DEADLINE_S)
     assert all(m["path"] == "/alerts" for m in receiver.got)
     assert_no_secret(home, done.stdout, done.stderr)
+
+
+def test_an_end_in_error_is_notified(home: Path, receiver: Receiver,  # noqa: F811  (imported fixture)
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # Kraken is a closed local port in the tests (conftest): the session's own process fails to start
+    code = main(["paper", "--feed", "kraken", "--strategy", "ema_cross", "--instrument", "BTC/USD", "--detach",
+                 "--notify", receiver.url("json", "errors")])
+    done = capsys.readouterr()
+    assert code == 0, done.err
+    sid = done.out.split()[1]
+    failed = wait_for(lambda: receiver.titled(f"PaperLab: {sid} ended in error"), "the error's notification",
+                      DEADLINE_S)
+    r = row(home, sid)
+    assert r["status"] == "error" and r["last_error"]
+    assert failed[0]["type"] == "failure" and f"error: {r['last_error']}" in failed[0]["message"]
+    assert_no_secret(home, done.out, done.err)
