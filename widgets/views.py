@@ -17,7 +17,8 @@ _extension_lock = threading.Lock()
 _extension_loaded = False
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
+    """True in a Jupyter kernel (where displayed views render)."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -30,7 +31,7 @@ def load_panel_extension() -> None:
     """Load Panel's notebook extension once, when running in a Jupyter kernel."""
     global _extension_loaded
     with _extension_lock:
-        if _extension_loaded or not _in_kernel():
+        if _extension_loaded or not in_kernel():
             return
         import panel as pn
 
