@@ -4,7 +4,7 @@
 replaced) to a ``SessionCard``: status cards, Pause/Resume/Flatten/Kill and an event feed.
 With "Keep running after this notebook closes" ticked, Start hands the session to the
 supervisor (its own process) and flips to an ``AttachedCard`` (``widgets.attached``): what
-``%paper attach`` shows, a status line and the session's dashboard.
+``%paper attach`` tells of it, live (status line, numbers, controls, event feed from the ledger).
 A venue with a start panel (``widgets.venues``: IB paper's gateway state, account,
 Check / Start / Restart gateway) shows it with its note; the fields shown (speed,
 starting cash, Outside RTH) are the venue's ``form_fields``.

@@ -17,8 +17,7 @@ _extension_lock = threading.Lock()
 _extension_loaded = False
 
 
-def in_kernel() -> bool:
-    """True in a Jupyter kernel (where displayed views render)."""
+def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
     except ImportError:
@@ -31,7 +30,7 @@ def load_panel_extension() -> None:
     """Load Panel's notebook extension once, when running in a Jupyter kernel."""
     global _extension_loaded
     with _extension_lock:
-        if _extension_loaded or not in_kernel():
+        if _extension_loaded or not _in_kernel():
             return
         import panel as pn
 

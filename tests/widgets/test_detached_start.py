@@ -60,7 +60,7 @@ def _runs_elsewhere(session_id: str) -> int | None:
 
 
 def _kill_and_check_gone(session_id: str, pid: int) -> None:
-    """Kill the session from here (the ledger's command queue), stop the supervisor: both processes end."""
+    """The killed session and its process end; stopping the supervisor ends it too."""
     wait_for(lambda: _row(session_id)["status"] == "stopped", "the session to stop", DEADLINE_S, 0.2)
     wait_for(lambda: not pid_alive(pid), "the session's process to exit", DEADLINE_S, 0.2)
     supervisor = api.supervisor_pid()
@@ -89,15 +89,20 @@ def test_start_card_detaches_and_attaches(home: Path) -> None:
     assert attached.status == "running" and attached.marker == f"detached · pid {pid}"
     header = attached.header.value
     assert session_id in header and "detached card" in header and "REPLAY" in header and f"pid {pid}" in header
-    dash = attached.dashboard  # what %paper attach shows; its controls go through the command queue
-    wait_for(lambda: (dash.refresh(), dash.status == "running" and dash.counts["equity_points"] > 0)[1],
-             "the dashboard to show it live", DEADLINE_S, 0.2)
+    wait_for(lambda: (attached.refresh(), attached.report["bars"] > 0)[1], "bars to show", DEADLINE_S, 0.2)
+    assert f"{attached.report['bars']:,}" in attached.stats.value
 
-    dash.buttons["kill"].clicks += 1
+    attached.buttons["pause"].click()  # through the ledger's command queue, to the session's process
+    attached.wait_controls(30)
+    assert any("pause ok" in line for line in attached.feed_lines), list(attached.feed_lines)[:5]
+    wait_for(lambda: (attached.refresh(), attached.status == "paused")[1], "the card to say paused", 10, 0.2)
+    assert any("control.pause" in line for line in attached.feed_lines)  # the session's own event
+
+    attached.buttons["kill"].click()
+    attached.wait_controls(60)
     _kill_and_check_gone(session_id, pid)
-    wait_for(lambda: (dash.refresh(), dash.status == "stopped")[1], "the dashboard to say stopped", 10, 0.2)
     attached.refresh()
-    assert "STOPPED" in attached.header.value
+    assert "STOPPED" in attached.header.value and all(b.disabled for b in attached.buttons.values())
     attached.new_button.click()  # back to the form
     assert card.widget.children == (card.form,) and attached.closed
 
