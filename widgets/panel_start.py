@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from functools import partial
 from concurrent.futures import wait as wait_futures
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import panel as pn

@@ -107,7 +107,7 @@ class SessionsView(pn.viewable.Viewer):
             self._layout = pn.Column(
                 pn.Row(self.refresh_button, self.delete_button, self.clear_button, self.confirm_button,
                        self.cancel_button),
-                self.alert, self.table, pn.Row(self.detail, self.controls), 
+                self.alert, self.table, pn.Row(self.detail, self.controls),
                 pn.Row(pn.Column("**Sleeves**", self.sleeves_table, sizing_mode="stretch_width"),
                        pn.Column("**Round trips** (newest first)", self.trips_table, sizing_mode="stretch_width"),
                        sizing_mode="stretch_width"),
