@@ -204,6 +204,7 @@ def resume_ended(session: str, *, ledger: Ledger | None = None) -> str:
 
     led = _ledger(ledger)
     session_id = resolve(session, ledger=led)
+    _check_supervised_ledger(led)
     request_resume(session_id, led)  # refused before anything starts; a request waits for the supervisor
     ensure_running()
     return session_id
@@ -575,7 +576,7 @@ def gateway_health(venue: str | None, *, ledger: Ledger | None = None) -> Any:
 # A section of its own: a detached session runs in a process of its own under the supervisor
 # (``kernelext.supervisor``), which relaunches it when its process dies.
 
-__all__ += ["start_detached", "supervise", "supervisor_pid", "stop_supervisor"]
+__all__ += ["start_detached", "detached_ids", "supervise", "supervisor_pid", "stop_supervisor"]
 
 
 def start_detached(session_spec: SessionSpec, *, ledger: Ledger | None = None) -> str:
@@ -583,7 +584,8 @@ def start_detached(session_spec: SessionSpec, *, ledger: Ledger | None = None) -
 
     The session's row (status ``starting``) and its launch request go to the ledger; the
     supervisor starts the session's own process, which claims the row (its pid). Without ``notify``
-    in the spec, ``$PAPERLAB_NOTIFY`` is used (the ledger keeps the URLs masked).
+    in the spec, ``$PAPERLAB_NOTIFY`` is used (the ledger keeps the URLs masked). The supervisor
+    reads ``$PAPERLAB_HOME``'s ledger: another ``ledger`` is refused in one line.
     """
     import dataclasses
 
@@ -594,8 +596,28 @@ def start_detached(session_spec: SessionSpec, *, ledger: Ledger | None = None) -
     if not session_spec.notify:  # $PAPERLAB_NOTIFY, checked before anything starts or is written
         session_spec = dataclasses.replace(session_spec, notify=from_env())
     led = _ledger(ledger)
+    _check_supervised_ledger(led)
     ensure_running()
     return request_launch(session_spec, led)
+
+
+def _check_supervised_ledger(led: Ledger) -> None:
+    """``Refused`` unless ``led`` is the ledger the supervisor watches (``$PAPERLAB_HOME``'s)."""
+    from kernelext.errors import Refused
+    from kernelext.ledger import default_path
+
+    if led.path.resolve() != default_path().expanduser().resolve():
+        raise Refused(f"detach: detached sessions use the ledger of $PAPERLAB_HOME ({default_path()}), "
+                      f"not {led.path}; point PAPERLAB_HOME at its folder")
+
+
+def detached_ids(*, ledger: Ledger | None = None) -> set[str]:
+    """Ids of the sessions started detached (handed to the supervisor), whatever their status now."""
+    from kernelext.ledger import SESSION_STATUSES, queries
+    from kernelext.supervisor.request import LAUNCH
+
+    rows = queries.detached_sessions(_ledger(ledger), LAUNCH, sorted(SESSION_STATUSES))
+    return {row["id"] for row in rows}
 
 
 def supervise() -> int:
