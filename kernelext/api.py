@@ -13,7 +13,7 @@ Importing this module loads neither Nautilus nor Polars; each call imports what 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kernelext.errors import NotFound, SpecError
@@ -118,7 +118,12 @@ def start_spec(session_spec: SessionSpec, *, ledger: Ledger | None = None, requi
     ``require_backtest``: refuse unless a backtest of the same strategy, instrument and params traded.
     ``detach``: run it in a process of its own under the supervisor instead; returns its id at once.
     Raises ``SpecError``/``Refused`` before anything is written, ``SessionStartError`` if the node fails.
+    Reports, an end time and notifications (``report_every``, ``report_at``, ``notify``, ``notify_fills``)
+    are kept by the supervisor: they need ``detach``.
     """
+    if not detach and session_spec.supervised():
+        raise SpecError(f"{session_spec.supervised()[0]}: needs --detach (detach=True): the supervisor keeps "
+                        "report schedules and sends notifications")
     if require_backtest:
         from kernelext.research.gate import require_backtest as gate
 
@@ -199,6 +204,7 @@ def resume_ended(session: str, *, ledger: Ledger | None = None) -> str:
 
     led = _ledger(ledger)
     session_id = resolve(session, ledger=led)
+    _check_supervised_ledger(led)
     request_resume(session_id, led)  # refused before anything starts; a request waits for the supervisor
     ensure_running()
     return session_id
@@ -256,7 +262,16 @@ def delete_session(session: str, *, ledger: Ledger | None = None) -> str:
     if live.get(session_id) is not None or (led.session(session_id) or {}).get("status") in ACTIVE_STATUSES:
         raise Refused(f"session: {session_id} is running; stop it before deleting")
     led.delete_session(session_id)
+    _forget_notify([session_id])
     return session_id
+
+
+def _forget_notify(session_ids: list[str]) -> None:
+    """Remove the notification URLs kept for deleted sessions (``kernelext.notify.store``)."""
+    from kernelext.notify import store
+
+    for session_id in session_ids:
+        store.forget(session_id)
 
 
 def clear_sessions(*, ledger: Ledger | None = None) -> int:
@@ -283,6 +298,7 @@ def gc(older_than: str, *, ledger: Ledger | None = None) -> dict[str, Any]:
     led = _ledger(ledger)
     led.mark_crashed(live_ids=live.ids())
     sessions_ = led.delete_sessions_ended_before(int(cutoff * 1e9))
+    _forget_notify(sessions_)
 
     def running(path: Any) -> bool:
         m = re.match(r"nautilus-(\d+)", path.name)
@@ -560,21 +576,48 @@ def gateway_health(venue: str | None, *, ledger: Ledger | None = None) -> Any:
 # A section of its own: a detached session runs in a process of its own under the supervisor
 # (``kernelext.supervisor``), which relaunches it when its process dies.
 
-__all__ += ["start_detached", "supervise", "supervisor_pid", "stop_supervisor"]
+__all__ += ["start_detached", "detached_ids", "supervise", "supervisor_pid", "stop_supervisor"]
 
 
 def start_detached(session_spec: SessionSpec, *, ledger: Ledger | None = None) -> str:
     """Hand a validated spec to the supervisor (started on demand); returns the session id at once.
 
     The session's row (status ``starting``) and its launch request go to the ledger; the
-    supervisor starts the session's own process, which claims the row (its pid).
+    supervisor starts the session's own process, which claims the row (its pid). Without ``notify``
+    in the spec, ``$PAPERLAB_NOTIFY`` is used (the ledger keeps the URLs masked). The supervisor
+    reads ``$PAPERLAB_HOME``'s ledger: another ``ledger`` is refused in one line.
     """
+    import dataclasses
+
+    from kernelext.notify.urls import from_env
     from kernelext.supervisor.request import request_launch
     from kernelext.supervisor.spawn import ensure_running
 
+    if not session_spec.notify:  # $PAPERLAB_NOTIFY, checked before anything starts or is written
+        session_spec = dataclasses.replace(session_spec, notify=from_env())
     led = _ledger(ledger)
+    _check_supervised_ledger(led)
     ensure_running()
     return request_launch(session_spec, led)
+
+
+def _check_supervised_ledger(led: Ledger) -> None:
+    """``Refused`` unless ``led`` is the ledger the supervisor watches (``$PAPERLAB_HOME``'s)."""
+    from kernelext.errors import Refused
+    from kernelext.ledger import default_path
+
+    if led.path.resolve() != default_path().expanduser().resolve():
+        raise Refused(f"detach: detached sessions use the ledger of $PAPERLAB_HOME ({default_path()}), "
+                      f"not {led.path}; point PAPERLAB_HOME at its folder")
+
+
+def detached_ids(*, ledger: Ledger | None = None) -> set[str]:
+    """Ids of the sessions started detached (handed to the supervisor), whatever their status now."""
+    from kernelext.ledger import SESSION_STATUSES, queries
+    from kernelext.supervisor.request import LAUNCH
+
+    rows = queries.detached_sessions(_ledger(ledger), LAUNCH, sorted(SESSION_STATUSES))
+    return {row["id"] for row in rows}
 
 
 def supervise() -> int:
@@ -766,14 +809,21 @@ if TYPE_CHECKING:
     from kernelext.research.report import Report
 
 
-def report(session: str | None, html: str | None = None, *, ledger: Ledger | None = None) -> Report:
+def report(session: str | None, html: str | None = None, *, notify: str | Sequence[str] | None = None,
+           final: bool = False, ledger: Ledger | None = None) -> Report:
     """A session's ``Report`` (research.report): status, round trips, P&L, drawdown, fees, win rate,
     equity and price charts and, for a paper session that recorded bars, the comparison with a
     ``backtest(like=session)`` re-run and a recommendation. Written to ``html`` (checked first),
-    else to ``$PAPERLAB_HOME/reports/<session>-<UTC time>.html``; ``Report.path`` says where."""
+    else to ``$PAPERLAB_HOME/reports/<session>-<UTC time>.html``; ``Report.path`` says where.
+
+    ``notify``: apprise URLs sent the session's figures and the path (None: ``$PAPERLAB_NOTIFY`` if
+    set; empty: none); ``Report.deliveries`` says how each (masked) took it. ``final``: the report at
+    a session's end. Each report is recorded as a ``report.written`` event of the session."""
+    from kernelext.notify.urls import from_env, parse_urls
     from kernelext.paths import check_output_file, write_file
     from kernelext.research import report as reports
 
+    targets = from_env() if notify is None else parse_urls(notify)
     if html is not None:
         check_output_file(html, field="html", suffixes=(".html", ".htm"))
     led = _ledger(ledger)
@@ -787,4 +837,29 @@ def report(session: str | None, html: str | None = None, *, ledger: Ledger | Non
                            ledger=led)
     out = html if html is not None else reports.default_path(led.path.parent, session_id)
     write_file(out, "html", lambda: result.write(out))
+    _announce(result, targets, final, led)
     return result
+
+
+def _announce(result: Report, urls: tuple[str, ...], final: bool, ledger: Ledger) -> None:
+    """Notify ``urls`` of a written report (never raises) and record it as ``report.written``."""
+    from kernelext.events import Event, now_ns
+    from kernelext.ledger import queries
+    from kernelext.notify import messages
+    from kernelext.notify.notifier import Notifier
+
+    s, m = result.session, result.metrics
+    equity = queries.last_equity(ledger, result.session_id) or {}
+    figures = {"status": s.get("status"), "trades": m.get("trades"), "realized_pnl": m.get("realized_pnl"),
+               "fees": m.get("fees"), "win_rate": m.get("win_rate"), "max_drawdown_pct": m.get("max_drawdown_pct"),
+               "equity": equity.get("equity"), "currency": equity.get("currency"),
+               "recommendation": result.recommendation}
+    if urls:
+        message = messages.report(result.session_id, s.get("label"), figures, str(result.path), final=final)
+        result.deliveries = Notifier(urls).send(message)
+    what = "final report" if final else "report"
+    ledger.write_events([Event(result.session_id, None, "report.written", f"{what} written: {result.path}", now_ns(), {
+        "path": str(result.path), "final": final, "backtest_id": result.backtest_id,
+        "notified": [d.url for d in result.deliveries if d.ok],
+        **{k: v for k, v in figures.items() if k in ("trades", "realized_pnl", "fees")},
+    })])

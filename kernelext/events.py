@@ -34,6 +34,8 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
   relaunched or resumed session put back from the ledger before trading.
 - ``ledger.stalled``: ``pending, spooled, error``: the ledger writer has waited over ~1 s for
   a busy ledger (or spooled); written by the writer itself once the ledger takes writes again.
+- ``report.written``: ``path, final, backtest_id, notified`` (masked URLs that took it), ``trades,
+  realized_pnl, fees``: a session's report was written (``paperlab report``, or its schedule).
 - ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
 """
 
@@ -77,6 +79,7 @@ STAGES: frozenset[str] = frozenset(
         "feed.ok",
         "feed.reconnected",
         "ledger.stalled",
+        "report.written",
     }
 )
 

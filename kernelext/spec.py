@@ -92,6 +92,11 @@ class SessionSpec:
     outside_rth: bool = False  # IB: trade and take bars outside regular trading hours
     account_id: str = ""  # IB: the DU... paper account (masked in to_dict)
     ib_gateway: str = ""  # IB: "host:port" of the gateway, set when the session starts
+    # detached sessions only (the supervisor keeps them): reports, the end, notifications
+    report_every_s: float | None = None  # write a report every period
+    report_at: str | None = None  # ISO UTC time: stop, write the final report, notify
+    notify: tuple[str, ...] = field(default=(), repr=False)  # apprise URLs (masked in to_dict)
+    notify_fills_s: float | None = None  # also notify fills, at most one message per period
 
     @property
     def is_book(self) -> bool:
@@ -122,7 +127,23 @@ class SessionSpec:
         d["sleeves"] = [asdict(s) for s in self.sleeves]
         if self.account_id:
             d["account_id"] = mask_account(self.account_id)
+        d["notify"] = list(self.notify_shown)
         return d
+
+    @property
+    def notify_shown(self) -> tuple[str, ...]:
+        """The notification URLs with their secrets masked (what may be shown or stored)."""
+        if not self.notify:
+            return ()
+        from kernelext.notify.urls import masked
+
+        return masked(self.notify)
+
+    def supervised(self) -> tuple[str, ...]:
+        """The fields set that only the supervisor keeps (they need a detached session)."""
+        set_ = {"report_every": self.report_every_s, "report_at": self.report_at, "notify": self.notify,
+                "notify_fills": self.notify_fills_s}
+        return tuple(name for name, value in set_.items() if value)
 
     def describe(self) -> str:
         """One line, e.g. ``ema_cross on BTC/USD (1-MINUTE-LAST), replay feed, sandbox``."""
@@ -162,6 +183,32 @@ def parse_duration(text: str | float | int) -> float:
     if seconds > MAX_DURATION_S:
         raise SpecError(f"duration: at most 366d (got {text!r}); stop and start again for longer")
     return seconds
+
+
+def parse_period(text: str | float | int, field: str) -> float:
+    """``parse_duration`` with its error naming ``field`` (``report_every: expected ...``)."""
+    try:
+        return parse_duration(text)
+    except SpecError as e:
+        raise SpecError(f"{field}: {str(e).partition(': ')[2]}") from None
+
+
+def parse_report_at(text: str, now: dt.datetime | None = None) -> str:
+    """An ISO time in the future (US/Eastern unless it carries an offset or Z) -> ISO UTC text."""
+    raw = str(text).strip()
+    try:
+        when = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise SpecError(f"report_at: expected an ISO time like 2026-12-11T10:00 (US/Eastern unless it has an offset "
+                        f"or Z) (got {text!r})") from None
+    when = (when if when.tzinfo else when.replace(tzinfo=EASTERN)).astimezone(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    if when <= now:
+        raise SpecError(f"report_at: {raw} is in the past (now {now.astimezone(EASTERN):%Y-%m-%dT%H:%M:%S} "
+                        "US/Eastern); give a future time")
+    if (when - now).total_seconds() > MAX_DURATION_S:
+        raise SpecError(f"report_at: at most 366d ahead (got {raw})")
+    return when.isoformat()
 
 
 def parse_until(text: str) -> str:
@@ -342,11 +389,17 @@ def build_spec(
     max_bars: int | None = None,
     outside_rth: bool = False,
     account_id: str | None = None,
+    report_every: str | float | None = None,
+    report_at: str | None = None,
+    notify: str | list[str] | tuple[str, ...] | None = None,
+    notify_fills: str | float | None = None,
 ) -> SessionSpec:
     """Check everything and return an immutable ``SessionSpec``.
 
     The venue rules on its own fields (``Venue.validate``: feed, speed, outside RTH, account,
     instrument symbology), e.g. an account that is not a paper one is refused.
+    ``report_every``, ``report_at``, ``notify`` (apprise URLs), ``notify_fills`` (a period) are for
+    detached sessions: the supervisor keeps them.
     """
     place = venues.get(venue)
     feed = feed or "auto"
@@ -378,7 +431,25 @@ def build_spec(
         max_bars=max_bars,
         outside_rth=ruled.outside_rth,
         account_id=ruled.account_id or "",
+        **_supervised(report_every, report_at, notify, notify_fills),
     )
+
+
+def _supervised(report_every: str | float | None, report_at: str | None, notify: Any,
+                notify_fills: str | float | None) -> dict[str, Any]:
+    """The checked fields the supervisor keeps (reports, the end, notifications)."""
+    out: dict[str, Any] = {}
+    if report_every not in (None, ""):
+        out["report_every_s"] = parse_period(report_every, "report_every")
+    if report_at not in (None, ""):
+        out["report_at"] = parse_report_at(str(report_at))
+    if notify:
+        from kernelext.notify.urls import parse_urls
+
+        out["notify"] = parse_urls(notify)
+    if notify_fills not in (None, ""):
+        out["notify_fills_s"] = parse_period(notify_fills, "notify_fills")
+    return out
 
 
 def _check_sleeves(sleeves: list[Sleeve]) -> None:
@@ -467,8 +538,9 @@ def _default_label(sleeves: list[Sleeve]) -> str:
 
 
 def spec_from_dict(d: dict[str, Any]) -> SessionSpec:
-    """A stored spec (``SessionSpec.to_dict``, as in the ledger) back as a ``SessionSpec``."""
+    """A stored spec (``SessionSpec.to_dict``, as in the ledger) back as a ``SessionSpec``
+    (without its notification URLs: the ledger holds them masked; ``kernelext.notify.store`` raw)."""
     sleeves = tuple(Sleeve(**s) for s in d["sleeves"])
     risk = RiskCaps(**d.get("risk", {}))
-    fields = {k: v for k, v in d.items() if k not in ("sleeves", "risk", "starting_cash")}
+    fields = {k: v for k, v in d.items() if k not in ("sleeves", "risk", "starting_cash", "notify")}
     return SessionSpec(sleeves=sleeves, risk=risk, starting_cash=Decimal(d["starting_cash"]), **fields)

@@ -9,6 +9,7 @@ session row or any other row left behind in the ledger.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from kernelext.surfaces.cli import main
 
 PAPER = ["paper", "--feed", "replay", "--strategy", "ema_cross", "--instrument", "BTC/USD"]
+SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")  # a valid --report-at
 SLEEVE = '{"strategy": "ema_cross", "instrument": "BTC/USD"%s}'
 
 
@@ -203,6 +205,21 @@ CLI_CASES: list[tuple[list[str], str, int]] = [
     # reports
     (["report", "no-such-session"], "session", 2),
     (["report", "latest", "--html", "r.txt"], "html", 2),
+    (["report", "latest", "--notify", "nope://x"], "notify", 2),
+    # schedules and notifications: kept by the supervisor, so only with --detach
+    ([*PAPER, "--report-every", "4h"], "report_every: needs --detach", 2),
+    ([*PAPER, "--report-at", SOON], "report_at: needs --detach", 2),
+    ([*PAPER, "--notify", "json://user:hunter2@127.0.0.1:9/x"], "notify: needs --detach", 2),
+    ([*PAPER, "--detach", "--report-every", "soon"], "report_every", 2),
+    ([*PAPER, "--detach", "--report-every", "0s"], "report_every", 2),
+    ([*PAPER, "--detach", "--report-every"], "report_every", 2),
+    ([*PAPER, "--detach", "--report-at", "noon"], "report_at", 2),
+    ([*PAPER, "--detach", "--report-at", "2020-01-01T10:00"], "report_at", 2),
+    ([*PAPER, "--detach", "--report-at", "2999-01-01T10:00"], "report_at", 2),
+    ([*PAPER, "--detach", "--notify", "nope://user:hunter2@x"], "notify", 2),
+    ([*PAPER, "--detach", "--notify", "127.0.0.1:8080/hook"], "notify", 2),
+    ([*PAPER, "--detach", "--notify", "http://127.0.0.1:8080/hook"], "notify", 2),
+    ([*PAPER, "--detach", "--notify-fills", "0s"], "notify_fills", 2),
 ]
 
 HOME_CASES: list[tuple[str, list[str], str]] = [
@@ -253,6 +270,23 @@ def test_cli_with_a_bad_home(where: str, argv: list[str], field: str, home: Path
     assert {p: p.read_bytes() for p in files["CORRUPT"].iterdir()} == before, "the corrupt ledger was changed"
 
 
+def test_a_secret_in_a_bad_notify_url_is_never_repeated(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from kernelext import api
+
+    for argv in ([*PAPER, "--notify", "json://user:hunter2@127.0.0.1:9/x"],
+                 [*PAPER, "--detach", "--notify", "nope://user:hunter2@x"]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert "hunter2" not in out + err and "notify" in err, err
+    monkeypatch.setenv("PAPERLAB_NOTIFY", "json://u:p@127.0.0.1:9/x nope://user:hunter2@x")
+    assert main([*PAPER, "--detach"]) == 2
+    out, err = capsys.readouterr()
+    _assert_one_line(err, "paperlab: error:", "PAPERLAB_NOTIFY", "a bad PAPERLAB_NOTIFY")
+    assert "hunter2" not in out + err
+    assert ledger_rows(home) == 0 and api.supervisor_pid() is None, "nothing may start or be written"
+
+
 def test_labels_are_stored_without_control_characters_and_capped(home: Path) -> None:
     from kernelext import api
 
@@ -291,6 +325,9 @@ MAGIC_CASES: list[tuple[str, str | None, str]] = [
     ("%paper backtest --like nope", None, "session"),
     ("%paper events nope", None, "session"),
     ("%paper report nope", None, "session"),
+    ("%paper start --strategy ema_cross --instrument BTC/USD --report-every 4h", None, "report_every"),
+    ("%paper start --strategy ema_cross --instrument BTC/USD --detach --report-at noon", None, "report_at"),
+    ("%paper start --strategy ema_cross --instrument BTC/USD --detach --notify nope://x", None, "notify"),
 ]
 
 
@@ -341,6 +378,15 @@ PY_CASES: list[tuple[str, Callable[[], Any], str]] = [
     ("compare unknown", lambda: kernelext.compare("a", "b"), "session"),
     ("frames unknown", lambda: kernelext.frames.fills("nope"), "session"),
     ("attach unknown", lambda: kernelext.attach("nope"), "session"),
+    ("start report_every without detach", lambda: kernelext.start("ema_cross", "BTC/USD", report_every="4h"),
+     "report_every"),
+    ("start notify without detach", lambda: kernelext.start("ema_cross", "BTC/USD", notify="json://127.0.0.1:9/x"),
+     "notify"),
+    ("start report_at past", lambda: kernelext.start("ema_cross", "BTC/USD", report_at="2020-01-01T10:00",
+                                                     detach=True), "report_at"),
+    ("start notify bad", lambda: kernelext.start("ema_cross", "BTC/USD", notify=["nope://x"], detach=True), "notify"),
+    ("start notify not text", lambda: kernelext.start("ema_cross", "BTC/USD", notify=[7], detach=True), "notify"),
+    ("report notify bad", lambda: kernelext.api.report("latest", notify="nope://x"), "notify"),
 ]
 
 

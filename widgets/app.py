@@ -3,7 +3,8 @@
     uv run python -m widgets.app                      # http://127.0.0.1:5006
     PAPERLAB_APP_PASSWORD=... uv run python -m widgets.app --host 0.0.0.0
 
-The app process is a runner host: sessions started here run in it. The Paper tab
+The app process is a runner host: sessions started here run in it, or, with the start card's
+"Keep running" box ticked, detached in a supervised process of their own. The Paper tab
 shows the session started here or, when none is shown (or the shown one ended),
 the newest running session in the ledger, also one a notebook started. Binding
 to anything but loopback needs a password (Panel's basic auth). The header carries
@@ -146,10 +147,11 @@ class PaperApp(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return self.panel()
 
-    def on_started(self, runner: Any) -> None:
-        """Start-card callback (any thread): show ``runner``'s session at the next poll."""
+    def on_started(self, started: Any) -> None:
+        """Start-card callback (any thread): show the session at the next poll (``started``: its runner,
+        or the id of a detached session, which runs in a supervised process of its own)."""
         with self._lock:
-            self._started.append(runner.session_id)
+            self._started.append(started if isinstance(started, str) else started.session_id)
 
     def _chips_html(self) -> str:
         return "".join(c.html(self.health_rows[v.name]) for v, c in self.chips)

@@ -8,6 +8,11 @@ interactive widget has a stable ``paperlab-*`` CSS class for browser tests. A ve
 start panel (``widgets.venues``, e.g. IB paper's) shows it with its note; the fields shown
 (speed, starting cash, Outside RTH) are the venue's ``form_fields``.
 
+"Keep running after this notebook closes" (off by default) starts the session detached: the
+supervisor runs it in a process of its own and Start returns its id at once. The card then says
+so and attaches to it as ``%paper attach`` does: its dashboard (``widgets.dashboard``) shows below
+the card, unless the host shows it (the app's Paper tab does, through ``on_started``).
+
 Declared state (params): ``busy`` (a start is under way: the Start button waits), ``error_text``
 and ``log_tail`` (the one-line error and the log tail under it).
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import panel as pn
@@ -24,6 +30,7 @@ import param
 
 from kernelext.spec import SpecError
 from widgets import startform as sf
+from widgets.dashboard import SessionDashboard
 from widgets.startform import FormState, ParamField, error_parts
 from widgets.ui.post import current_doc, in_thread, post_to_ui
 from widgets.venues import start_panels
@@ -92,19 +99,22 @@ class _PanelSleeveRow:
 
 
 class PanelStartCard(pn.viewable.Viewer):
-    """The start form in Panel; ``on_started(runner)`` once a session runs."""
+    """The start form in Panel; ``on_started(runner)`` once a session runs (``on_started(session_id)``
+    once a detached one is handed to the supervisor)."""
 
     busy = param.Boolean(default=False, doc="a start is under way")
     error_text = param.String(default="", doc="the one-line error shown ('' when none)")
     log_tail = param.String(default="", doc="the failed start's log tail ('' hides it)")
 
     def __init__(
-        self, on_started: Callable[[SessionRunner], None] | None = None, *, ledger: Ledger | None = None
+        self, on_started: Callable[[SessionRunner | str], None] | None = None, *, ledger: Ledger | None = None
     ) -> None:
         super().__init__()
         self.on_started = on_started
         self.ledger = ledger
         self.started_runner: SessionRunner | None = None
+        self.started_id: str | None = None  # the session started last (detached or not)
+        self.dashboard: SessionDashboard | None = None  # a detached session's, when no host shows it
         self._starting: Future | None = None
         self._venue = sf.venue_of(sf.DEFAULT_VENUE)
         choices = sf.venue_choices()
@@ -149,6 +159,11 @@ class PanelStartCard(pn.viewable.Viewer):
             label="Outside RTH (trade and take bars outside regular trading hours)", value=False,
             css_classes=["paperlab-outside-rth"],
         )
+        self.detach = pn.widgets.Checkbox(
+            label="Keep running after this notebook closes (its own supervised process)", value=False,
+            css_classes=["paperlab-detach"],
+        )
+        self.attached = pn.Column(sizing_mode="stretch_width", css_classes=["paperlab-attached"])
         self.venue_panels = {name: cls(ledger) for name, cls in start_panels(panel_start=True).items()}
         self.form_note = pn.pane.Markdown("", css_classes=["paperlab-venue-note"])  # the venue panel's note
         self.venue_section = pn.Column(
@@ -161,8 +176,8 @@ class PanelStartCard(pn.viewable.Viewer):
         self.started = pn.pane.Alert("", alert_type="success", visible=False, css_classes=["paperlab-started"])
         self._layout = pn.Column(
             pn.pane.Markdown("### New paper session"), self.venue, self.venue_section, self.mode, self.single, self.book,
-            self.timeframe, self.cash, self.until, self.label, self.speed, self.start_button, self.error,
-            self.log_card, self.started,
+            self.timeframe, self.cash, self.until, self.label, self.speed, self.detach, self.start_button, self.error,
+            self.log_card, self.started, self.attached,
             css_classes=["paperlab-start-card"],
         )
         self.strategy.param.watch(lambda _e: self._make_params(), "value")
@@ -258,27 +273,51 @@ class PanelStartCard(pn.viewable.Viewer):
             return None
         self.busy = True
         doc = current_doc()
-        self._starting = in_thread(lambda: sf.launch(spec, ledger=self.ledger), self._done,
-                                   lambda fn: post_to_ui(doc, fn), "paperlab-panel-start")
+        if self.detach.value:
+            def launch() -> SessionRunner | str:
+                return sf.launch(spec, ledger=self.ledger, detach=True)
+        else:
+            def launch() -> SessionRunner | str:
+                return sf.launch(spec, ledger=self.ledger)
+        done = partial(self._done, spec.describe())
+        self._starting = in_thread(launch, done, lambda fn: post_to_ui(doc, fn), "paperlab-panel-start")
         return self._starting
 
-    def wait_started(self, timeout: float = 90.0) -> SessionRunner | None:
-        """Block until a start in progress ends (tests, scripts); the runner or None."""
+    def wait_started(self, timeout: float = 90.0) -> SessionRunner | str | None:
+        """Block until a start in progress ends (tests, scripts); the runner, the session id of a
+        detached start, or None."""
         if self._starting is not None:
             wait_futures([self._starting], timeout)
-        return self.started_runner
+        return self.started_runner or self.started_id
 
-    def _done(self, runner: SessionRunner | None, error: BaseException | None) -> None:
+    def _done(self, what: str, started: SessionRunner | str | None, error: BaseException | None) -> None:
         """The start's outcome, on the document's loop."""
         self.busy = False
-        if error is not None or runner is None:
+        if error is not None or started is None:
             self._show_error(*error_parts(error or RuntimeError("no runner")))
             return
-        self.started_runner = runner
-        self.started.object = f"Started `{runner.session_id}`: {runner.spec.describe()}"
+        if isinstance(started, str):
+            self.started_runner, self.started_id = None, started
+            self.started.object = (f"Started `{started}` detached: {what}. It runs in its own process under "
+                                   "the supervisor and keeps running when this page or notebook closes.")
+        else:
+            self.started_runner, self.started_id = started, started.session_id
+            self.started.object = f"Started `{started.session_id}`: {what}"
         self.started.visible = True
+        self._attach(started if isinstance(started, str) else None)
         if self.on_started is not None:
-            self.on_started(runner)
+            self.on_started(started)
+
+    def _attach(self, session_id: str | None) -> None:
+        """Show a detached session's dashboard under the card (``%paper attach``), unless a host shows it."""
+        if self.dashboard is not None:
+            self.dashboard.stop()
+            self.dashboard = None
+        self.attached.objects = []
+        if session_id is None or self.on_started is not None:
+            return
+        self.dashboard = SessionDashboard(session_id, self.ledger)
+        self.attached.objects = [self.dashboard.panel()]
 
     def _show_error(self, message: str, tail: str) -> None:
         self.param.update(error_text=message, log_tail=tail)

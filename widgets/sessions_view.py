@@ -1,4 +1,9 @@
-"""The Sessions tab: every session newest first, its sleeves and round trips, delete / clear all.
+"""The Sessions tab: every session newest first, its sleeves and round trips, controls, delete / clear all.
+
+Each row says where the session runs ("process": ``detached · pid N`` for one handed to the
+supervisor, ``this process``, ``pid N``) beside its status. The selected session, while its
+process runs it, takes Pause / Resume / Flatten / Kill / Stop (``widgets.session_controls``;
+a session of another process, a detached one too, through the ledger's command queue).
 
 Deleting is two steps: "Delete session" (or "Clear all") shows a red
 "Confirm: delete session X and its N fills" button next to a Cancel. A session
@@ -21,12 +26,14 @@ import param
 from kernelext import api
 from kernelext.errors import Refused, one_line
 from widgets.feed import eastern_str
+from widgets.session_controls import SessionControls
 from widgets.ui.post import Repeat, every
+from widgets.where import process_marker
 
 if TYPE_CHECKING:
     from kernelext.ledger import Ledger
 
-SESSION_COLUMNS = ["session_id", "label", "kind", "what", "start (ET)", "end (ET)", "status", "fills",
+SESSION_COLUMNS = ["session_id", "label", "kind", "what", "start (ET)", "end (ET)", "status", "process", "fills",
                    "round trips", "realized P&L", "fees"]
 SLEEVE_COLUMNS = ["sleeve", "trades", "wins", "losses", "win_rate", "profit_factor", "realized_pnl", "fees",
                   "max_drawdown"]
@@ -67,6 +74,7 @@ class SessionsView(pn.viewable.Viewer):
         self.trip_rows = trip_rows
         self.refresh_s = refresh_s
         self.rows: list[dict[str, Any]] = []
+        self.processes: dict[str, dict[str, Any]] = {}  # id -> its status, pid, host, alive
         self._trips_cache: dict[tuple[str, int], int] = {}
         self._signature: Any = None
         self._callback: Repeat | None = None
@@ -81,6 +89,7 @@ class SessionsView(pn.viewable.Viewer):
         self.clear_button = pn.widgets.Button(label="Clear all", color="warning", width=100)
         self.confirm_button = pn.widgets.Button(label="Confirm", color="danger", visible=False)
         self.cancel_button = pn.widgets.Button(label="Cancel", visible=False, width=90)
+        self.controls = SessionControls(self.ledger, on_done=self._control_done)
         self.refresh_button.on_click(lambda _e: self.refresh())
         self.delete_button.on_click(lambda _e: self.ask_delete())
         self.clear_button.on_click(lambda _e: self.ask_clear())
@@ -98,7 +107,7 @@ class SessionsView(pn.viewable.Viewer):
             self._layout = pn.Column(
                 pn.Row(self.refresh_button, self.delete_button, self.clear_button, self.confirm_button,
                        self.cancel_button),
-                self.alert, self.table, self.detail,
+                self.alert, self.table, pn.Row(self.detail, self.controls),
                 pn.Row(pn.Column("**Sleeves**", self.sleeves_table, sizing_mode="stretch_width"),
                        pn.Column("**Round trips** (newest first)", self.trips_table, sizing_mode="stretch_width"),
                        sizing_mode="stretch_width"),
@@ -114,22 +123,27 @@ class SessionsView(pn.viewable.Viewer):
         if self._current_signature() != self._signature:
             self.refresh()
 
-    def _current_signature(self) -> Any:
-        """(id, status) of every session: what a reload is worth doing for."""
-        return tuple(api.session_statuses(ledger=self.ledger))
+    def _current_signature(self, processes: list[dict[str, Any]] | None = None) -> Any:
+        """(id, status, pid) of every session: what a reload is worth doing for (a relaunch changes the pid)."""
+        rows = api.session_processes(ledger=self.ledger) if processes is None else processes
+        return tuple(sorted((r["id"], r["status"], r["pid"]) for r in rows))
 
     def refresh(self) -> None:
         """Reload the history (newest first), keeping the selection when the session is still there."""
         df = api.sessions(ledger=self.ledger)  # (marks sessions of dead processes crashed first)
-        self._signature = self._current_signature()
+        processes = api.session_processes(ledger=self.ledger)
+        self._signature = self._current_signature(processes)
+        self.processes = {r["id"]: r for r in processes}
         whats = self._whats()
+        detached = api.detached_ids(ledger=self.ledger)
         rows = []
         for r in df.iter_rows(named=True):
             sid = r["session_id"]
             rows.append({
                 "session_id": sid, "label": r["label"], "kind": r["kind"], "what": whats.get(sid, ""),
                 "start (ET)": eastern_str(r["started_at_ns"]), "end (ET)": eastern_str(r["ended_at_ns"]),
-                "status": r["status"], "fills": r["fills"], "round trips": self._trips(sid, r["fills"]),
+                "status": r["status"], "process": process_marker(self.processes.get(sid), sid in detached),
+                "fills": r["fills"], "round trips": self._trips(sid, r["fills"]),
                 "realized P&L": _r(r["realized_pnl"], 2), "fees": _r(r["fees"], 2),
             })
         self.rows = rows
@@ -177,14 +191,17 @@ class SessionsView(pn.viewable.Viewer):
         self.delete_button.disabled = self.selected is None
 
     def _show_detail(self, session_id: str | None) -> None:
-        """Per-sleeve performance and round trips of the selected session."""
+        """Per-sleeve performance and round trips of the selected session; the controls aim at it."""
+        self.controls.target(session_id, bool((self.processes.get(session_id or "") or {}).get("alive")))
         if session_id is None:
             self.detail.object = "Select a session to see its sleeves and round trips."
             self.sleeves_table.value = pd.DataFrame([], columns=SLEEVE_COLUMNS)
             self.trips_table.value = pd.DataFrame([], columns=TRIP_COLUMNS)
             return
         row = self._row(session_id) or {}
-        self.detail.object = f"**{html.escape(row.get('label') or '')}** `{session_id}` — {row.get('what', '')}"
+        where = f" ({row['process']}, {row['status']})" if row.get("process") else f" ({row.get('status')})"
+        self.detail.object = (f"**{html.escape(row.get('label') or '')}** `{session_id}` — "
+                              f"{html.escape(row.get('what', ''))}{html.escape(where)}")
         self.sleeves_table.value = self._sleeve_frame(session_id)
         self.trips_table.value = self._trip_frame(session_id)
 
@@ -210,6 +227,20 @@ class SessionsView(pn.viewable.Viewer):
 
     def _row(self, session_id: str) -> dict[str, Any] | None:
         return next((r for r in self.rows if r["session_id"] == session_id), None)
+
+    # -- controls ------------------------------------------------------------------------------
+    def control(self, verb: str) -> Any:
+        """Send ``verb`` to the selected session (as its button does); the worker's future, or None."""
+        return self.controls.send(verb)
+
+    def _control_done(self, verb: str, session_id: str, error: BaseException | None) -> None:
+        """A control's outcome (on the document's loop): one line in the alert, the list re-read."""
+        if error is None:
+            self._say(f"{verb}: ok ({session_id})", "success")
+        else:
+            why = one_line(error)
+            self._say(why if why.startswith(verb) else f"{verb} failed: {why}", "danger")
+        self.refresh()
 
     # -- delete / clear ------------------------------------------------------------------------
     def _live_row(self, session_id: str) -> dict[str, Any] | None:

@@ -2,6 +2,9 @@
 
 ``StartCard().widget`` is the form; a successful Start flips it (its VBox children are
 replaced) to a ``SessionCard``: status cards, Pause/Resume/Flatten/Kill and an event feed.
+With "Keep running after this notebook closes" ticked, Start hands the session to the
+supervisor (its own process) and flips to an ``AttachedCard`` (``widgets.attached``): what
+``%paper attach`` tells of it, live (status line, numbers, controls, event feed from the ledger).
 A venue with a start panel (``widgets.venues``: IB paper's gateway state, account,
 Check / Start / Restart gateway) shows it with its note; the fields shown (speed,
 starting cash, Outside RTH) are the venue's ``form_fields``.
@@ -31,6 +34,7 @@ from kernelext import api
 from kernelext.events import CONTROL_VERBS, STAGES, Event, now_ns
 from kernelext.spec import EASTERN, SpecError
 from widgets import startform as sf
+from widgets.attached import AttachedCard
 from widgets.startform import FormState, ParamField, error_parts
 from widgets.ui import style
 from widgets.ui.kernel import LoopBridge, kernel_loop
@@ -322,19 +326,24 @@ class _SleeveRow:
 
 
 class StartCard:
-    """The guided start form (ipywidgets); flips to a ``SessionCard`` once the session runs."""
+    """The guided start form (ipywidgets); flips to a ``SessionCard`` once the session runs (an
+    ``AttachedCard`` once a detached one is handed to the supervisor).
+
+    ``on_started`` gets the ``SessionRunner``, or the session id of a detached start.
+    """
 
     def __init__(
         self,
         *,
-        on_started: Callable[[SessionRunner], None] | None = None,
+        on_started: Callable[[SessionRunner | str], None] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         ledger: Ledger | None = None,
     ) -> None:
         self.on_started = on_started
         self.ledger = ledger
         self.runner: SessionRunner | None = None
-        self.session_card: SessionCard | None = None
+        self.session_id: str | None = None  # the session started last (detached or not)
+        self.session_card: SessionCard | AttachedCard | None = None
         self.error_text = ""
         self._bridge = LoopBridge(loop)
         self._starting: Future | None = None
@@ -379,6 +388,10 @@ class StartCard:
             value=False, description="Outside RTH", style=_DESC,
             tooltip="trade and take bars outside regular trading hours (IB)",
         )
+        self.detach = w.Checkbox(
+            value=False, description="Keep running after this notebook closes", indent=False,
+            tooltip="run the session in a supervised process of its own (detached); attach to it from anywhere",
+        )
         self.form_note = w.HTML()  # the venue panel's note
         self.venue_panels = {name: cls(self.ledger, bridge=self._bridge) for name, cls in start_panels().items()}
         self.venue_box = w.VBox([self.form_note, self.outside_rth])
@@ -390,7 +403,7 @@ class StartCard:
             [
                 w.HTML("<b>New paper session</b>"), w.HBox([self.venue, self.venue_note]), self.venue_box, self.mode,
                 self.single_box, self.book_box, self.timeframe, self.cash, self.until, self.label, self.speed,
-                self.start_button, self.message, self.log_tail,
+                self.detach, self.start_button, self.message, self.log_tail,
             ]
         )
         self.widget = w.VBox([self.form], layout=w.Layout(border="1px solid #ddd", padding="6px"))
@@ -495,32 +508,43 @@ class StartCard:
         except SpecError as e:
             self._show_error(*error_parts(e))
             return None
+        detach = bool(self.detach.value)
         self.start_button.disabled = True
-        self.message.value = f"starting {style.esc(spec.describe())} ..."
-        self._starting = self._bridge.run_in_thread(
-            lambda: sf.launch(spec, ledger=self.ledger), self._started, name="paperlab-start"
-        )
+        self.message.value = f"starting {style.esc(spec.describe())}{' (detached)' if detach else ''} ..."
+        if detach:
+            def launch() -> SessionRunner | str:
+                return sf.launch(spec, ledger=self.ledger, detach=True)
+        else:
+            def launch() -> SessionRunner | str:
+                return sf.launch(spec, ledger=self.ledger)
+        self._starting = self._bridge.run_in_thread(launch, self._started, name="paperlab-start")
         return self._starting
 
-    def wait_started(self, timeout: float = 90.0) -> SessionRunner | None:
-        """Block until a start in progress ends, then apply it (tests, scripts); the runner or None."""
+    def wait_started(self, timeout: float = 90.0) -> SessionRunner | str | None:
+        """Block until a start in progress ends, then apply it (tests, scripts); the runner, the
+        session id of a detached start, or None."""
         if self._starting is not None:
             wait_futures([self._starting], timeout)
         self._bridge.pump()
-        return self.runner
+        return self.runner or self.session_id
 
-    def _started(self, runner: SessionRunner | None, error: BaseException | None) -> None:
+    def _started(self, started: SessionRunner | str | None, error: BaseException | None) -> None:
         self._starting = None
         self._venue_changed()
-        if error is not None or runner is None:
+        if error is not None or started is None:
             self._show_error(*error_parts(error or RuntimeError("no runner")))
             return
         self.message.value = ""
-        self.runner = runner
-        self.session_card = SessionCard(runner, loop=self._bridge.loop, on_new=self._back_to_form)
+        if isinstance(started, str):  # detached: its own process; show it as %paper attach does
+            self.runner, self.session_id = None, started
+            self.session_card = AttachedCard(started, ledger=self.ledger, loop=self._bridge.loop,
+                                             on_new=self._back_to_form)
+        else:
+            self.runner, self.session_id = started, started.session_id
+            self.session_card = SessionCard(started, loop=self._bridge.loop, on_new=self._back_to_form)
         self.widget.children = (self.session_card.widget,)
         if self.on_started is not None:
-            self.on_started(runner)
+            self.on_started(started)
 
     def _back_to_form(self) -> None:
         if self.session_card is not None:

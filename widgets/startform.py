@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from kernelext import api, venues
+from kernelext.errors import PaperLabError
 from kernelext.spec import (
     DEFAULT_BAR_SPEC,
     SessionSpec,
@@ -301,7 +302,8 @@ class FormState:
 
     ``speed``: 'max' (as fast as the node takes bars) or a positive number of bar
     intervals per interval of wall time; the default '60' plays 1-minute bars at one a
-    second. ``until``: '' or 'HH:MM' US/Eastern. ``sleeves`` (book mode): dicts
+    second. ``until``: '' or 'HH:MM' US/Eastern. ``detach``: start it in a supervised process
+    of its own (it outlives the notebook or app that started it). ``sleeves`` (book mode): dicts
     ``{strategy, instrument, params (JSON text or dict), bar_spec?, name?}``; the
     ``timeframe`` is their default bar spec. ``params`` (single mode): raw form values
     by name, or a JSON object as text.
@@ -323,6 +325,7 @@ class FormState:
     speed: str = DEFAULT_SPEED
     sleeves: list[dict[str, Any]] = field(default_factory=list)
     outside_rth: bool = False
+    detach: bool = False  # run in a supervised process of its own (outlives the notebook); not part of the spec
 
     def __post_init__(self) -> None:
         instrument, timeframe = venue_defaults(self.venue)
@@ -335,7 +338,7 @@ class FormState:
 def read_form(card: Any, instrument: str) -> FormState:
     """A ``FormState`` from a start card (ipywidgets or Panel) whose widgets share these names:
     mode, venue, strategy, timeframe, param_widgets, cash, until, label, speed, sleeve_rows,
-    outside_rth. ``instrument`` is passed in: the two cards pick it differently."""
+    outside_rth, detach. ``instrument`` is passed in: the two cards pick it differently."""
     return FormState(
         mode=card.mode.value,
         venue=card.venue.value,
@@ -349,6 +352,7 @@ def read_form(card: Any, instrument: str) -> FormState:
         speed=card.speed.value,
         sleeves=[r.value() for r in card.sleeve_rows],
         outside_rth=card.outside_rth.value,
+        detach=bool(card.detach.value),
     )
 
 
@@ -389,23 +393,30 @@ def to_spec(state: FormState) -> SessionSpec:
 def error_parts(error: BaseException) -> tuple[str, str]:
     """``(one-line message, log tail)`` to show for a failed start; never a traceback.
 
-    A ``SpecError``'s message is already one line naming the field; a ``SessionStartError``
-    carries the Nautilus log tail after its first line; anything else gets its type name.
+    A ``PaperLabError``'s message (``SpecError``, ``Refused``, ...) is already one line naming the
+    field; a ``SessionStartError`` carries the Nautilus log tail after its first line; anything else
+    gets its type name.
     """
     lines = str(error).strip().splitlines()
     first = lines[0] if lines else type(error).__name__
     if any(c.__name__ == "SessionStartError" for c in type(error).__mro__):
         return first, "\n".join(lines[1:])
-    if isinstance(error, SpecError):
+    if isinstance(error, PaperLabError):
         return first, ""
     return f"{type(error).__name__}: {first}", ""
 
 
-def launch(spec: SessionSpec, *, ledger: Ledger | None = None) -> SessionRunner:
-    """Start a validated spec; returns the running ``SessionRunner`` (or ``SessionStartError``)."""
+def launch(spec: SessionSpec, *, ledger: Ledger | None = None, detach: bool = False) -> SessionRunner | str:
+    """Start a validated spec; returns the running ``SessionRunner`` (or ``SessionStartError``).
+
+    ``detach``: hand it to the supervisor instead (its own process); returns its session id at once.
+    """
+    if detach:
+        return api.start_spec(spec, ledger=ledger, detach=True)
     return api.start_spec(spec, ledger=ledger)
 
 
-def start(state: FormState, *, ledger: Ledger | None = None) -> SessionRunner:
-    """Validate and start; raises ``SpecError`` (bad input) or ``SessionStartError``."""
-    return launch(to_spec(state), ledger=ledger)
+def start(state: FormState, *, ledger: Ledger | None = None) -> SessionRunner | str:
+    """Validate and start (``state.detach``: detached, the session id); raises ``SpecError`` (bad input),
+    ``Refused`` or ``SessionStartError``."""
+    return launch(to_spec(state), ledger=ledger, detach=state.detach)

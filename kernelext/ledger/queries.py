@@ -415,3 +415,17 @@ def strategy_states(ledger: Ledger, session_id: str) -> dict[str, str]:
     """strategy id -> its last saved state (JSON text) for the session."""
     return dict(ledger.query("SELECT strategy_id, state_json FROM strategy_state WHERE session_id = ?", (session_id,)))
 
+
+
+# -- the supervisor's notifications: new events of some stages, any session ----------------------
+
+
+def stage_events_after(ledger: Ledger, after_id: int, upto_id: int, stages: Sequence[str],
+                       limit: int = 1000) -> list[tuple]:
+    """id, session_id, stage, message, ts, extras_json of the events with ``after_id < id <= upto_id``
+    (``max_event_id``) whose stage is one of ``stages``, oldest first (a range scan of the new rows)."""
+    marks = ", ".join("?" * len(stages))
+    return ledger.query(
+        f"SELECT id, session_id, stage, message, ts, extras_json FROM events WHERE id > ? AND id <= ?"
+        f" AND stage IN ({marks}) ORDER BY id LIMIT ?", (after_id, upto_id, *stages, limit),
+    )

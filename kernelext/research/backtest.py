@@ -191,7 +191,8 @@ def backtest(
     else:
         anchor = anchor_ns or spec.anchor_ns or _default_anchor(spec, bars or spec.max_bars or DEFAULT_BARS)
         data = generated_bars(spec, anchor, bars or spec.max_bars or DEFAULT_BARS)
-    spec = replace(spec, label=label or f"backtest {spec.label}")
+    spec = replace(spec, label=label or f"backtest {spec.label}", report_every_s=None, report_at=None, notify=(),
+                   notify_fills_s=None)  # a paper session's schedule and notifications are not a backtest's
     session_id = recording.new_session_id()
     return _run_recorded(spec, data, session_id, ledger)
 

@@ -51,6 +51,7 @@ class Report:
     recommendation: str | None = None
     no_comparison: str | None = None
     path: Path | None = field(default=None)
+    deliveries: list[Any] = field(default_factory=list)  # notify.notifier.Delivery per URL (masked)
 
     @property
     def html(self) -> str:

@@ -10,6 +10,7 @@ One per ``PAPERLAB_HOME`` (the pid file's ``flock``). Every ``POLL_S`` it
 
 At start it adopts the detached sessions still running (their pids alive) and relaunches
 those whose process is gone. Stopping the supervisor (SIGTERM/SIGINT) leaves sessions running.
+Each round ends with the watched sessions' ``duties``: report schedules, the end, notifications.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from kernelext.events import Event, now_ns
 from kernelext.ledger import Ledger, pid_alive, queries
 from kernelext.supervisor import files
+from kernelext.supervisor.duties import Duties
 from kernelext.supervisor.policy import DIED_STATUSES, HOUR_S, RelaunchPolicy, should_relaunch
 from kernelext.supervisor.request import LAUNCH
 
@@ -69,6 +71,7 @@ class Supervisor:
         self.watched: dict[str, Watched] = {}
         self.host = socket.gethostname()
         self._stop = False
+        self.duties = Duties(self.ledger, log)  # report schedules, the end, notifications
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -84,6 +87,7 @@ class Supervisor:
             except Exception:  # noqa: BLE001  (a busy ledger must not end the supervisor)
                 log.exception("tick failed")
             time.sleep(POLL_S)
+        self.duties.close()
         log.info("supervisor stopping; %d session(s) keep running", sum(w.alive() for w in self.watched.values()))
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -98,6 +102,7 @@ class Supervisor:
             self.ledger.finish_command(command_id, f"launched pid {w.pid}")
         for w in list(self.watched.values()):
             self._check(w)
+        self.duties.tick(self.watched)
 
     # -- adoption ----------------------------------------------------------------------------
 

@@ -25,10 +25,17 @@ def pinned(spec: SessionSpec) -> SessionSpec:
 
 
 def request_launch(spec: SessionSpec, ledger: Ledger) -> str:
-    """Write the session's row (status ``starting``, no pid) and its launch request; returns its id."""
+    """Write the session's row (status ``starting``, no pid) and its launch request; returns its id.
+
+    Its notification URLs are kept raw in an owner-only file (``kernelext.notify.store``); the row's
+    spec holds them masked."""
+    from kernelext.notify import store
+
     session_id = recording.new_session_id()
     recording.create_row(ledger, session_id, pinned(spec), kind="paper", venue=spec.venue, feed=spec.feed,
                          in_this_process=False)
+    if spec.notify:
+        store.save(session_id, spec.notify)
     ledger.enqueue_command(session_id, LAUNCH)
     return session_id
 

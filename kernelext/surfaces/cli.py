@@ -128,7 +128,16 @@ def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
         max_bars=ns.bars,
         outside_rth=bool(getattr(ns, "outside_rth", False)),
         account_id=getattr(ns, "account", None),
+        **supervised_from_args(ns),
     )
+
+
+def supervised_from_args(ns: argparse.Namespace) -> dict[str, Any]:
+    """``--report-every --report-at --notify --notify-fills`` as ``api.spec`` options (none on parsers
+    without them)."""
+    options = {"report_every": getattr(ns, "report_every", None), "report_at": getattr(ns, "report_at", None),
+               "notify": getattr(ns, "notify", None), "notify_fills": getattr(ns, "notify_fills", None)}
+    return {k: v for k, v in options.items() if v}
 
 
 def build_parser() -> OneLineParser:
@@ -169,10 +178,34 @@ def build_parser() -> OneLineParser:
 
 
 def add_detach_argument(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``--detach``: run the session in a supervised process of its own and return at once."""
+    """``--detach``: run the session in a supervised process of its own and return at once; and what
+    the supervisor keeps for it: reports, an end, notifications (they need ``--detach``)."""
     p.add_argument("--detach", action="store_true",
                    help="run in a process of its own under the supervisor (relaunched if it dies); print its id")
+    p.add_argument("--report-every", default=None,
+                   help="with --detach: write a report to $PAPERLAB_HOME/reports every period (30m, 4h, 1d)")
+    p.add_argument("--report-at", default=None,
+                   help="with --detach: at this ISO time (US/Eastern unless it has an offset) stop the session, "
+                        "write the final report and notify, e.g. 2026-12-11T10:00")
+    p.add_argument("--notify", action="append", default=None, metavar="URL",
+                   help="with --detach: an apprise URL (repeatable; default $PAPERLAB_NOTIFY) told of relaunches, "
+                        "errors, risk halts and reports")
+    p.add_argument("--notify-fills", nargs="?", const="1m", default=None, metavar="EVERY",
+                   help="with --detach and notify URLs: also fills, at most one message per EVERY (default 1m)")
     return p
+
+
+def detached_lines(spec: SessionSpec) -> list[str]:
+    """What the supervisor keeps for a detached session, a line each (URLs masked)."""
+    lines = []
+    if spec.report_every_s:
+        lines.append(f"reports: every {spec.report_every_s:g}s to $PAPERLAB_HOME/reports")
+    if spec.report_at:
+        lines.append(f"end: at {spec.report_at} stop, write the final report, notify")
+    if spec.notify:
+        fills = f"; fills at most once per {spec.notify_fills_s:g}s" if spec.notify_fills_s else ""
+        lines.append(f"notify: {', '.join(spec.notify_shown)} (relaunches, errors, risk halts, reports{fills})")
+    return lines
 
 
 def add_supervisor_commands(sub: Any) -> None:
@@ -182,12 +215,22 @@ def add_supervisor_commands(sub: Any) -> None:
 
 
 def cmd_paper_detached(ns: argparse.Namespace, spec: SessionSpec) -> int:
+    import dataclasses
+
+    from kernelext.notify.urls import from_env
+
+    if not spec.notify:  # shown below as the session will have them (api.start_detached does the same)
+        spec = dataclasses.replace(spec, notify=from_env())
     session_id = api.start_spec(spec, require_backtest=ns.require_backtest, detach=True)
     if ns.json:
-        print(json.dumps({"session_id": session_id, "status": "starting", "detached": True}))
+        print(json.dumps({"session_id": session_id, "status": "starting", "detached": True,
+                          "report_every_s": spec.report_every_s, "report_at": spec.report_at,
+                          "notify": list(spec.notify_shown), "notify_fills_s": spec.notify_fills_s}))
     else:
         print(f"session {session_id} detached: {spec.describe()}; "
               f"control it with paperlab or %paper attach {session_id}")
+        for line in detached_lines(spec):
+            print(f"  {line}")
     return 0
 
 
@@ -439,13 +482,17 @@ def add_report_command(sub: Any) -> None:
     rep = sub.add_parser("report", help="a session as one HTML file: metrics, charts, its backtest and a recommendation")
     rep.add_argument("session", help=SESSION_HELP)
     rep.add_argument("--html", default=None, help="write here (default $PAPERLAB_HOME/reports/<session>-<time>.html)")
+    rep.add_argument("--notify", action="append", default=None, metavar="URL",
+                     help="send its figures and path to this apprise URL (repeatable; default $PAPERLAB_NOTIFY)")
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
-    result = api.report(ns.session, html=ns.html)
+    result = api.report(ns.session, html=ns.html, notify=ns.notify)
     if result.recommendation:
         print(f"recommendation: {result.recommendation}")
     print(f"report {result.session_id} -> {result.path}")
+    for delivery in result.deliveries:
+        print(f"notify {delivery}")
     return 0
 
 

@@ -26,6 +26,7 @@ from kernelext.surfaces.cli import (
     add_backtest_arguments,
     add_detach_argument,
     add_paper_arguments,
+    detached_lines,
     spec_from_args,
 )
 
@@ -156,6 +157,8 @@ class PaperMagics(Magics):
         if detach:
             session_id = api.start_spec(spec, require_backtest=require_backtest, detach=True)
             print(f"session {session_id} detached: runs in its own process under the supervisor")
+            for extra in detached_lines(spec):
+                print(f"  {extra}")
             return self._attach(session_id)
         try:
             runner = api.start_spec(spec, require_backtest=require_backtest)

@@ -1,10 +1,13 @@
 """The standalone app (``paperlab serve``) in Debian's chromium: start a replay session
 from the start card, see fills appear in the dashboard, Kill, see it stopped, find it
-in the Sessions tab."""
+in the Sessions tab. A detached session (its own supervised process) is listed there as
+``detached · pid N`` and paused and killed from that tab."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from kernelext import frames
-from kernelext.ledger import Ledger
+from kernelext import api, frames
+from kernelext.ledger import Ledger, pid_alive
 from tests.browser.conftest import screenshot, serving
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -64,3 +68,67 @@ def test_start_fill_kill_and_history(page: Any, app_url: str, paperlab_home: Pat
     row.wait_for(timeout=30_000)
     assert "stopped" in row.inner_text()
     screenshot(page, "served-app-sessions")
+
+
+@pytest.fixture
+def detached_home(paperlab_home: Path) -> Iterator[Path]:
+    """A PAPERLAB_HOME whose supervisor and detached session processes are all gone after the test."""
+    yield paperlab_home
+    led = Ledger(paperlab_home)
+    pids = [r["pid"] for r in api.session_processes(ledger=led) if r.get("pid") and r["pid"] != os.getpid()]
+    supervisor = api.supervisor_pid()
+    if supervisor is not None:
+        api.stop_supervisor()
+        pids.append(supervisor)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    led.close()
+
+
+def test_detached_session_is_listed_and_controlled_from_the_sessions_tab(
+    page: Any, free_port: int, detached_home: Path
+) -> None:
+    ledger = Ledger()
+    session_id = api.start("ema_cross", "BTC/USD", params={"fast": 2, "slow": 5}, feed="replay", speed=60,
+                           label="detached in app", detach=True)
+
+    def status() -> str:
+        return (ledger.session(session_id) or {}).get("status") or ""
+
+    pid = wait_for(lambda: status() == "running" and ledger.session(session_id)["pid"], "the detached session to run", 60)
+    assert pid != os.getpid() and pid_alive(pid)
+    with serving(free_port, detached_home) as url:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("Sessions", exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text("Sessions", exact=True).first.click()
+        row = page.locator(".paperlab-sessions .tabulator-row", has_text=session_id).first
+        row.wait_for(timeout=60_000)
+        text = row.inner_text()
+        assert f"detached · pid {pid}" in text and "running" in text, text
+        pause = page.locator(".paperlab-session-pause button, button.paperlab-session-pause").first
+
+        def select() -> bool:  # a click while the tab re-reads the list (opening it does) can be lost
+            row.click()
+            time.sleep(0.5)
+            return pause.is_enabled()
+
+        wait_for(select, "the selected running session's Pause to be enabled", 30, 0.5)
+        pause.click()
+        wait_for(lambda: status() == "paused", "the session to pause (from the app)", 30, 0.2)
+        wait_text(page, re.escape(f"pause: ok ({session_id})"), timeout=30)
+        wait_for(lambda: "paused" in row.inner_text(), "the row to say paused", 30, 0.5)
+        screenshot(page, "served-app-detached-paused")
+
+        kill = page.locator(".paperlab-session-kill button, button.paperlab-session-kill").first
+        wait_for(lambda: kill.is_enabled(), "the Kill button to be enabled", 30, 0.2)
+        kill.click()
+        wait_for(lambda: status() == "stopped", "the session to stop (from the app)", 60, 0.2)
+        wait_for(lambda: "stopped" in row.inner_text(), "the row to say stopped", 30, 0.5)
+        screenshot(page, "served-app-detached-killed")
+    wait_for(lambda: not pid_alive(pid), "the session's process to exit", 60, 0.2)
+    supervisor = api.supervisor_pid()
+    assert supervisor is not None and api.stop_supervisor() == supervisor
+    wait_for(lambda: not pid_alive(supervisor), "the supervisor to exit", 30, 0.2)

@@ -166,3 +166,20 @@ def test_fallback_start_form_when_panel_start_is_missing(paperlab_home: Path, mo
     dash = app.dashboard
     assert wait_for(lambda: dash.status == "stopped", every=dash.refresh)
     assert dash.counts["fills"] == min(frames.fills(app.current_session).height, dash.table_rows)
+
+
+def test_app_shows_a_session_its_start_card_detached(paperlab_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernelext.events import now_ns
+    from widgets import startform as sf
+
+    led = Ledger()
+    led.create_session("det-1", label="detached", kind="paper", venue="sandbox", feed="replay", spec={},
+                       started_at=now_ns(), status="starting", sleeves=[])
+    monkeypatch.setattr(sf, "launch", lambda spec, ledger=None, detach=False: "det-1" if detach else None)
+    app = PaperApp(led)
+    app.panel()
+    app.start_card.detach.value = True
+    app.start_card.start()
+    assert app.start_card.wait_started(10) == "det-1"  # the id: the session runs in a process of its own
+    assert wait_for(lambda: app.current_session == "det-1", every=app.poll, timeout=10)
+    assert app.dashboard.session_id == "det-1" and app.start_card.dashboard is None  # the app shows it

@@ -109,3 +109,31 @@ def test_running_sessions_are_never_deleted(paperlab_home: Path) -> None:
     view.confirm()
     assert frames.sessions(led).height == 0 and view.rows == [] and len(view.table.value) == 0
     assert led.query("SELECT COUNT(*) FROM fills")[0][0] == 0
+
+
+def test_rows_say_where_sessions_run_and_controls_reach_them(paperlab_home: Path) -> None:
+    led = Ledger()
+    _fake(led, "det", status="stopped", pid=DEAD_PID)
+    led.enqueue_command("det", "launch")  # the supervisor's launch request: what marks a session detached
+    _fake(led, "other", status="stopped", pid=DEAD_PID)
+    runner = kernelext.start("ema_cross", "BTC/USD", params={"fast": 2, "slow": 5}, speed=600, duration="60s")
+    try:
+        view = SessionsView(led)
+        where = {r["session_id"]: r["process"] for r in view.rows}
+        assert where == {"det": f"detached · pid {DEAD_PID}", "other": f"pid {DEAD_PID}",
+                         runner.session_id: "this process"}
+        view.select("det")
+        assert "detached" in view.detail.object and all(b.disabled for b in view.controls.buttons.values())
+
+        view.select(runner.session_id)
+        assert not any(b.disabled for b in view.controls.buttons.values())
+        view.controls.buttons["pause"].clicks += 1  # what a browser click does
+        view.controls.wait(30)
+        assert view.alert_text == f"pause: ok ({runner.session_id})" and runner.trading_state() == "HALTED"
+        view.control("kill")
+        view.controls.wait(60)
+        assert runner.state == "stopped" and view.alert_kind == "success"
+        assert all(b.disabled for b in view.controls.buttons.values())  # its process no longer runs it
+        assert view.control("resume") is None  # as its disabled button: nothing is sent
+    finally:
+        runner.kill()
