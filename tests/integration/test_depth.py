@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import polars as pl
 import pytest
 
 import kernelext
@@ -70,3 +71,28 @@ def test_a_market_buy_walks_the_book_and_fills_whole(thin_peer: KrakenPeer) -> N
     assert sum(q for _, q in levels) == pytest.approx(20.0)
     avg = sum(p * q for p, q in levels) / 20
     assert ASK < avg < ASK + 4 * TICK
+
+
+def test_ema_cross_on_second_bars_keeps_trading_on_a_thin_book(thin_peer: KrakenPeer) -> None:
+    """No order is left part-filled: every order ends filled, denied, or is still working."""
+    thin_peer.set_price("BTC/USD", BID, ASK, hold=False)  # let it move, so the averages cross
+    spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD", bar_spec="1-SECOND-LAST",
+                                           params={"fast": 2, "slow": 4, "warmup_bars": 0, "trade_size": 3})],
+                      feed="kraken", starting_cash="1000000 USD", max_notional_per_order=1_000_000)
+    runner = SessionRunner(spec).start()
+    try:
+        wait_for(lambda: runner.status().fills >= 8, "ema_cross to trade a few times", 90)
+    finally:
+        runner.stop()
+    runner.writer.flush()
+    orders = frames.orders(runner.session_id, ledger=runner.ledger)
+    fills = frames.fills(runner.session_id, ledger=runner.ledger)
+    filled = fills.group_by("client_order_id").agg(qty=pl.col("qty").sum())
+    by_id = dict(zip(filled["client_order_id"], filled["qty"]))
+    for o in orders.iter_rows(named=True):
+        if o["status"] == "FILLED":  # 3 BTC from a book with 1.0 at the top: filled whole, across levels
+            assert by_id[o["client_order_id"]] == pytest.approx(o["quantity"]), (o, fills.filter(client_order_id=o["client_order_id"]).select(["qty", "price", "trade_id", "ts_ns"]).rows(), str(runner.log_path))
+        else:
+            assert o["status"] in ("DENIED", "CANCELED", "ACCEPTED", "SUBMITTED"), o
+    assert orders.filter(status="FILLED").height >= 3
+    assert fills.height > orders.filter(status="FILLED").height  # some orders took more than one level
