@@ -235,6 +235,7 @@ def summary(runner: SessionRunner) -> dict[str, Any]:
         "orders": orders.height,
         "fills": fills.height,
         "denied": st.denied,
+        "part_filled": len(_part_filled(orders)),
         "realized_pnl": round(eq.get("realized_pnl", 0.0), 2),
         "unrealized_pnl": round(eq.get("unrealized_pnl", 0.0), 2),
         "fees": round(fees, 2),
@@ -697,6 +698,7 @@ def status_report(session: str | None, *, ledger: Ledger | None = None) -> dict[
         "started_at": _iso(row.get("started_at")), "ended_at": _iso(row.get("ended_at")),
         "bars": queries.live_bar_facts(led, session_id)[0], "orders": orders.height,
         "fills": queries.fill_count(led, session_id), "open_orders": _open_rows("orders", orders).height,
+        "part_filled": _part_filled(orders),
         "positions": [{k: p[k] for k in _POSITION_KEYS} for p in positions.iter_rows(named=True)],
         "equity": {k: equity.get(k) for k in EQUITY_FIELDS}, "currency": equity.get("currency"),
         "last_error": row.get("last_error"), "dropped": None,
@@ -711,6 +713,15 @@ def status_report(session: str | None, *, ledger: Ledger | None = None) -> dict[
         if st.equity:
             report["equity"] = {k: st.equity.get(k) for k in EQUITY_FIELDS}
     return report
+
+
+def _part_filled(orders: pl.DataFrame) -> list[dict[str, Any]]:
+    """Orders with some but not all of their quantity filled: id, side, filled and ordered quantity."""
+    import polars as pl
+
+    rows = orders.filter((pl.col("filled_qty") > 0) & (pl.col("filled_qty") < pl.col("quantity") - 1e-12))
+    return [{"client_order_id": r["client_order_id"], "side": r["side"], "status": r["status"],
+             "filled": r["filled_qty"], "quantity": r["quantity"]} for r in rows.iter_rows(named=True)]
 
 
 _POSITION_KEYS = ("sleeve", "instrument", "side", "quantity", "avg_px_open", "realized_pnl", "unrealized_pnl")

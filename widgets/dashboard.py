@@ -58,8 +58,8 @@ METRICS: dict[str, str] = {
 }
 CONTROL_BUTTONS: dict[str, str] = {"pause": "warning", "resume": "success", "flatten": "primary", "kill": "danger"}
 FILL_COLUMNS = ["time (ET)", "sleeve", "instrument", "side", "qty", "price", "fee", "client_order_id", "trade_id"]
-ORDER_COLUMNS = ["submitted (ET)", "sleeve", "instrument", "side", "type", "qty", "price", "status", "reason",
-                 "client_order_id"]
+ORDER_COLUMNS = ["submitted (ET)", "sleeve", "instrument", "side", "type", "qty", "filled", "price", "status",
+                 "reason", "client_order_id"]
 POSITION_COLUMNS = ["sleeve", "instrument", "side", "qty", "avg_px_open", "realized_pnl", "unrealized_pnl",
                     "pnl", "opened (ET)", "closed (ET)", "position_id"]
 EVENT_COLUMNS = ["time (ET)", "stage", "sleeve", "message"]
@@ -98,7 +98,7 @@ def order_row(x: dict[str, Any], ts: int, stage: str) -> dict[str, Any]:
     return {
         "submitted (ET)": eastern_str(ts), "sleeve": x.get("sleeve"), "instrument": x.get("instrument"),
         "side": x.get("side"), "type": x.get("order_type"), "qty": _r(x.get("quantity"), 8),
-        "price": _r(x.get("price"), 6), "status": x.get("status") or _ORDER_STATUS.get(stage),
+        "filled": _r(x.get("filled_qty"), 8), "price": _r(x.get("price"), 6), "status": x.get("status") or _ORDER_STATUS.get(stage),
         "reason": x.get("reason"), "client_order_id": x.get("client_order_id"),
     }
 

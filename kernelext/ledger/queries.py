@@ -150,12 +150,15 @@ def counts_by_sleeve(ledger: Ledger, session_id: str, table: Literal["fills", "o
 
 def orders(ledger: Ledger, session_id: str) -> list[tuple]:
     """session_id, sleeve, client_order_id, instrument, side, order_type, quantity, price, status,
-    reason, strategy_id, ts_submitted, ts_updated of the session's orders, in submission order."""
+    reason, strategy_id, ts_submitted, ts_updated, filled_qty (the sum of its fills) of the
+    session's orders, in submission order."""
     return ledger.query(
-        "SELECT session_id, sleeve, client_order_id, instrument, side, order_type, quantity, price,"
-        " status, reason, strategy_id, ts_submitted, ts_updated"
-        " FROM orders WHERE session_id = ? ORDER BY ts_submitted, rowid",
-        (session_id,),
+        "SELECT o.session_id, o.sleeve, o.client_order_id, o.instrument, o.side, o.order_type, o.quantity, o.price,"
+        " o.status, o.reason, o.strategy_id, o.ts_submitted, o.ts_updated, COALESCE(f.filled, 0.0)"
+        " FROM orders o LEFT JOIN (SELECT client_order_id, SUM(qty) AS filled FROM fills WHERE session_id = ?"
+        " GROUP BY client_order_id) f ON f.client_order_id = o.client_order_id"
+        " WHERE o.session_id = ? ORDER BY o.ts_submitted, o.rowid",
+        (session_id, session_id),
     )
 
 

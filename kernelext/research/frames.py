@@ -66,7 +66,7 @@ FILLS_RAW: dict[str, Any] = {
 ORDERS_RAW: dict[str, Any] = {
     "session_id": S, "sleeve": S, "client_order_id": S, "instrument": S, "side": S,
     "order_type": S, "quantity": F, "price": F, "status": S, "reason": S, "strategy_id": S,
-    "ts_submitted_ns": I, "ts_updated_ns": I,
+    "ts_submitted_ns": I, "ts_updated_ns": I, "filled_qty": F,
 }
 POSITIONS_RAW: dict[str, Any] = {
     "session_id": S, "sleeve": S, "position_id": S, "instrument": S, "side": S,

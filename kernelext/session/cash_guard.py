@@ -28,23 +28,25 @@ class CashGuard:
     def __init__(self, kernel: Any) -> None:
         self.cache = kernel.cache
         self.risk = kernel.risk_engine
+        self.forward = kernel.risk_engine.execute  # what passes goes on to the RiskEngine
         self.msgbus = kernel.msgbus
         self.denied = 0
 
     def install(self) -> CashGuard:
         """Take the RiskEngine's ``execute`` endpoint; commands that pass go on to it."""
-        self.msgbus.deregister(ENDPOINT, self.risk.execute)
-        self.msgbus.register(ENDPOINT, self.execute)
+        self.msgbus.deregister(ENDPOINT, self.forward)
+        self.msgbus.register(ENDPOINT, self.check)
         return self
 
-    def execute(self, command: Any) -> None:
+    def check(self, command: Any) -> None:
+        """A submit the account cannot pay for is denied; every other command goes on."""
         if isinstance(command, SubmitOrder):
             reason = self.refusal(command.order)
             if reason is not None:
                 self.denied += 1
                 self.risk._deny_order(command.order, reason)
                 return
-        self.risk.execute(command)
+        self.forward(command)
 
     def refusal(self, order: Any) -> str | None:
         """Why the buy cannot be paid for, or None (sells and margin accounts: the RiskEngine's)."""

@@ -227,6 +227,7 @@ class Telemetry(Actor):
             "quantity": _num(order.quantity) if order else None,
             "price": _num(order.price) if order is not None and order.has_price else None,
             "status": order.status_string() if order else None,
+            "filled_qty": _num(order.filled_qty) if order else None,
         }
         if isinstance(event, (OrderDenied, OrderRejected)):
             extras["reason"] = plain(event.reason)

@@ -283,7 +283,8 @@ def cmd_paper(ns: argparse.Namespace) -> int:
 def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"session {s['session_id']} ({s['label']}) {s['status']} [{s['feed']}]",
-        f"  bars {s['bars']}  orders {s['orders']}  fills {s['fills']}  denied {s['denied']}",
+        f"  bars {s['bars']}  orders {s['orders']}  fills {s['fills']}  denied {s['denied']}"
+        + (f"  part-filled {s['part_filled']}" if s.get("part_filled") else ""),
         f"  realized P&L {s['realized_pnl']:,.2f}  unrealized {s['unrealized_pnl']:,.2f}  fees {s['fees']:,.2f}  "
         f"equity {s['equity']:,.2f} {s['currency']}",
     ]
@@ -422,6 +423,8 @@ def format_status(r: dict[str, Any]) -> str:
     ]
     lines += [f"  position {p['instrument']} {p['side']} {p['quantity']:g} @ {p['avg_px_open'] or 0:,.2f}"
               for p in r["positions"]]
+    lines += [f"  part-filled {o['client_order_id']} {o['side']} {o['filled']:g} of {o['quantity']:g} ({o['status']})"
+              for o in r.get("part_filled", ())]
     if r["last_error"]:
         lines.append(f"  error: {r['last_error']}")
     return "\n".join(lines)
