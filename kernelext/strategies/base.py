@@ -113,6 +113,7 @@ class PaperStrategy(Strategy):
         self.market_hours_of: Callable[[Any], Any] | None = None
         self.market_hours: Any = None  # market_hours_of(the instrument), once started
         self.order_tags: list[str] | None = None
+        self.history_available = True  # False: the venue has no history for the bar type (start cold)
         self.rth_skipped_bars: int = 0
 
     # -- hooks ----------------------------------------------------------------------------
@@ -154,6 +155,9 @@ class PaperStrategy(Strategy):
     def _request_warmup(self) -> None:
         n = self._warmup_bar_count()
         if n <= 0:
+            return
+        if not self.history_available:
+            self.log.info(f"No warm-up: the venue has no history of {self.config.bar_type.spec}; starting cold")
             return
         bar_type: BarType = self.config.bar_type
         now = self.clock.utc_now()

@@ -96,3 +96,27 @@ def test_ema_cross_on_second_bars_keeps_trading_on_a_thin_book(thin_peer: Kraken
             assert o["status"] in ("DENIED", "CANCELED", "ACCEPTED", "SUBMITTED"), o
     assert orders.filter(status="FILLED").height >= 3
     assert fills.height > orders.filter(status="FILLED").height  # some orders took more than one level
+
+
+def test_kraken_bar_specs_are_checked_before_anything_starts(thin_peer: KrakenPeer) -> None:
+    from kernelext.errors import SpecError
+
+    spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD", bar_spec="3-MINUTE-LAST")], feed="kraken")
+    with pytest.raises(SpecError, match=r"^bar_spec: Kraken serves bars of 1, 5, 15, 30, 60, 240, 1440, 10080, "
+                                        r"21600 minutes \(or N-SECOND-LAST bars built from trades\); 3-MINUTE-LAST"):
+        SessionRunner(spec).start()
+
+
+def test_second_bars_start_cold_and_say_so_without_nautilus_errors(thin_peer: KrakenPeer) -> None:
+    spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD", bar_spec="1-SECOND-LAST",
+                                           params={"fast": 2, "slow": 4})], feed="kraken")
+    runner = SessionRunner(spec).start()
+    try:
+        wait_for(lambda: runner.status().bars >= 3, "second bars", 30)
+    finally:
+        runner.stop()
+    assert any("1-SECOND-LAST bars are built from Kraken trades and start without warm-up" in n for n in runner.notes)
+    from kernelext.session.logs import current_file
+
+    log = current_file(runner.log_path).read_text()
+    assert "Unsupported bar aggregation" not in log and "starting cold" in log

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kernelext.spec import SessionSpec, SpecError
-from kernelext.venues.sandbox import kraken
+from kernelext.venues.sandbox import bar_specs, kraken
 from kernelext.venues.sandbox.instruments import KRAKEN
 from kernelext.venues.sandbox.symbology import check_on_replay
 
@@ -27,12 +27,22 @@ def resolve_feed(spec: SessionSpec) -> tuple[SessionSpec, tuple[str, ...]]:
         if not found.ok:
             raise SpecError(f"feed: {found.error}; --feed replay trades offline")
         _check_kraken_pairs(spec, found)
-        return spec, ()
+        return spec, _kraken_bar_notes(spec)
     if found.ok:
         _check_kraken_pairs(spec, found)
-        return replace(spec, feed="kraken"), ("LIVE FEED: Kraken spot market data, sandbox fills",)
+        return replace(spec, feed="kraken"), ("LIVE FEED: Kraken spot market data, sandbox fills",
+                                              *_kraken_bar_notes(spec))
     check_on_replay(spec.sleeves, why=" (Kraken is unreachable, so the session replays offline)")
     return replace(spec, feed="replay"), (f"REPLAY: {found.error}; replaying offline bars instead",)
+
+
+def _kraken_bar_notes(spec: SessionSpec) -> tuple[str, ...]:
+    """Every sleeve's bar spec checked against what Kraken serves (one line if not), and the
+    note for second bars (no warm-up)."""
+    specs = {s.bar_spec for s in spec.sleeves}
+    for bar_spec in sorted(specs):
+        bar_specs.check(bar_spec)
+    return bar_specs.cold_start_note(specs)
 
 
 def _remember_pairs(found: kraken.Probe) -> None:

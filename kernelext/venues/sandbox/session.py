@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
+from nautilus_trader.model.enums import BarAggregation
 
 from kernelext.venues.base import VenueSession
 from kernelext.venues.sandbox.instruments import KRAKEN
@@ -20,9 +21,15 @@ class SandboxSession(VenueSession):
     restores_from_ledger = True
 
     def __init__(self, *, route_bars: bool) -> None:
-        self.route_bars = route_bars
+        self.route_bars = route_bars  # replay: bars are the market; live: Kraken's book and trades
         self.replay: ReplayDataClient | None = None
         self.sandbox: SandboxExecutionClient | None = None
+
+    def configure_strategy(self, strategy: Any) -> None:
+        """On the live feed, second bars have no Kraken history: the strategy starts cold."""
+        if not self.route_bars and hasattr(strategy, "history_available"):
+            if strategy.config.bar_type.spec.aggregation == BarAggregation.SECOND:
+                strategy.history_available = False
 
     def add_client(self, client: Any) -> None:
         if isinstance(client, ReplayDataClient):
