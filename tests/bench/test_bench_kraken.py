@@ -16,9 +16,13 @@ asserts on speed, only on correctness (fills happened, the session stopped clean
    bus, at the first ``OrderFilled`` of that order. Both clocks are the same host's
    wall clock. The same figure from just before ``set_price`` is printed as well (it
    adds the hop onto the peer's loop).
+   Measured twice in one run: with the book (the default: an L2 sandbox, the ``book``
+   channel subscribed) and without it (L1: ticker and trades only); the ratio is printed.
+1b. ``kraken_market_orders_filled_whole`` / ``kraken_market_slippage_bps``: 3 BTC market
+   orders against a thin book (1.0 at the best level, 5.0 deeper, trades of 0.01).
 2. ``kraken_cpu_per_1k_updates``: the peer ticks every 10 ms; the adapter subscribes
-   ``ticker`` and ``trade`` only (no ``book``), so each step reaches the node as one
-   trade and one quote. An ``ema_cross`` session on 1-SECOND-LAST internal bars
+   ``ticker``, ``trade`` and ``book``, so each step reaches the node as one trade, one
+   quote and book deltas. An ``ema_cross`` session on 1-SECOND-LAST internal bars
    runs for ~20 s. Market updates are the telemetry actor's count (quote + trade ticks
    the node received). CPU: the node thread's utime+stime from
    ``/proc/self/task/<tid>/stat``, the whole process's ``time.process_time`` (the peer
@@ -223,10 +227,9 @@ def _subscribe_on_node(runner: SessionRunner, topic: str, handler: Callable[[Any
 # -- 1. tick-to-fill latency ----------------------------------------------------------------------
 
 
-@pytest.mark.bench
-@pytest.mark.timeout(90)
-def test_bench_kraken_tick_to_fill(timed_peer: _TimedPeer, bench_print: Callable[[str], None]) -> None:
-    peer = timed_peer
+def _tick_to_fill(peer: _TimedPeer) -> tuple[list[float], list[float], dict[str, int]]:
+    """One session of ``LATENCY_WARMUP + LATENCY_FILLS`` resting orders filled by a quote move:
+    (peer send -> fill ms, set_price -> fill ms, crossing frames by channel)."""
     peer.set_price(SYMBOL, BID, ASK, hold=True)
     spec = build_spec(
         sleeves=[make_sleeve("bench_limit_flip", SYMBOL, params={"warmup_bars": 0}, bar_spec="1-SECOND-LAST")],
@@ -270,20 +273,109 @@ def test_bench_kraken_tick_to_fill(timed_peer: _TimedPeer, bench_print: Callable
         runner.stop()
     assert runner.state == "stopped", runner.last_error
     assert fills >= LATENCY_WARMUP + LATENCY_FILLS
+    return from_send, from_set, channels
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(180)
+def test_bench_kraken_tick_to_fill(timed_peer: _TimedPeer, bench_print: Callable[[str], None],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the book (the default: L2 sandbox, book channel subscribed) and without it (L1,
+    ticker and trades only), in one run: the ratio is the book's cost."""
+    from kernelext.venues.sandbox import config
+
+    runs = {"book": _tick_to_fill(timed_peer)}
+    monkeypatch.setattr(config, "BOOK_DEPTH", 0)
+    runs["no_book"] = _tick_to_fill(timed_peer)
 
     def fig(v: list[float]) -> str:
         return f"p50={_pct(v, 50):.2f} p95={_pct(v, 95):.2f} max={max(v):.2f} mean={statistics.fmean(v):.2f}"
 
-    by = " ".join(f"{k}={n}" for k, n in sorted(channels.items()))
-    bench_print(
-        f"kraken_tick_to_fill_ms {fig(from_send)} n={len(from_send)}"
-        f" (peer send of first crossing frame -> OrderFilled on node msgbus; crossing frame: {by})"
-    )
-    bench_print(
-        f"kraken_set_price_to_fill_ms {fig(from_set)} n={len(from_set)}"
-        f" (time.time_ns() before set_price -> OrderFilled; adds the hop onto the peer loop)"
-        f" | warm-up fills dropped={LATENCY_WARMUP}"
-    )
+    for name, (from_send, from_set, channels) in runs.items():
+        by = " ".join(f"{k}={n}" for k, n in sorted(channels.items()))
+        bench_print(
+            f"kraken_tick_to_fill_ms[{name}] {fig(from_send)} n={len(from_send)}"
+            f" (peer send of first crossing frame -> OrderFilled on node msgbus; crossing frame: {by})"
+        )
+        bench_print(
+            f"kraken_set_price_to_fill_ms[{name}] {fig(from_set)} n={len(from_set)}"
+            f" (time.time_ns() before set_price -> OrderFilled; adds the hop onto the peer loop)"
+            f" | warm-up fills dropped={LATENCY_WARMUP}"
+        )
+    on, off = runs["book"][0], runs["no_book"][0]
+    bench_print(f"kraken_tick_to_fill_book_ratio p50={_pct(on, 50) / _pct(off, 50):.2f}x"
+                f" p95={_pct(on, 95) / _pct(off, 95):.2f}x (book on / book off; goal <= 2x)")
+
+
+# -- 1b. market orders against a thin book ----------------------------------------------------------
+
+
+class BenchMarketFlip(PaperStrategy):
+    """A market order of ``trade_size`` each live bar: buy when flat, sell when long. Records
+    the mid (the node's last quote) at each submit, for slippage."""
+
+    def __init__(self, config: PaperStrategyConfig) -> None:
+        super().__init__(config)
+        self.mids: dict[str, float] = {}
+
+    def _decide(self, bar: Any) -> None:
+        quote = self.cache.quote_tick(self.config.instrument_id)
+        before = set(self._pending)
+        self._go_flat() if self._net_decimal() > 0 else self._go_long()
+        for coid in set(self._pending) - before:
+            if quote is not None:
+                self.mids[coid.value] = (quote.bid_price.as_double() + quote.ask_price.as_double()) / 2
+
+
+MARKET_ORDERS = 20
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(120)
+def test_bench_kraken_market_orders_on_a_thin_book(paperlab_home: Path, env_for: Callable[[KrakenPeer], None],
+                                                   bench_print: Callable[[str], None]) -> None:
+    """Market orders of 3 BTC against 1.0 at the best level and 5.0 deeper, trades of 0.01:
+    the share filled whole (goal 100%) and the average slippage against the mid."""
+    from kernelext import frames
+    from kernelext.strategies import registry
+
+    kernelext.register("bench_market_flip")(BenchMarketFlip)
+    try:
+        with KrakenPeer(pairs=(SYMBOL,), tick_interval=0.05) as peer:
+            env_for(peer)
+            peer.set_depth(SYMBOL, best=1.0, deeper=5.0, trade=0.01)
+            spec = build_spec(sleeves=[make_sleeve("bench_market_flip", SYMBOL, bar_spec="1-SECOND-LAST",
+                                                   params={"warmup_bars": 0, "trade_size": 3})],
+                              feed="kraken", starting_cash="1000000 USD", max_notional_per_order=1_000_000)
+            runner = SessionRunner(spec).start()
+            try:
+                _wait_for(lambda: runner.status().orders >= MARKET_ORDERS, 120, "market orders", poll=0.1)
+                time.sleep(1.0)
+            finally:
+                runner.stop()
+    finally:
+        registry.unregister("bench_market_flip")
+    runner.writer.flush()
+    orders = frames.orders(runner.session_id, ledger=runner.ledger)
+    fills = frames.fills(runner.session_id, ledger=runner.ledger)
+    mids = runner.strategies[0].mids
+    whole = orders.filter((orders["filled_qty"] - orders["quantity"]).abs() < 1e-9).height
+    slips, levels = [], []
+    for o in orders.iter_rows(named=True):
+        f = fills.filter(client_order_id=o["client_order_id"])
+        if not f.height or o["client_order_id"] not in mids:
+            continue
+        avg = float((f["price"] * f["qty"]).sum() / f["qty"].sum())
+        mid = mids[o["client_order_id"]]
+        sign = 1 if o["side"] == "BUY" else -1
+        slips.append(sign * (avg - mid) / mid * 1e4)
+        levels.append(f.height)
+    assert orders.height >= MARKET_ORDERS and slips
+    bench_print(f"kraken_market_orders_filled_whole {whole}/{orders.height} = {100 * whole / orders.height:.0f}%"
+                f" (3 BTC market orders; book 1.0 best, 5.0 deeper; trades 0.01; goal 100%)")
+    bench_print(f"kraken_market_slippage_bps mean={statistics.fmean(slips):.2f} p95={_pct(slips, 95):.2f}"
+                f" n={len(slips)} (average fill price vs the mid at submit; levels per order"
+                f" mean={statistics.fmean(levels):.1f})")
 
 
 # -- 2. CPU per 1,000 market updates --------------------------------------------------------------

@@ -103,6 +103,6 @@ def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> 
         account_type="CASH",
         bar_execution=bar_execution,
         trade_execution=True,
-        book_type="L1_MBP" if bar_execution else "L2_MBP",  # live: market orders walk Kraken's book
+        book_type="L2_MBP" if not bar_execution and BOOK_DEPTH else "L1_MBP",  # live: orders walk Kraken's book
         use_random_ids=True,  # venue order ids never repeat, also across a relaunch (its counter restarts)
     )
