@@ -33,7 +33,7 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 import panel as pn
-from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.models import CDSView, ColumnDataSource, GroupFilter, HoverTool
 from bokeh.plotting import figure
 from panel.io.notebook import push_notebook
 
@@ -56,9 +56,9 @@ _UNIT_MS = {"MILLISECOND": 1, "SECOND": 1_000, "MINUTE": 60_000, "HOUR": 3_600_0
 _FINAL_STAGES = {"order.filled": "FILLED", "order.canceled": "CANCELED", "order.rejected": "REJECTED",
                  "order.denied": "DENIED", "order.expired": "EXPIRED"}
 CANDLE_COLUMNS = ("x", "ts", "open", "high", "low", "close", "top", "bottom", "volume", "color")
-FILL_COLUMNS = ("x", "ts", "time", "price", "qty", "side", "marker", "color", "label", "client_order_id")
-ORDER_COLUMNS = ("price", "side", "type", "qty", "status", "color", "label", "client_order_id")
-POSITION_COLUMNS = ("x0", "x1", "side", "color", "label")
+FILL_COLUMNS = ("x", "ts", "time", "price", "qty", "side", "marker", "color", "client_order_id")
+ORDER_COLUMNS = ("price", "side", "type", "qty", "status", "color", "client_order_id")
+POSITION_COLUMNS = ("x0", "x1", "side", "color")
 TYPES_EVERY_S = 5.0  # how often a running session's bar types are read again (a book's may come later)
 
 
@@ -88,7 +88,7 @@ class PriceChart:
         kept per instrument."""
         self.session_id = session_id
         self.ledger = api.open_ledger(ledger)
-        self.candles, self.max_fills = candles, max_fills
+        self.candles, self.max_fills, self.height = candles, max_fills, height
         self.bar_type: str | None = None
         self.bar_types: list[str] = []
         self._types_at = 0.0
@@ -111,28 +111,32 @@ class PriceChart:
         self.fills_source = ColumnDataSource(_empty(FILL_COLUMNS), name="paperlab-fill-markers")
         self.orders_source = ColumnDataSource(_empty(ORDER_COLUMNS), name="paperlab-resting-orders")
         self.position_source = ColumnDataSource(_empty(POSITION_COLUMNS), name="paperlab-position")
-        fig = figure(x_axis_type="datetime", height=340, sizing_mode="stretch_width", title="Price (US/Eastern time)",
+        fig = figure(x_axis_type="datetime", height=self.height, sizing_mode="stretch_width", title="Price (US/Eastern time)",
                      tools="pan,xwheel_zoom,box_zoom,reset,save", active_scroll="xwheel_zoom")
-        fig.vstrip(x0="x0", x1="x1", source=self.position_source, fill_color="color", fill_alpha=SHADE_ALPHA,
-                   line_alpha=0, legend_field="label")
+        for side, label in (("LONG", "long"), ("SHORT", "short")):
+            fig.vstrip(x0="x0", x1="x1", source=self.position_source, view=_only(side), fill_color="color",
+                       fill_alpha=SHADE_ALPHA, line_alpha=0, legend_label=label)
         wick = fig.segment("x", "high", "x", "low", source=self.candles_source, line_color="color")
         self.bodies = fig.vbar("x", self._width * 0.7, "top", "bottom", source=self.candles_source,
                                fill_color="color", line_color="color")
-        fig.hspan(y="price", source=self.orders_source, line_color="color", line_dash="dashed", line_width=1.5,
-                  legend_field="label")
-        markers = fig.scatter("x", "price", source=self.fills_source, marker="marker", size=13, fill_color="color",
-                              line_color="#1b1f24", line_width=0.8, legend_field="label")
+        markers = []
+        for side in MARKERS:
+            fig.hspan(y="price", source=self.orders_source, view=_only(side), line_color="color",
+                      line_dash="dashed", line_width=1.5, legend_label=f"resting {side.lower()}")
+            markers.append(fig.scatter("x", "price", source=self.fills_source, view=_only(side), marker="marker",
+                                       size=13, fill_color="color", line_color="#1b1f24", line_width=0.8,
+                                       legend_label=f"{side.lower()} fill"))
         fig.x_range.renderers = [wick, self.bodies]  # the window is the candles' (never stretched by old fills)
         fig.add_tools(HoverTool(renderers=[self.bodies], tooltips=[
             ("time (ET)", "@ts{%F %T}"), ("open", "@open{0,0.00}"), ("high", "@high{0,0.00}"),
             ("low", "@low{0,0.00}"), ("close", "@close{0,0.00}"), ("volume", "@volume{0,0.0000}")],
             formatters={"@ts": "datetime"}))
-        fig.add_tools(HoverTool(renderers=[markers], tooltips=[
+        fig.add_tools(HoverTool(renderers=markers, tooltips=[
             ("fill", "@side @qty at @price{0,0.00}"), ("time (ET)", "@time"), ("order", "@client_order_id")]))
-        fig.legend.location = "top_left"
-        fig.legend.label_text_font_size = "9pt"
-        fig.legend.click_policy = "hide"
-        fig.legend.background_fill_alpha = 0.6
+        legend = fig.legend[0]
+        legend.orientation, legend.label_text_font_size, legend.click_policy = "horizontal", "9pt", "hide"
+        legend.location, legend.margin, legend.padding = "top_left", 2, 4
+        fig.add_layout(legend, "above")  # the candles stay uncovered
         fig.yaxis.axis_label = "price"
         self.figure = fig
         self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width", css_classes=["paperlab-price-chart"])
@@ -208,7 +212,7 @@ class PriceChart:
         kept = self._fills.setdefault(instrument, deque(maxlen=self.max_fills))
         kept.append({"x": x, "ts": x, "time": eastern_str(ts), "price": float(price), "qty": float(qty),
                      "side": side, "marker": MARKERS[side], "color": SIDE_COLORS[side],
-                     "label": f"{side.lower()} fill", "client_order_id": key[1]})
+                     "client_order_id": key[1]})
         self._position(instrument, (1.0 if side == "BUY" else -1.0) * float(qty), x)
         self._dirty |= {"fills", "position"}
 
@@ -241,8 +245,7 @@ class PriceChart:
         self._orders[coid] = {
             "instrument": x.get("instrument"), "price": float(x["price"]), "side": side,
             "type": x.get("order_type"), "qty": x.get("quantity"), "status": status,
-            "color": SIDE_COLORS.get(side, "#57606a"), "label": f"resting {side.lower()}",
-            "client_order_id": coid,
+            "color": SIDE_COLORS.get(side, "#57606a"), "client_order_id": coid,
         }
         self._dirty.add("orders")
 
@@ -358,11 +361,16 @@ class PriceChart:
             x1 = end if x1 is None else x1
             if x1 <= x0:
                 continue
-            for col, value in zip(POSITION_COLUMNS, (max(x0, start), x1, side, LONG if side == "LONG" else SHORT,
-                                                     side.lower()), strict=True):
+            for col, value in zip(POSITION_COLUMNS, (max(x0, start), x1, side, LONG if side == "LONG" else SHORT),
+                                    strict=True):
                 out[col].append(value)
         if out != dict(self.position_source.data):
             self.position_source.data = out
+
+
+def _only(side: str) -> CDSView:
+    """A view of the rows of one side (one legend entry per side, one source)."""
+    return CDSView(filter=GroupFilter(column_name="side", group=side))
 
 
 def _sign(x: float) -> int:
