@@ -139,13 +139,14 @@ class PriceChart:
         fig.add_layout(legend, "above")  # the candles stay uncovered
         fig.yaxis.axis_label = "price"
         self.figure = fig
-        self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width", css_classes=["paperlab-price-chart"])
+        self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
         self.bar_select = pn.widgets.Select(label="Bars", options=[], width=360, visible=False)
         self.bar_select.param.watch(lambda e: self._picked(e.new), "value")
 
     def panel(self) -> pn.viewable.Viewable:
-        """The bar type select (shown for a session with several) above the chart."""
-        return pn.Column(self.bar_select, self.pane, sizing_mode="stretch_width")
+        """The bar type select (shown for a session with several) above the chart (css class
+        ``paperlab-price-chart``)."""
+        return pn.Column(self.bar_select, self.pane, sizing_mode="stretch_width", css_classes=["paperlab-price-chart"])
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self.panel()
