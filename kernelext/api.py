@@ -874,3 +874,32 @@ def _announce(result: Report, urls: tuple[str, ...], final: bool, ledger: Ledger
         "notified": [d.url for d in result.deliveries if d.ok],
         **{k: v for k, v in figures.items() if k in ("trades", "realized_pnl", "fees")},
     })])
+
+
+# -- charts: what the dashboard's price chart reads ---------------------------------------------
+# A section of its own (``widgets.price_chart`` polls these; the bars table keeps every bar the
+# strategies saw, so a chart in any process can follow a running session).
+
+from kernelext.ledger.queries import FINAL_ORDER_STATUSES  # noqa: E402
+
+__all__ += ["FINAL_ORDER_STATUSES", "bar_types", "bars_tail"]
+
+
+def bar_types(session_id: str, *, ledger: Ledger | None = None) -> list[str]:
+    """The bar types (``BTC/USD.KRAKEN-1-MINUTE-LAST-EXTERNAL``) the session's strategies saw live bars
+    of, sorted (warm-up-only bar types left out)."""
+    from kernelext.ledger import queries
+
+    return queries.live_bar_types(_ledger(ledger), session_id)
+
+
+def bars_tail(session_id: str, bar_type: str, *, after_ts: int | None = None, limit: int = 500,
+              ledger: Ledger | None = None) -> list[tuple]:
+    """The last ``limit`` live bars ``(ts, open, high, low, close, volume)`` of one bar type of a session
+    (an exact id), oldest first; ``after_ts``: only those after it (a poll reads what arrived since)."""
+    from kernelext.ledger import queries
+
+    if limit < 1:
+        raise SpecError(f"limit: expected a whole number of at least 1 (got {limit})")
+    return queries.live_bars_tail(_ledger(ledger), session_id, bar_type, -1 if after_ts is None else after_ts,
+                                  limit)

@@ -15,8 +15,12 @@ and applies the whole batch at once; every buffer is bounded. Controls run
 Declared state (params): ``status``, ``session_row``, ``health_row``, ``inflight`` (the control
 being sent) drive the header and buttons; ``alert_text`` drives the alert.
 
+The price chart (``widgets.price_chart``: candles of the bars the strategies saw, fills, resting
+orders, the position) is fed by the same refresh: the frames at load, the feed's ``order.*``
+envelopes, and the bars stored since the previous poll.
+
 Test hooks: ``refresh()`` (one poll + apply, no server needed), ``metrics``,
-``counts``, ``status``, ``feed_badge``, ``alert_text``, ``buttons``, ``venue_chip``.
+``counts``, ``status``, ``feed_badge``, ``alert_text``, ``buttons``, ``venue_chip``, ``price_chart``.
 A session on a venue with a gateway (IB paper) also shows the venue's health chip in the
 header (``widgets.venues``; the ledger's latest ``gateway_health`` row, read on the same poll).
 """
@@ -40,6 +44,7 @@ from panel.io.notebook import push_notebook
 from kernelext import api, venues
 from kernelext.errors import one_line
 from widgets.feed import LedgerFeed, eastern_ms, eastern_str
+from widgets.price_chart import PriceChart
 from widgets.ui import style
 from widgets.ui.post import Repeat, every
 from widgets.venues import chip
@@ -130,7 +135,8 @@ def _table(columns: list[str], height: int = 280, css: str = "") -> pn.widgets.T
 
 
 class SessionDashboard(pn.viewable.Viewer):
-    """Header, account cards, equity curve, positions/orders/fills/sleeves/events tables, log, controls."""
+    """Header, account cards, price chart, equity curve, positions/orders/fills/sleeves/events tables, log,
+    controls."""
 
     status = param.String(default="unknown", doc="the session's status ('deleted' once it is gone)")
     session_row = param.Dict(default={}, doc="label, kind, venue, feed, status, last_error")
@@ -149,6 +155,7 @@ class SessionDashboard(pn.viewable.Viewer):
         feed_rows: int = 300,
         curve_points: int = 5000,
         sleeve_refresh_s: float = 3.0,
+        candles: int = 500,
     ) -> None:
         """A dashboard of ``session_id`` (an exact id) read from ``ledger`` (default ``Ledger()``)."""
         super().__init__()
@@ -176,6 +183,7 @@ class SessionDashboard(pn.viewable.Viewer):
         self._control_done: list[tuple[str, str | None]] = []
         self._callback: Repeat | None = None
         self._layout: pn.viewable.Viewable | None = None
+        self.price_chart = PriceChart(session_id, self.ledger, candles=candles)  # candles, fills, orders, position
         self._build_widgets()
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -234,6 +242,7 @@ class SessionDashboard(pn.viewable.Viewer):
             parts += [
                 self.alert,
                 pn.FlexBox(*self.cards.values()),
+                self.price_chart.panel(),
                 pn.Row(self.equity_pane,
                        pn.Column("**Events**", self.events_table, width=520), sizing_mode="stretch_width"),
                 tables,
@@ -296,7 +305,8 @@ class SessionDashboard(pn.viewable.Viewer):
         """One poll of the ledger and one batched apply of everything that changed."""
         self._read_status()
         self._read_health()
-        batch = [] if self._drained else self.feed.poll()
+        drained = self._drained
+        batch = [] if drained else self.feed.poll()
         if self._loaded and not batch and not self.feed.behind and self.status not in api.ACTIVE_STATUSES:
             self._drained = True  # an ended session's feed is read to the end: poll the status only
         if not self._loaded:
@@ -305,6 +315,8 @@ class SessionDashboard(pn.viewable.Viewer):
             self._loaded = True
         else:
             self._apply_events(batch, tables=True)
+        if not drained and self.status != "deleted":
+            self.price_chart.poll()
         self._refresh_sleeves()
         self._refresh_log()
         self._finish_controls()
@@ -337,10 +349,12 @@ class SessionDashboard(pn.viewable.Viewer):
         if self.status == "deleted":
             return
         sid, led, n = self.session_id, self.ledger, self.table_rows
-        for r in api.frame("fills", sid, ledger=led).tail(n).iter_rows(named=True):
+        fills, orders = api.frame("fills", sid, ledger=led), api.frame("orders", sid, ledger=led)
+        self.price_chart.load(fills, orders)
+        for r in fills.tail(n).iter_rows(named=True):
             x = {**r, "last_qty": r["qty"], "last_px": r["price"], "commission": r["fee"]}
             self._add_fill(x, r["ts_ns"])
-        for r in api.frame("orders", sid, ledger=led).tail(n).iter_rows(named=True):
+        for r in orders.tail(n).iter_rows(named=True):
             self._orders[r["client_order_id"]] = order_row(r, r["ts_submitted_ns"], "")
         for r in api.frame("positions", sid, ledger=led).tail(n).iter_rows(named=True):
             self._positions[r["position_id"]] = position_row(r, r["opened_ts_ns"], r["closed_ts_ns"])
@@ -367,6 +381,7 @@ class SessionDashboard(pn.viewable.Viewer):
             if not tables:
                 continue
             if stage.startswith("order."):
+                self.price_chart.take(ev)
                 self._upsert_order(ev, stage, ts)
                 if stage == "order.filled":
                     self._add_fill(ev, ts)
@@ -486,6 +501,7 @@ class SessionDashboard(pn.viewable.Viewer):
             self.positions_table.value = _frame(rows, POSITION_COLUMNS)
         if "events" in dirty:
             self.events_table.value = _frame(list(reversed(self._events)), EVENT_COLUMNS)
+        self.price_chart.render()
 
     def _header_html(self) -> str:
         """Label, id, status, the feed's badge (REPLAY / LIVE FEED / ...), venue, its health chip."""

@@ -237,6 +237,33 @@ def live_bar_facts(ledger: Ledger, session_id: str) -> tuple[int, int | None, in
     return int(n), first, last, types
 
 
+def live_bar_types(ledger: Ledger, session_id: str) -> list[str]:
+    """The sorted bar types the session has non-historical bars of: one index seek per bar type
+    (never a scan of a long session's bars)."""
+    out: list[str] = []
+    last = ""
+    while found := ledger.query(
+        "SELECT bar_type FROM bars WHERE session_id = ? AND bar_type > ? ORDER BY bar_type LIMIT 1", (session_id, last)
+    ):
+        last = found[0][0]
+        if ledger.query("SELECT 1 FROM bars WHERE session_id = ? AND bar_type = ? AND historical = 0 LIMIT 1",
+                        (session_id, last)):
+            out.append(last)
+    return out
+
+
+def live_bars_tail(ledger: Ledger, session_id: str, bar_type: str, after_ts: int, limit: int) -> list[tuple]:
+    """ts, open, high, low, close, volume of the last ``limit`` non-historical bars of ``bar_type``
+    with ``ts > after_ts``, oldest first (a backward range scan of the primary key)."""
+    rows = ledger.query(
+        "SELECT ts, open, high, low, close, volume FROM bars WHERE session_id = ? AND bar_type = ? AND ts > ?"
+        " AND historical = 0 ORDER BY ts DESC LIMIT ?",
+        (session_id, bar_type, after_ts, limit),
+    )
+    rows.reverse()
+    return rows
+
+
 def resume_after_ts(ledger: Ledger, session_id: str) -> int | None:
     """The ts of the last live bar recorded for every bar type of the session (the earliest of
     each type's last), or None when none was recorded: where a relaunched feed continues."""

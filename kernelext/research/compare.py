@@ -4,7 +4,7 @@
     c = compare("latest-backtest-id", "a1b2c3")   # ids, unique prefixes or "latest"
     c.table          # one row per metric, one column per run
     print(c.assessment)
-    c.to_html("compare.html")
+    c.to_html("compare.html")   # with the runs' equity curves overlaid and each run's price with its fills
 
 The reference run is the first one of kind ``backtest`` (else the first one given);
 every other run is judged against it.
@@ -44,6 +44,11 @@ Assessment rules (deterministic; each run against the reference):
   in error. A reason that points the other way than the verdict (e.g. lower fees
   in a run that degrades) is listed under "Other differences" instead; for a
   match the reasons are "Notes".
+
+Charts (the HTML page; matplotlib PNGs from ``research.charts``, inline as base64 like the session
+report's, so the page stays one file without scripts): the runs' equity curves overlaid in one chart
+(over UTC time when their periods overlap, else over the hours since each run's start), and each
+run's price (the closes of the bars it saw) with its fills, buys and sells.
 """
 
 from __future__ import annotations
@@ -53,12 +58,13 @@ import html
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from kernelext.research import frames
+from kernelext.research import charts, frames
 from kernelext.session import live
 from kernelext.ledger import ACTIVE_STATUSES, Ledger, queries
 
@@ -230,6 +236,21 @@ def load_run(ledger: Ledger, session_id: str) -> Run:
         notional=sum(abs((q or 0.0) * (p or 0.0)) for _, _, q, p, _ in fills),
         slipped_fills=len(slips), metrics=metrics,
     )
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """What a run's charts draw: its equity curve, the closes of its bars, its fills."""
+
+    equity: pl.DataFrame
+    closes: dict[str, tuple[list[int], list[float]]]
+    fills: pl.DataFrame
+
+
+def load_series(ledger: Ledger, session_id: str) -> RunSeries:
+    """Read one session's chart series (``session_id`` must be resolved)."""
+    return RunSeries(frames.equity(session_id, ledger=ledger), _closes(ledger, session_id),
+                     frames.fills(session_id, ledger=ledger))
 
 
 # -- assessment -------------------------------------------------------------------------------
@@ -413,9 +434,11 @@ def judge(ref: Run, run: Run, common: tuple[int, int]) -> Verdict:
 class Comparison:
     """2 or 3 runs side by side; ``runs[reference]`` is the one the others are judged against."""
 
-    def __init__(self, runs: list[Run], common: list[tuple[int, int]]) -> None:
-        """``common[i]`` = (common bars, identical bars) of run i with the reference."""
+    def __init__(self, runs: list[Run], common: list[tuple[int, int]], series: list[RunSeries] | None = None) -> None:
+        """``common[i]`` = (common bars, identical bars) of run i with the reference; ``series[i]``: what
+        run i's charts draw (None: a page without charts)."""
         self.runs = runs
+        self.series = series
         self.reference = next((i for i, r in enumerate(runs) if r.kind == "backtest"), 0)
         self.common = common
         ref = runs[self.reference]
@@ -443,6 +466,19 @@ class Comparison:
         for i, col in enumerate(self.columns):
             data[col] = pl.Series(col, [self.value(i, m) for m in METRICS], dtype=pl.Float64)
         return pl.DataFrame(data)
+
+    @cached_property
+    def charts(self) -> dict[str, Any] | None:
+        """``{"equity": PNG, "prices": [PNG per run]}`` (base64 text), drawn once; None without series."""
+        if self.series is None:
+            return None
+        names = self.columns
+        return {
+            "equity": charts.equity_overlay_png({n: s.equity for n, s in zip(names, self.series, strict=True)}),
+            "prices": [charts.fills_price_png(s.closes, s.fills, title=f"Price and fills: {n}",
+                                              color=charts.RUN_COLORS[i % len(charts.RUN_COLORS)])
+                       for i, (n, s) in enumerate(zip(names, self.series, strict=True))],
+        }
 
     @property
     def assessment(self) -> str:
@@ -474,10 +510,11 @@ def compare(*session_ids: str, ledger: Ledger | None = None) -> Comparison:
         runs = [load_run(led, s) for s in sids]
         ref = next((s for s, r in zip(sids, runs, strict=True) if r.kind == "backtest"), sids[0])
         common = [queries.common_bars(led, ref, s) for s in sids]
+        series = [load_series(led, s) for s in sids]
     finally:
         if ledger is None:
             led.close()
-    return Comparison(runs, common)
+    return Comparison(runs, common, series)
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -491,6 +528,8 @@ th { background: #f6f8fa; } td.k, th.k { text-align: left; font-family: ui-monos
 .matches { border-color: #1a7f37; } .degrades { border-color: #cf222e; } .better { border-color: #0969da; }
 .verdict p { margin: 0 0 4px; font-weight: 600; } .verdict ul { margin: 4px 0 0 18px; padding: 0; }
 footer { margin-top: 20px; font-size: 12px; color: #57606a; }
+figure.chart { margin: 8px 0 16px; } figure.chart img { max-width: 100%; display: block; }
+figure.chart figcaption { font-size: 12px; color: #57606a; }
 """
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -559,15 +598,34 @@ def _verdict_html(v: Verdict) -> str:
 
 
 def _html_body(c: Comparison) -> str:
-    """Heading, then ``sections_html``."""
-    return f"<h1>{html.escape(_title(c))}</h1>\n" + sections_html(c)
+    """Heading, then ``sections_html`` with the charts."""
+    return f"<h1>{html.escape(_title(c))}</h1>\n" + sections_html(c, with_charts=True)
 
 
-def sections_html(c: Comparison) -> str:
-    """Assessment, metrics, runs and the definitions used (no heading: a report embeds them)."""
+def _figure(kind: str, png: str, words: str) -> str:
+    alt = html.escape(words, quote=True)
+    return (f'<figure class="chart {kind}"><img alt="{alt}" src="data:image/png;base64,{png}">'
+            f"<figcaption>{html.escape(words)}</figcaption></figure>")
+
+
+def charts_html(c: Comparison) -> str:
+    """The charts section: the equity curves overlaid, then each run's price with its fills ('' without)."""
+    drawn = c.charts
+    if drawn is None:
+        return ""
+    parts = ["<h2>Charts</h2>", _figure("equity", drawn["equity"], "Equity curves: " + " vs ".join(c.columns))]
+    for name, run, png in zip(c.columns, c.runs, drawn["prices"], strict=True):
+        parts.append(_figure("price", png, f"Price and fills: {name} ({len(run.fill_keys)} fills)"))
+    return "\n".join(parts)
+
+
+def sections_html(c: Comparison, *, with_charts: bool = False) -> str:
+    """Assessment, metrics, (``with_charts``: the charts,) runs and the definitions used (no heading: a
+    report embeds them)."""
     return "\n".join([
         "<h2>Assessment</h2>", *(_verdict_html(v) for v in c.verdicts),
         "<h2>Metrics</h2>", _metrics_table(c),
+        *([charts_html(c)] if with_charts else []),
         "<h2>Runs</h2>", _runs_table(c),
         _FOOTER,
     ])

@@ -78,6 +78,9 @@ EQUITY_RAW: dict[str, Any] = {
     "session_id": S, "ts_ns": I, "equity": F, "balance": F, "available": F,
     "unrealized_pnl": F, "realized_pnl": F, "exposure": F, "currency": S,
 }
+BARS_RAW: dict[str, Any] = {
+    "bar_type": S, "ts_ns": I, "open": F, "high": F, "low": F, "close": F, "volume": F, "historical": I,
+}
 EVENTS_RAW: dict[str, Any] = {
     "id": I, "session_id": S, "sleeve": S, "stage": S, "message": S, "ts_ns": I,
     "extras_json": S,
@@ -186,6 +189,14 @@ def equity(session: str | None = None, ledger: Ledger | None = None) -> pl.DataF
     """The session's equity curve (one row per equity.update)."""
     with _use(ledger) as led:
         return _frame(queries.equity(led, _resolve(session, led)), EQUITY_RAW)
+
+
+def bars(session: str | None = None, ledger: Ledger | None = None, *, historical: bool = False) -> pl.DataFrame:
+    """The bars the session's strategies saw, by bar type and ts (``ts`` is the bar's close time);
+    ``historical``: the warm-up bars too (``historical`` = 1), first."""
+    with _use(ledger) as led:
+        df = _frame(queries.bars(led, _resolve(session, led)), BARS_RAW)
+    return df if historical else df.filter(pl.col("historical") == 0)
 
 
 def events(
