@@ -43,9 +43,11 @@ def test_bench_backtest_speed(paperlab_home, tmp_path, bench_print) -> None:
     from nautilus_trader.model.objects import Money
     from kernelext.venues.sandbox.instruments import KRAKEN
 
-    plain.add_venue(venue=KRAKEN, oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
-                    base_currency=Currency.from_str("USD"),
+    from kernelext.session.cash_guard import CashGuard
+
+    plain.add_venue(venue=KRAKEN, oms_type=OmsType.NETTING, account_type=AccountType.CASH, base_currency=None,
                     starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str("USD"))], bar_execution=True)
+    CashGuard(plain.kernel).install()  # the same spot cash account as ours
     _load(plain, venues.get(spec.venue).backtest(spec), data, str(tmp_path))
     _add_strategies(plain, spec, {})
     t0 = time.perf_counter()
