@@ -32,32 +32,46 @@ class GridConfig(PaperStrategyConfig, frozen=True):
 class Grid(PaperStrategy):
     """
     A price grid that keeps resting orders: on the first live bar it lays ``levels``
-    buy limits below the close and ``levels`` sell limits above it, ``step_pct`` apart
-    (long-only, on a spot cash account: the buys only; a sell rests once a buy filled).
+    buy limits below the close and ``levels`` sell limits above it, ``step_pct`` apart.
     Each fill re-places the opposite order one step away from the fill price (a buy
     filled at P rests a sell at P + step, and the other way round), so the grid keeps
-    its size and the position stays within ``levels`` orders either way. Its state (the
-    step) is saved, so a relaunched session keeps its grid and its resting orders.
+    its size and the position stays within ``levels`` orders either way. On a spot
+    (long-only) account, as grid bots do there, it first buys the inventory its sells
+    need (``levels`` orders' worth, at market) and lays the grid around that fill: the
+    resting sells then only ever sell what was bought. Its state (the step) is saved,
+    so a relaunched session keeps its grid and its resting orders.
     """
 
     def __init__(self, config: GridConfig) -> None:
         super().__init__(config)
         self.step: Decimal | None = None  # price distance between levels, fixed when the grid is laid
         self.laid = False
+        self._stock_order = None  # the spot grid's inventory buy, until it fills
 
     def _decide(self, bar: Bar) -> None:
-        if self.laid:
+        if self.laid or self._stock_order is not None:
             return
         qty = self._order_qty()
         if qty is None:
             return
         close = Decimal(repr(bar.close.as_double()))
         self.step = close * Decimal(repr(self.config.step_pct)) / 100
-        self._signal("grid_laid", float(close), f"{self.config.levels} levels each side, {self.config.step_pct}% apart")
+        stock = self.config.levels * qty.as_decimal() - max(self._net_decimal(), Decimal(0))
+        if self.config.long_only and stock > 0:
+            self._signal("grid_stock", float(close), f"buying {stock} to sell from its {self.config.levels} sell levels")
+            before = set(self._pending)
+            self._submit_qty(OrderSide.BUY, stock)
+            self._stock_order = next(iter(set(self._pending) - before), None)
+            return
+        self._lay(close, qty.as_decimal())
+
+    def _lay(self, center: Decimal, qty: Decimal) -> None:
+        """``levels`` buys below ``center`` and ``levels`` sells above it."""
+        assert self.step is not None
+        self._signal("grid_laid", float(center), f"{self.config.levels} levels each side, {self.config.step_pct}% apart")
         for k in range(1, self.config.levels + 1):
-            self._rest(OrderSide.BUY, close - k * self.step, qty.as_decimal())
-            if not self.config.long_only:  # spot: a sell rests once a buy has filled (nothing to sell before)
-                self._rest(OrderSide.SELL, close + k * self.step, qty.as_decimal())
+            self._rest(OrderSide.BUY, center - k * self.step, qty)
+            self._rest(OrderSide.SELL, center + k * self.step, qty)
         self.laid = True
 
     def on_save(self) -> dict[str, bytes]:
@@ -78,6 +92,13 @@ class Grid(PaperStrategy):
 
     def on_order_filled(self, event: OrderFilled) -> None:
         if self.step is None or event.strategy_id != self.id:
+            return
+        if event.client_order_id == self._stock_order:  # the spot grid's inventory: lay around its price
+            order = self.cache.order(event.client_order_id)
+            if order is not None and order.is_closed:
+                self._stock_order = None
+                qty = order.quantity.as_decimal() / self.config.levels
+                self._lay(event.last_px.as_decimal(), self.instrument.make_qty(qty, round_down=True).as_decimal())
             return
         price = event.last_px.as_decimal()
         qty = event.last_qty.as_decimal()

@@ -147,8 +147,8 @@ def test_paperlab_resume_continues_a_stopped_session_under_its_id(home: Path) ->
     assert abs(r["balances"]["USD"] - before["balance"]) < 1e-6
     assert "resumed" in stage_rows(home, session_id, "session.running")[-1]["notes"]
     # the grid, its orders canceled by the stop, lays itself again (new order ids: new rows)
-    wait_for(lambda: len(snapshot(home, session_id)["open"]) == 2, "the grid laid again (its 2 buys: spot)", 60)
-    assert _query(home, "SELECT COUNT(*) FROM orders WHERE session_id = ?", session_id)[0][0] >= orders_before + 2
+    wait_for(lambda: len(snapshot(home, session_id)["open"]) == 4, "the grid laid again", 60)
+    assert _query(home, "SELECT COUNT(*) FROM orders WHERE session_id = ?", session_id)[0][0] >= orders_before + 4
     led = Ledger(home)
     try:
         api.control(session_id, "kill", ledger=led, timeout=60)
