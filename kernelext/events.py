@@ -36,6 +36,8 @@ Extras by stage (all numbers are plain floats/ints, ids are strings):
   a busy ledger (or spooled); written by the writer itself once the ledger takes writes again.
 - ``report.written``: ``path, final, backtest_id, notified`` (masked URLs that took it), ``trades,
   realized_pnl, fees``: a session's report was written (``paperlab report``, or its schedule).
+- ``risk.margin_call`` / ``risk.liquidated``: ``margin_level, used_margin, free_margin`` (a margin
+  session's margin level below Kraken's 80 % call level / at its 40 % liquidation level).
 - ``session.*``, ``control.*``, ``risk.halted``, ``feed.*``: free-form extras.
 """
 
@@ -70,6 +72,8 @@ STAGES: frozenset[str] = frozenset(
         "bar.batch",
         "strategy.saved",
         "risk.halted",
+        "risk.margin_call",
+        "risk.liquidated",
         "control.pause",
         "control.resume",
         "control.flatten",

@@ -91,6 +91,7 @@ class SessionSpec:
     resume_after_ns: int | None = None  # a relaunched replay continues after this bar close time
     outside_rth: bool = False  # IB: trade and take bars outside regular trading hours
     account_id: str = ""  # IB: the DU... paper account (masked in to_dict)
+    margin: float | None = None  # sandbox: Kraken margin trading at this leverage (None: a spot cash account)
     ib_gateway: str = ""  # IB: "host:port" of the gateway, set when the session starts
     # detached sessions only (the supervisor keeps them): reports, the end, notifications
     report_every_s: float | None = None  # write a report every period
@@ -230,6 +231,19 @@ def parse_speed(value: str | float | None) -> float | None:
     if not speed > 0:
         raise SpecError(f"speed: expected a positive number or 'max' (got {value!r})")
     return speed
+
+
+def parse_margin(value: str | float | None) -> float | None:
+    """``--margin 3`` -> 3.0 (leverage, at least 1); None stays None (a cash account)."""
+    if value is None or value == "":
+        return None
+    try:
+        leverage = float(str(value).strip().lower().removesuffix("x"))
+    except ValueError:
+        raise SpecError(f"margin: expected a leverage such as 2 or 3 (got {value!r})") from None
+    if not leverage >= 1 or leverage != leverage:
+        raise SpecError(f"margin: expected a leverage of at least 1 (got {value!r})")
+    return leverage
 
 
 def parse_bar_spec(text: str) -> str:
@@ -389,6 +403,7 @@ def build_spec(
     max_bars: int | None = None,
     outside_rth: bool = False,
     account_id: str | None = None,
+    margin: str | float | None = None,
     report_every: str | float | None = None,
     report_at: str | None = None,
     notify: str | list[str] | tuple[str, ...] | None = None,
@@ -405,7 +420,8 @@ def build_spec(
     feed = feed or "auto"
     if feed not in venues.feeds():
         raise SpecError(f"feed: {feed!r} is not available; allowed: {', '.join(venues.feeds())}")
-    ruled = place.validate(VenueFields(feed, tuple(sleeves), speed, bool(outside_rth), account_id))
+    ruled = place.validate(VenueFields(feed, tuple(sleeves), speed, bool(outside_rth), account_id,
+                                       parse_margin(margin)))
     _check_sleeves(sleeves)
     cash, currency = _cash_for(place, sleeves, starting_cash)
     risk = _risk(max_notional_per_order, max_order_submit_rate, max_drawdown_pct)
@@ -431,6 +447,7 @@ def build_spec(
         max_bars=max_bars,
         outside_rth=ruled.outside_rth,
         account_id=ruled.account_id or "",
+        margin=ruled.margin,
         **_supervised(report_every, report_at, notify, notify_fills),
     )
 

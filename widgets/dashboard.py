@@ -88,6 +88,19 @@ def _r(value: Any, digits: int) -> float | None:
         return None
 
 
+def account_text(ev: dict[str, Any]) -> str:
+    """The account line under the cards: a cash account's balances in every asset, or a margin
+    account's used and free margin and margin level (empty when the update has neither)."""
+    parts = []
+    if ev.get("balances"):
+        parts.append("Balances " + " · ".join(f"{code} {amount:,.8g}" for code, amount in sorted(ev["balances"].items())))
+    if ev.get("margin_used") is not None:
+        level = ev.get("margin_level")
+        parts.append(f"Margin used {ev['margin_used']:,.2f} · free margin {ev.get('margin_free', 0.0):,.2f}"
+                     f" · margin level {'-' if level is None else f'{level:,.1f}%'}")
+    return " &nbsp;|&nbsp; ".join(parts)
+
+
 def fill_row(x: dict[str, Any], ts: int) -> dict[str, Any]:
     """A fills-table row from an ``order.filled`` envelope."""
     return {
@@ -202,6 +215,7 @@ class SessionDashboard(pn.viewable.Viewer):
             )
             for key, title in METRICS.items()
         }
+        self.account_line = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["paperlab-account"])
         self.source = ColumnDataSource({"x": [], "equity": []}, name="paperlab-equity")
         fig = figure(x_axis_type="datetime", height=300, sizing_mode="stretch_width",
                      title="Equity (US/Eastern time)", tools="pan,wheel_zoom,box_zoom,reset,save")
@@ -242,6 +256,7 @@ class SessionDashboard(pn.viewable.Viewer):
             parts += [
                 self.alert,
                 pn.FlexBox(*self.cards.values()),
+                self.account_line,
                 self.price_chart.panel(),
                 pn.Row(self.equity_pane,
                        pn.Column("**Events**", self.events_table, width=520), sizing_mode="stretch_width"),
@@ -398,6 +413,9 @@ class SessionDashboard(pn.viewable.Viewer):
             if ev.get(key) is not None:
                 self.metrics[key] = float(ev[key])
         self.currency = ev.get("currency") or self.currency
+        line = account_text(ev)
+        if line:
+            self.account_line.object = line
         self._dirty.add("metrics")
 
     def _add_fill(self, x: dict[str, Any], ts: int) -> None:

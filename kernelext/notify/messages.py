@@ -43,7 +43,7 @@ def session_error(session_id: str, label: str | None, error: str | None) -> Mess
 
 
 def risk_halted(session_id: str, label: str | None, message: str) -> Message:
-    """A risk rule halted the session's trading."""
+    """A risk rule halted the session's trading (or a margin call, a liquidation)."""
     return Message(f"PaperLab: {session_id} risk halt", f"{_who(session_id, label)}: {message}", WARNING)
 
 

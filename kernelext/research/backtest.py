@@ -122,6 +122,7 @@ def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str, setup: Backtest
             oms_type=OmsType.NETTING,
             account_type=AccountType.CASH if setup.cash_account else AccountType.MARGIN,
             base_currency=None if setup.cash_account else Currency.from_str(spec.currency),  # cash: every asset
+            default_leverage=Decimal(repr(setup.margin_leverage)) if setup.margin_leverage else None,
             starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str(spec.currency))],
             bar_execution=True,
             fee_model=setup.fee_model() if setup.fee_model else None,
@@ -205,7 +206,7 @@ def _default_anchor(spec: SessionSpec, count: int) -> int:
 
 
 def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Ledger) -> str:
-    from kernelext.session.cash_guard import CashGuard
+    from kernelext.session.account_guard import CashGuard, MarginGuard
     from kernelext.session.telemetry import Telemetry
 
     hub = Hub()
@@ -219,8 +220,10 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
         with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
             setup = venues.get(spec.venue).backtest(spec)
             engine = _engine(spec, catalog_dir, f"BACKTEST-{session_id[-6:].upper()}", setup)
-            if setup.cash_account:  # the same pre-trade check as the paper session's
+            if setup.cash_account:  # the same pre-trade checks as the paper session's
                 CashGuard(engine.kernel).install()
+            elif setup.margin_leverage:
+                MarginGuard(engine.kernel, setup.margin_leverage).install()
             _load(engine, setup, data, catalog_dir)
             sleeves = _add_strategies(engine, spec, bar_types)
             risk = engine.kernel.risk_engine
@@ -234,6 +237,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
                 max_drawdown_pct=spec.risk.max_drawdown_pct,
                 halt=lambda: risk.set_trading_state(TradingState.HALTED),
                 cash_account=setup.cash_account,
+                margin_leverage=setup.margin_leverage,
             )
             telemetry.signal_sources = {st.id.value: st for st in engine.trader.strategies()}
             engine.add_actor(telemetry)

@@ -35,7 +35,7 @@ from nautilus_trader.model.enums import TradingState, trading_state_to_str
 from kernelext.errors import SessionStartError, one_line
 from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording, restore
-from kernelext.session.cash_guard import CashGuard
+from kernelext.session.account_guard import CashGuard, MarginGuard
 from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.logs import current_file, process_log, stderr_file, trader_id
@@ -271,6 +271,7 @@ class SessionRunner:
             equity_from_venue=venue.telemetry.equity_from_venue,
             cash_account=venue.telemetry.cash_account,
             book_depth=venue.telemetry.book_depth,
+            margin_leverage=venue.telemetry.margin_leverage,
             live_feed=venue.telemetry.live_feed,
             instrument_ids=tuple(self.spec.instruments),
             sleeves_by_strategy=sleeves_by_strategy,
@@ -286,6 +287,8 @@ class SessionRunner:
         node.build()
         if venue.telemetry.cash_account:
             CashGuard(node.kernel).install()
+        elif venue.telemetry.margin_leverage:
+            MarginGuard(node.kernel, venue.telemetry.margin_leverage).install()
         self.node = node
         engines = (node.kernel.data_engine, node.kernel.risk_engine, node.kernel.exec_engine)
         self.venue_session.built(lambda: _engines_idle(*engines))

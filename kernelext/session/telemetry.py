@@ -37,6 +37,7 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Currency
 
 from kernelext.events import Event
+from kernelext.session.margin import LIQUIDATION_LEVEL, MARGIN_CALL_LEVEL, MarginState, MarginWatch
 from kernelext.session.reasons import plain
 from kernelext.session.state import StateSaver
 
@@ -92,6 +93,7 @@ class Telemetry(Actor):
         equity_from_venue: bool = False,
         cash_account: bool = False,
         book_depth: int = 0,
+        margin_leverage: float | None = None,
     ) -> None:
         super().__init__(TelemetryConfig())
         self.session_id = session_id
@@ -135,6 +137,10 @@ class Telemetry(Actor):
         # balance): equity is every balance valued at the last close, not balance + open P&L.
         self._cash_account = cash_account
         self._book_depth = book_depth
+        # Margin trading: Kraken's margin call and liquidation levels, watched on every equity point.
+        self.margin_watch = (MarginWatch(margin_leverage, call=self._margin_call, liquidate=self._liquidate)
+                             if margin_leverage else None)
+        self._equity_ts = 0
         self._pair_of: dict[str, Any] | None = None  # asset code -> instrument quoting it in the settlement currency
         self.balances: dict[str, float] = {}  # asset code -> total balance (a cash account's cards)
         self._realized_total = 0.0
@@ -352,6 +358,9 @@ class Telemetry(Actor):
             rpnl = equity - self._starting_cash - upnl
         else:
             equity, rpnl = bal + upnl, bal - self._starting_cash
+        if self.margin_watch is not None:
+            self._equity_ts = ts
+            self.margin_watch.update(equity, self.cache.positions_open())
         point = (ts, equity, bal, free.as_double() if free else 0.0, upnl, rpnl, exposure)
         if ts == self._last_equity_ts and self._equity_points:
             self._equity_points[-1] = point
@@ -383,7 +392,11 @@ class Telemetry(Actor):
             "currency": cur,
         }
         self._emit("equity.batch", None, f"{len(points)} equity points", ts, currency=cur, points=points)
-        self._emit("equity.update", None, f"equity {equity:,.2f} {cur}", ts, store=False, **self.equity)
+        if self.margin_watch is not None:
+            m = self.margin_watch.state
+            self.equity.update(margin_used=m.used, margin_free=m.free, margin_level=m.level)
+        shown = {**self.equity, "balances": dict(self.balances)} if self.balances else self.equity
+        self._emit("equity.update", None, f"equity {equity:,.2f} {cur}", ts, store=False, **shown)
         self._save_states(ts)
 
     def _save_states(self, ts: int) -> None:
@@ -395,6 +408,19 @@ class Telemetry(Actor):
     def _on_account_state(self, event: Any) -> None:
         """The venue's account changed: refresh the latest equity point (never back in time)."""
         self._equity(max(self._last_equity_ts, self.clock.timestamp_ns()))
+
+    def _margin_call(self, state: MarginState) -> None:
+        self._emit("risk.margin_call", None,
+                   f"margin level {state.level:.1f}% below the {MARGIN_CALL_LEVEL:g}% margin call level",
+                   self._equity_ts, margin_level=state.level, used_margin=state.used, free_margin=state.free)
+
+    def _liquidate(self, state: MarginState) -> None:
+        """Kraken's automatic liquidation: every open position closed at market."""
+        self._emit("risk.liquidated", None,
+                   f"margin level {state.level:.1f}% at the {LIQUIDATION_LEVEL:g}% liquidation level: positions closed",
+                   self._equity_ts, margin_level=state.level, used_margin=state.used, free_margin=state.free)
+        for strategy in self.signal_sources.values():
+            strategy.close_all_positions(strategy.config.instrument_id)
 
     def _holdings_value(self, account: Any) -> float:
         """The cash account's other assets (BTC, ...) at the last close of their pair against

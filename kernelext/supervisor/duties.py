@@ -39,7 +39,7 @@ from kernelext.notify.urls import ENV
 from kernelext.supervisor import files
 from kernelext.supervisor.schedule import Schedule
 
-ALERT_STAGES = ("session.relaunched", "risk.halted", "order.filled")
+ALERT_STAGES = ("session.relaunched", "risk.halted", "risk.margin_call", "risk.liquidated", "order.filled")
 STOP_GRACE_S = 60.0
 
 
@@ -132,7 +132,7 @@ class Duties:
             if stage == "session.relaunched":
                 self._post(duty, messages.relaunched(session_id, duty.label, int(extras.get("attempt") or 0),
                                                      str(extras.get("reason") or message)))
-            elif stage == "risk.halted":
+            elif stage in ("risk.halted", "risk.margin_call", "risk.liquidated"):
                 self._post(duty, messages.risk_halted(session_id, duty.label, message))
             elif stage == "order.filled" and duty.fills is not None:
                 duty.fills.add(extras)

@@ -50,6 +50,7 @@ class VenueFields:
     speed: str | float | None = None
     outside_rth: bool = False
     account_id: str | None = None
+    margin: float | None = None  # leverage asked for (None: the venue's cash account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class TelemetryOptions:
     live_feed: bool = False  # quotes and trades to watch for staleness
     cash_account: bool = False  # a spot cash account: equity is every asset's balance at the last price
     book_depth: int = 0  # levels a side of the live feed's order book to subscribe to (0: none)
+    margin_leverage: float | None = None  # margin trading: watch the margin level (call, liquidation)
 
 
 class VenueSession:
@@ -140,6 +142,7 @@ class BacktestSetup:
     telemetry_venue: Any  # the Nautilus ``Venue`` whose account telemetry reads
     fee_model: Callable[[], Any] | None = None  # makes each exchange's FeeModel; None: the instruments' fees
     cash_account: bool = False  # a spot cash account in every currency (as the paper session's), else margin
+    margin_leverage: float | None = None  # margin trading at this leverage (call and liquidation watched)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ def test_bench_backtest_speed(paperlab_home, tmp_path, bench_print) -> None:
     from nautilus_trader.model.objects import Money
     from kernelext.venues.sandbox.instruments import KRAKEN
 
-    from kernelext.session.cash_guard import CashGuard
+    from kernelext.session.account_guard import CashGuard
 
     plain.add_venue(venue=KRAKEN, oms_type=OmsType.NETTING, account_type=AccountType.CASH, base_currency=None,
                     starting_balances=[Money(Decimal(spec.starting_cash), Currency.from_str("USD"))], bar_execution=True)

@@ -48,3 +48,16 @@ def test_the_same_run_as_a_backtest_gives_the_same_fills(thin: SessionRunner) ->
     cols = ["side", "qty", "price", "fee"]
     assert paper.height > 0 and paper.select(cols).equals(back.select(cols))
     assert frames.orders(bt).filter(status="DENIED").height == frames.orders(thin.session_id).filter(status="DENIED").height
+
+
+def test_margin_on_replay_shorts_and_its_backtest_gives_the_same_fills(paperlab_home) -> None:
+    runner = kernelext.start("ema_cross", "BTC/USD", params={"fast": 2, "slow": 5}, speed="max", max_bars=600,
+                             margin=2)
+    assert runner.wait(120) and runner.state == "stopped", runner.last_error
+    sid = runner.session_id
+    assert any("Kraken margin x2" in n for n in runner.notes)
+    assert "SHORT" in set(frames.positions(sid)["side"]) | set(
+        frames.events(sid, "position.*")["extras_json"].str.extract(r'"side":"(\w+)"').to_list())
+    bt = kernelext.backtest(like=sid)
+    cols = ["side", "qty", "price", "fee"]
+    assert frames.fills(sid).select(cols).equals(frames.fills(bt).select(cols))

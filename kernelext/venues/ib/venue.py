@@ -148,6 +148,8 @@ class IbVenue(Venue):
         account = check_ib_account(account)
         if fields.speed not in (None, "", "max"):
             raise SpecError(f"speed: {self.name} runs in real time; speed applies to the replay feed only")
+        if fields.margin is not None:
+            raise SpecError(f"margin: {self.name} trades the paper account's own margin; --margin is for the crypto sandbox")
         for s in fields.sleeves:
             if not symbology.is_ib_symbol(s.instrument):
                 raise SpecError(

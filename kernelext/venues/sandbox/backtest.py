@@ -17,7 +17,7 @@ def setup(spec: SessionSpec) -> BacktestSetup:
     Kraken's base-tier maker/taker fees."""
     symbols = sorted({s.instrument for s in spec.sleeves})
     return BacktestSetup(venues=(KRAKEN.value,), instruments=tuple(make_instrument(s) for s in symbols),
-                         telemetry_venue=KRAKEN, cash_account=True)
+                         telemetry_venue=KRAKEN, cash_account=spec.margin is None, margin_leverage=spec.margin)
 
 
 def generated_bars(spec: SessionSpec, anchor_ns: int, count: int) -> BarData:

@@ -8,10 +8,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 
 from kernelext.spec import SessionSpec
 from kernelext.venues.base import Client, TelemetryOptions, VenuePlan
+from kernelext.session.margin import LIQUIDATION_LEVEL, MARGIN_CALL_LEVEL
 from kernelext.venues.sandbox import kraken
 from kernelext.venues.sandbox.depth import DepthSandboxExecClientFactory
 from kernelext.venues.sandbox.instruments import KRAKEN
@@ -24,6 +27,12 @@ KRAKEN_DATA_CLIENT = "KRAKEN"
 UNLIMITED_RATE = "100000000/00:00:01"
 REPLAY_DEPTH_NOTE = "replay: bars are the market (no book depth); orders fill as the backtest fills them"
 BOOK_DEPTH = 10  # levels a side of Kraken's book the live sandbox fills against
+def margin_note(leverage: float) -> str:
+    """The session's note for Kraken margin trading at ``leverage``."""
+    return (f"Kraken margin x{leverage:g}: used margin = position cost / {leverage:g}; margin call at "
+            f"{MARGIN_CALL_LEVEL:g}%, liquidation at {LIQUIDATION_LEVEL:g}% margin level (equity / used margin)")
+
+
 SPOT_NOTE = ("spot cash account: buys up to the free quote balance, sells up to the asset held; "
              "strategies run long-flat (a short signal closes the long)")
 
@@ -39,7 +48,7 @@ def scaled_rate(rate: str, speed: float | None) -> str:
 def plan(spec: SessionSpec) -> VenuePlan:
     """Replay (or Kraken) data into the local sandbox on the KRAKEN venue."""
     live = spec.feed == LIVE
-    rate, notes = spec.risk.max_order_submit_rate, [SPOT_NOTE]
+    rate, notes = spec.risk.max_order_submit_rate, [SPOT_NOTE if spec.margin is None else margin_note(spec.margin)]
     if not live:
         rate = scaled_rate(rate, spec.speed)
         notes.append(REPLAY_DEPTH_NOTE)
@@ -57,7 +66,8 @@ def plan(spec: SessionSpec) -> VenuePlan:
         settlement_currency=currency,
         submit_rate=rate,
         telemetry=TelemetryOptions(venue=KRAKEN, starting_cash=float(spec.starting_cash), live_feed=live,
-                                   cash_account=True, book_depth=BOOK_DEPTH if live else 0),
+                                   cash_account=spec.margin is None, margin_leverage=spec.margin,
+                                   book_depth=BOOK_DEPTH if live else 0),
         session=SandboxSession(route_bars=not live),
         notes=tuple(notes),
         timeouts={
@@ -95,12 +105,14 @@ def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> 
     venue's are opaque: a relaunched session's sandbox starts its counter again, and its
     restored orders keep theirs.
     """
+    margin = spec.margin is not None
     return SandboxExecutionClientConfig(
         venue=KRAKEN.value,
         starting_balances=[f"{spec.starting_cash} {currency}"],
-        base_currency=None,  # a multi-currency spot account: USD and the BTC it buys
+        base_currency=currency if margin else None,  # spot: a multi-currency account, USD and the BTC it buys
         oms_type="NETTING",
-        account_type="CASH",
+        account_type="MARGIN" if margin else "CASH",
+        default_leverage=Decimal(repr(spec.margin)) if margin else Decimal(1),
         bar_execution=bar_execution,
         trade_execution=True,
         book_type="L2_MBP" if not bar_execution and BOOK_DEPTH else "L1_MBP",  # live: orders walk Kraken's book

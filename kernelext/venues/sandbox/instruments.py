@@ -1,8 +1,8 @@
 """Crypto spot pairs the replay feed knows, as Nautilus ``CurrencyPair`` instruments on KRAKEN.
 
-Precisions follow Kraken's spot AssetPairs (``tick_size`` / ``lot_decimals``) and fees
-its base tier (maker 0.25 %, taker 0.40 %), so replayed sessions look like the live
-sandbox. ``price`` is a plausible starting level for the generator.
+Precisions follow Kraken's spot AssetPairs (``tick_size`` / ``lot_decimals``), fees
+its base tier (maker 0.25 %, taker 0.40 %) and margin its ``leverage_buy`` (5x for the
+majors, 3x otherwise), so replayed sessions look like the live sandbox. ``price`` is a plausible starting level for the generator.
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ class PairInfo:
     size_precision: int
     annual_vol: float  # typical annualised volatility
     notional_per_min: float = 250_000.0  # typical traded value per minute, quote currency
+    max_leverage: int = 3  # Kraken's highest leverage_buy for the pair (margin trading)
 
 
 PAIRS: dict[str, PairInfo] = {
     p.symbol: p
     for p in (
-        PairInfo("BTC/USD", 65_000.0, 1, 8, 0.55, 3_000_000.0),
-        PairInfo("ETH/USD", 3_200.0, 2, 8, 0.70, 1_500_000.0),
+        PairInfo("BTC/USD", 65_000.0, 1, 8, 0.55, 3_000_000.0, max_leverage=5),
+        PairInfo("ETH/USD", 3_200.0, 2, 8, 0.70, 1_500_000.0, max_leverage=5),
         PairInfo("SOL/USD", 150.0, 2, 8, 0.95, 600_000.0),
         PairInfo("XRP/USD", 0.60, 5, 8, 0.85),
         PairInfo("ADA/USD", 0.45, 6, 8, 0.90),
@@ -42,7 +43,7 @@ PAIRS: dict[str, PairInfo] = {
         PairInfo("LTC/USD", 80.0, 2, 8, 0.75),
         PairInfo("DOT/USD", 6.5, 4, 8, 0.90),
         PairInfo("LINK/USD", 14.0, 5, 8, 0.90),
-        PairInfo("BTC/EUR", 60_000.0, 1, 8, 0.55, 600_000.0),
+        PairInfo("BTC/EUR", 60_000.0, 1, 8, 0.55, 600_000.0, max_leverage=5),
         PairInfo("ETH/EUR", 2_950.0, 2, 8, 0.70),
         PairInfo("ETH/BTC", 0.05, 5, 8, 0.45),
     )

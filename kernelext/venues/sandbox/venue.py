@@ -49,6 +49,8 @@ class SandboxVenue(Venue):
         "seed": "replay generator seed",
         "catalog": "replay bars from this ParquetDataCatalog path",
         "bars": "replay: stop after this many bars",
+        "margin": "Kraken margin trading at this leverage (default: a spot cash account); margin call at 80%%, "
+                  "liquidation at 40%% margin level",
     }
     start_lock = nullcontext()
 
@@ -103,11 +105,16 @@ class SandboxVenue(Venue):
                 )
         if fields.feed == REPLAY:
             symbology.check_on_replay(fields.sleeves)
+        if fields.margin is not None:
+            for s in fields.sleeves:
+                most = PAIRS[s.instrument].max_leverage if s.instrument in PAIRS else None
+                if most is not None and fields.margin > most:
+                    raise SpecError(f"margin: Kraken allows leverage up to {most} on {s.instrument} (got {fields.margin:g})")
         return replace(fields, speed=parse_speed(fields.speed), outside_rth=False, account_id="")
 
     def long_only(self, spec: SessionSpec) -> bool:
-        """A spot cash account: no shorting (strategies run long-flat)."""
-        return True
+        """A spot cash account: no shorting (strategies run long-flat); margin trading shorts."""
+        return spec.margin is None
 
     def quote_currencies(self, sleeves: tuple[Sleeve, ...], currency: str) -> set[str]:
         return {s.instrument.split("/")[1] for s in sleeves}
