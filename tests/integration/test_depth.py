@@ -95,6 +95,14 @@ def test_ema_cross_on_second_bars_keeps_trading_on_a_thin_book(thin_peer: Kraken
         else:
             assert o["status"] in ("DENIED", "CANCELED", "ACCEPTED", "SUBMITTED"), o
     assert orders.filter(status="FILLED").height >= 3
+    # every order follows the signal that caused it (the last one recorded before it), in time too
+    events = frames.events(runner.session_id, ledger=runner.ledger).sort("id")
+    cause_ts = None
+    for stage, ts in zip(events["stage"], events["ts_ns"]):
+        if stage == "signal.emitted":
+            cause_ts = ts
+        elif stage == "order.submitted":
+            assert cause_ts is not None and cause_ts <= ts, "an order.submitted is stamped before its signal"
     assert fills.height > orders.filter(status="FILLED").height  # some orders took more than one level
 
 

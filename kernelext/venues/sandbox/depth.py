@@ -22,7 +22,31 @@ MARKET_TYPES = (OrderType.MARKET,)
 
 
 class DepthSandboxExecutionClient(SandboxExecutionClient):
-    """The sandbox, plus: open market orders keep filling as the book refills."""
+    """The sandbox, plus: open market orders keep filling as the book refills; on the live feed
+    its clock is the node's when an order arrives (its events are stamped when they happen)."""
+
+    wall_clock_commands = False  # live feed: commands advance the sandbox's clock to the node's
+
+    def submit_order(self, command: Any) -> Any:
+        self._clock_now()
+        return super().submit_order(command)
+
+    def modify_order(self, command: Any) -> Any:
+        self._clock_now()
+        return super().modify_order(command)
+
+    def cancel_order(self, command: Any) -> Any:
+        self._clock_now()
+        return super().cancel_order(command)
+
+    def _clock_now(self) -> None:
+        """The sandbox's own clock moves only with the market data it processed, so an order sent
+        between two ticks was stamped (submitted, accepted, filled) with the earlier tick's time,
+        before the decision that made it."""
+        if self.wall_clock_commands:
+            now = self._clock.timestamp_ns()
+            if now > self.test_clock.timestamp_ns():
+                self.test_clock.set_time(now)
 
     def on_data(self, data: Any) -> None:
         super().on_data(data)
@@ -44,6 +68,8 @@ class DepthSandboxExecClientFactory(SandboxLiveExecClientFactory):
     def create(*args: Any, **kwargs: Any) -> DepthSandboxExecutionClient:  # type: ignore[override]
         client = SandboxLiveExecClientFactory.create(*args, **kwargs)
         client.__class__ = DepthSandboxExecutionClient  # same layout: a behaviour-only subclass
+        config = kwargs.get("config", args[2] if len(args) > 2 else None)
+        client.wall_clock_commands = config is not None and not config.bar_execution
         return client
 
 
