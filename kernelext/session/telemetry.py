@@ -174,6 +174,9 @@ class Telemetry(Actor):
     def on_trade_tick(self, tick: Any) -> None:
         self._market_data()
 
+    def on_order_book_deltas(self, deltas: Any) -> None:
+        self._market_data()  # the book is market data too: feed health covers it
+
     def _market_data(self) -> None:
         self.market_updates += 1
         self._last_data_ns = self.clock.timestamp_ns()
