@@ -92,6 +92,7 @@ class SessionSpec:
     outside_rth: bool = False  # IB: trade and take bars outside regular trading hours
     account_id: str = ""  # IB: the DU... paper account (masked in to_dict)
     margin: float | None = None  # sandbox: Kraken margin trading at this leverage (None: a spot cash account)
+    fee_volume: float = 0.0  # sandbox: the 30-day USD volume whose Kraken fee tier applies (0: the starter tier)
     ib_gateway: str = ""  # IB: "host:port" of the gateway, set when the session starts
     # detached sessions only (the supervisor keeps them): reports, the end, notifications
     report_every_s: float | None = None  # write a report every period
@@ -231,6 +232,21 @@ def parse_speed(value: str | float | None) -> float | None:
     if not speed > 0:
         raise SpecError(f"speed: expected a positive number or 'max' (got {value!r})")
     return speed
+
+
+def parse_volume(value: str | float | None) -> float:
+    """``--fee-tier 50k`` -> 50000.0: the 30-day volume (USD) whose fee tier applies; None -> 0."""
+    if value is None or value == "":
+        return 0.0
+    text = str(value).strip().lower().replace(",", "").replace("_", "")
+    scale = {"k": 1e3, "m": 1e6}.get(text[-1:], 1.0)
+    try:
+        volume = float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        volume = -1.0
+    if not volume >= 0 or volume == float("inf"):
+        raise SpecError(f"fee_tier: expected a 30-day USD volume such as 0, 50k or 2.5m (got {value!r})")
+    return volume
 
 
 def parse_margin(value: str | float | None) -> float | None:
@@ -404,6 +420,7 @@ def build_spec(
     outside_rth: bool = False,
     account_id: str | None = None,
     margin: str | float | None = None,
+    fee_tier: str | float | None = None,
     report_every: str | float | None = None,
     report_at: str | None = None,
     notify: str | list[str] | tuple[str, ...] | None = None,
@@ -448,6 +465,7 @@ def build_spec(
         outside_rth=ruled.outside_rth,
         account_id=ruled.account_id or "",
         margin=ruled.margin,
+        fee_volume=parse_volume(fee_tier),
         **_supervised(report_every, report_at, notify, notify_fills),
     )
 

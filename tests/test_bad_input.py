@@ -147,6 +147,8 @@ CLI_CASES: list[tuple[list[str], str, int]] = [
     ([*PAPER, "--margin", "lots"], "margin", 2),
     ([*PAPER, "--margin", "0.5"], "margin", 2),
     ([*PAPER, "--margin", "9"], "margin", 2),
+    ([*PAPER, "--fee-tier", "lots"], "fee_tier", 2),
+    ([*PAPER, "--fee-tier", "-5k"], "fee_tier", 2),
     ([*PAPER, "--outside-rth"], "outside_rth", 2),
     ([*PAPER, "--nope"], "--nope", 2),
     (["paper", "--strategy", "boom_init", "--instrument", "BTC/USD", "--feed", "replay"], "strategy", 2),

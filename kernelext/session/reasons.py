@@ -15,7 +15,9 @@ _MAX_PER_ORDER = re.compile(rf"^NOTIONAL_EXCEEDS_MAX_PER_ORDER: max_notional={_M
 
 
 def _amount(text: str) -> str:
-    return f"{abs(float(text)):,.{max(2, len(text.partition('.')[2]) if '.' in text else 2)}f}"
+    """``-5012.40000000`` -> ``5,012.40``; ``0.07523492`` keeps its digits (at least 2 decimals)."""
+    digits = len(text.partition(".")[2].rstrip("0"))
+    return f"{abs(float(text)):,.{max(2, digits)}f}"
 
 
 def plain(reason: str | None) -> str | None:

@@ -88,6 +88,7 @@ def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-submit-rate", default=None, help="max order submit rate, e.g. 10/00:00:01")
     p.add_argument("--max-drawdown-pct", type=float, default=None, help="halt trading at this drawdown percent")
     p.add_argument("--margin", default=None, help=venues.help_for("margin"))
+    p.add_argument("--fee-tier", default=None, help=venues.help_for("fee_tier"))
     p.add_argument("--require-backtest", action="store_true",
                    help="refuse to start unless a backtest of the same strategy, instrument and params has a trade")
     return p
@@ -130,6 +131,7 @@ def spec_from_args(ns: argparse.Namespace) -> SessionSpec:
         outside_rth=bool(getattr(ns, "outside_rth", False)),
         account_id=getattr(ns, "account", None),
         margin=getattr(ns, "margin", None),
+        fee_tier=getattr(ns, "fee_tier", None),
         **supervised_from_args(ns),
     )
 

@@ -61,3 +61,16 @@ def test_margin_on_replay_shorts_and_its_backtest_gives_the_same_fills(paperlab_
     bt = kernelext.backtest(like=sid)
     cols = ["side", "qty", "price", "fee"]
     assert frames.fills(sid).select(cols).equals(frames.fills(bt).select(cols))
+
+
+def test_a_fee_tier_charges_its_rates_in_paper_and_backtest(paperlab_home) -> None:
+    runner = kernelext.start("ema_cross", "BTC/USD", params={"fast": 2, "slow": 5}, speed="max", max_bars=300,
+                             fee_tier="50k")
+    assert runner.wait(120) and runner.state == "stopped", runner.last_error
+    assert any("0.14% maker / 0.24% taker" in n for n in runner.notes)
+    fills = frames.fills(runner.session_id)
+    assert fills.height > 0
+    for f in fills.iter_rows(named=True):  # market orders: the taker rate of the $50k tier
+        assert f["fee"] == pytest.approx(f["qty"] * f["price"] * 0.0024, rel=1e-6, abs=0.011)
+    bt = kernelext.backtest(like=runner.session_id)
+    assert frames.fills(bt)["fee"].to_list() == fills["fee"].to_list()

@@ -128,3 +128,18 @@ def test_second_bars_start_cold_and_say_so_without_nautilus_errors(thin_peer: Kr
 
     log = current_file(runner.log_path).read_text()
     assert "Unsupported bar aggregation" not in log and "starting cold" in log
+
+
+def test_the_fee_tier_is_charged_on_the_live_feed_too(thin_peer: KrakenPeer) -> None:
+    spec = build_spec(sleeves=[make_sleeve("test_buy_once", "BTC/USD", bar_spec="1-SECOND-LAST",
+                                           params={"trade_size": 1, "warmup_bars": 0})],
+                      feed="kraken", fee_tier="10m", max_notional_per_order=1_000_000)
+    runner = SessionRunner(spec).start()
+    try:
+        wait_for(lambda: runner.status().fills >= 1, "the buy to fill", 40)
+        runner.writer.flush()
+        fill = frames.fills(runner.session_id, ledger=runner.ledger).row(0, named=True)
+    finally:
+        runner.stop()
+    assert (fill["qty"], fill["price"]) == (1.0, ASK)
+    assert fill["fee"] == pytest.approx(ASK * 0.0010, abs=0.01)  # Kraken's $10M+ taker rate, not the pair's 0.40 %

@@ -7,7 +7,7 @@ from nautilus_trader.model.data import Bar, BarType
 from kernelext.spec import SessionSpec
 from kernelext.venues.base import BacktestSetup, BarData
 from kernelext.venues.sandbox.generator import HISTORY_BARS, BarGenerator
-from kernelext.venues.sandbox.instruments import KRAKEN, PAIRS, make_instrument
+from kernelext.venues.sandbox.instruments import KRAKEN, PAIRS, fee_tier, make_instrument, with_fees
 
 SOURCE = "replay"  # a generated backtest's source, as a replayed session's feed
 
@@ -16,7 +16,10 @@ def setup(spec: SessionSpec) -> BacktestSetup:
     """One KRAKEN exchange, a spot cash account as the paper sandbox's; the spec's pairs with
     Kraken's base-tier maker/taker fees."""
     symbols = sorted({s.instrument for s in spec.sleeves})
-    return BacktestSetup(venues=(KRAKEN.value,), instruments=tuple(make_instrument(s) for s in symbols),
+    instruments = [make_instrument(s) for s in symbols]
+    if spec.fee_volume:
+        instruments = [with_fees(i, *fee_tier(spec.fee_volume)) for i in instruments]
+    return BacktestSetup(venues=(KRAKEN.value,), instruments=tuple(instruments),
                          telemetry_venue=KRAKEN, cash_account=spec.margin is None, margin_leverage=spec.margin)
 
 

@@ -16,7 +16,8 @@ from kernelext.spec import SessionSpec
 from kernelext.venues.base import Client, TelemetryOptions, VenuePlan
 from kernelext.session.margin import LIQUIDATION_LEVEL, MARGIN_CALL_LEVEL
 from kernelext.venues.sandbox import kraken
-from kernelext.venues.sandbox.depth import DepthSandboxExecClientFactory
+from kernelext.venues.sandbox.depth import DepthSandboxExecClientFactory, PaperSandboxConfig
+from kernelext.venues.sandbox.instruments import fee_tier
 from kernelext.venues.sandbox.instruments import KRAKEN
 from kernelext.venues.sandbox.replay import REPLAY_CLIENT, ReplayDataClientConfig, ReplayDataClientFactory
 from kernelext.venues.sandbox.session import SandboxSession
@@ -49,6 +50,10 @@ def plan(spec: SessionSpec) -> VenuePlan:
     """Replay (or Kraken) data into the local sandbox on the KRAKEN venue."""
     live = spec.feed == LIVE
     rate, notes = spec.risk.max_order_submit_rate, [SPOT_NOTE if spec.margin is None else margin_note(spec.margin)]
+    if spec.fee_volume:
+        maker, taker = fee_tier(spec.fee_volume)
+        notes.append(f"fees: Kraken's tier for a 30-day volume of {spec.fee_volume:,.0f} USD, "
+                     f"{float(maker) * 100:g}% maker / {float(taker) * 100:g}% taker")
     if not live:
         rate = scaled_rate(rate, spec.speed)
         notes.append(REPLAY_DEPTH_NOTE)
@@ -106,7 +111,10 @@ def sandbox_config(spec: SessionSpec, currency: str, *, bar_execution: bool) -> 
     restored orders keep theirs.
     """
     margin = spec.margin is not None
-    return SandboxExecutionClientConfig(
+    fees = fee_tier(spec.fee_volume) if spec.fee_volume else (None, None)
+    return PaperSandboxConfig(
+        maker_fee=None if fees[0] is None else str(fees[0]),
+        taker_fee=None if fees[1] is None else str(fees[1]),
         venue=KRAKEN.value,
         starting_balances=[f"{spec.starting_cash} {currency}"],
         base_currency=currency if margin else None,  # spot: a multi-currency account, USD and the BTC it buys

@@ -50,6 +50,32 @@ PAIRS: dict[str, PairInfo] = {
 }
 
 
+FEE_TIERS: tuple[tuple[float, str, str], ...] = (
+    (0, "0.0025", "0.0040"), (10_000, "0.0020", "0.0035"), (50_000, "0.0014", "0.0024"),
+    (100_000, "0.0012", "0.0022"), (250_000, "0.0010", "0.0020"), (500_000, "0.0008", "0.0018"),
+    (1_000_000, "0.0006", "0.0016"), (2_500_000, "0.0004", "0.0014"), (5_000_000, "0.0002", "0.0012"),
+    (10_000_000, "0.0000", "0.0010"),
+)
+"""Kraken's spot fee schedule: (30-day USD volume from which it applies, maker, taker), as its
+AssetPairs reports per pair (``fees_maker`` / ``fees``, in percent) and kraken.com/features/fee-schedule."""
+
+
+def fee_tier(volume: float) -> tuple[Decimal, Decimal]:
+    """(maker, taker) fee rates of the tier a 30-day volume of ``volume`` USD falls in."""
+    maker, taker = FEE_TIERS[0][1:]
+    for floor, m, t in FEE_TIERS:
+        if volume >= floor:
+            maker, taker = m, t
+    return Decimal(maker), Decimal(taker)
+
+
+def with_fees(instrument: CurrencyPair, maker: Decimal, taker: Decimal) -> CurrencyPair:
+    """A copy of ``instrument`` charging ``maker`` / ``taker``."""
+    d = CurrencyPair.to_dict(instrument)
+    d.update(maker_fee=str(maker), taker_fee=str(taker))
+    return CurrencyPair.from_dict(d)
+
+
 def normalize_symbol(text: str) -> str:
     """``btc/usd``, ``BTCUSD``, ``BTC/USD.KRAKEN`` or ``XBT/USD`` -> ``BTC/USD`` (no check)."""
     s = text.strip().upper()

@@ -49,6 +49,8 @@ class SandboxVenue(Venue):
         "seed": "replay generator seed",
         "catalog": "replay bars from this ParquetDataCatalog path",
         "bars": "replay: stop after this many bars",
+        "fee_tier": "Kraken's fee tier for this 30-day USD volume, e.g. 50k or 1m (default: the starter tier, "
+                    "0.25%% maker / 0.40%% taker)",
         "margin": "Kraken margin trading at this leverage (default: a spot cash account); margin call at 80%%, "
                   "liquidation at 40%% margin level",
     }
