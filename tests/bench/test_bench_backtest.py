@@ -52,7 +52,7 @@ def test_bench_backtest_speed(paperlab_home, tmp_path, bench_print) -> None:
     _add_strategies(plain, spec, {})
     t0 = time.perf_counter()
     plain.run()
-    stats = plain.portfolio.analyzer.get_performance_stats_pnls()
+    stats = plain.portfolio.analyzer.get_performance_stats_pnls(currency=Currency.from_str("USD"))
     plain_s = time.perf_counter() - t0
     plain_fills = sum(1 for o in plain.cache.orders() for _ in o.events if type(_).__name__ == "OrderFilled")
     ours_fills = frames.fills(session_id).height
