@@ -35,6 +35,9 @@ from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter, paperlab_home
 from kernelext.compat import new_node_loop  # (before any TradingNode import)
 from kernelext.session.node import build_node_config
+from kernelext import venues
+from kernelext.session.account_guard import CashGuard
+from kernelext.venues.sandbox.depth import DepthSandboxExecClientFactory
 from kernelext.session.runner import SessionRunner, _cancel_pending, _capturing, _engines_idle
 from kernelext.spec import SessionSpec, build_spec, make_sleeve, sleeve_tag
 from kernelext.strategies import registry
@@ -42,7 +45,6 @@ from kernelext.venues.sandbox.config import SANDBOX_CLIENT
 from kernelext.venues.sandbox.instruments import KRAKEN
 from kernelext.venues.sandbox.replay import REPLAY_CLIENT, ReplayDataClient, ReplayDataClientFactory
 from kernelext.venues.sandbox.routing import route_bars_to_sandbox
-from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.identifiers import InstrumentId
@@ -157,7 +159,7 @@ def _run_bare_node(spec: SessionSpec, trader_id: str) -> dict[str, Any]:
             )
             node.add_exec_client_factory(
                 SANDBOX_CLIENT,
-                _capturing(SandboxLiveExecClientFactory, lambda c: route_bars_to_sandbox(c._msgbus, c, KRAKEN)),
+                _capturing(DepthSandboxExecClientFactory, lambda c: route_bars_to_sandbox(c._msgbus, c, KRAKEN)),
             )
             for i, s in enumerate(spec.sleeves):
                 entry = registry.get(s.strategy_key)
@@ -167,9 +169,11 @@ def _run_bare_node(spec: SessionSpec, trader_id: str) -> dict[str, Any]:
                     bar_type=BarType.from_str(s.bar_type),
                     params=s.params,
                     order_id_tag=sleeve_tag(i),
+                    long_only=venues.get(spec.venue).long_only(spec),
                 )
                 node.trader.add_strategy(registry.build_strategy(entry, config))
             node.build()
+            CashGuard(node.kernel).install()  # the spot account's pre-trade check, as the runner's
             replay = captured["replay"]
             engines = (node.kernel.data_engine, node.kernel.risk_engine, node.kernel.exec_engine)
             replay.idle_check = lambda: _engines_idle(*engines)
