@@ -207,6 +207,7 @@ def _default_anchor(spec: SessionSpec, count: int) -> int:
 
 def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Ledger) -> str:
     from kernelext.session.account_guard import CashGuard, MarginGuard
+    from kernelext.session.trade_stats import skip_trade_recording
     from kernelext.session.telemetry import Telemetry
 
     hub = Hub()
@@ -220,6 +221,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
         with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
             setup = venues.get(spec.venue).backtest(spec)
             engine = _engine(spec, catalog_dir, f"BACKTEST-{session_id[-6:].upper()}", setup)
+            skip_trade_recording(engine.kernel.portfolio)  # statistics come from Polars over the ledger
             if setup.cash_account:  # the same pre-trade checks as the paper session's
                 CashGuard(engine.kernel).install()
             elif setup.margin_leverage:

@@ -36,6 +36,7 @@ from kernelext.errors import SessionStartError, one_line
 from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording, restore
 from kernelext.session.account_guard import CashGuard, MarginGuard
+from kernelext.session.trade_stats import skip_trade_recording
 from kernelext.session.flatten import flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.logs import current_file, process_log, stderr_file, trader_id
@@ -285,6 +286,7 @@ class SessionRunner:
                 self.telemetry.states.seed(strategy_id, stored)
         node.trader.add_actor(self.telemetry)
         node.build()
+        skip_trade_recording(node.kernel.portfolio)  # our statistics come from the ledger
         if venue.telemetry.cash_account:
             CashGuard(node.kernel).install()
         elif venue.telemetry.margin_leverage:
