@@ -424,10 +424,11 @@ def restorable_orders(ledger: Ledger, session_id: str) -> list[tuple]:
     marks = ", ".join("?" * len(FINAL_ORDER_STATUSES))
     return ledger.query(
         "SELECT o.client_order_id, o.strategy_id, o.status, o.init_json, o.venue_order_id FROM orders o"
-        f" WHERE o.session_id = ? AND (o.status NOT IN ({marks})"
-        "  OR EXISTS (SELECT 1 FROM fills f WHERE f.session_id = o.session_id AND f.client_order_id = o.client_order_id))"
+        " LEFT JOIN (SELECT DISTINCT client_order_id FROM fills WHERE session_id = ?) f"
+        " ON f.client_order_id = o.client_order_id"
+        f" WHERE o.session_id = ? AND (o.status NOT IN ({marks}) OR f.client_order_id IS NOT NULL)"
         " ORDER BY o.ts_submitted, o.rowid",
-        (session_id, *FINAL_ORDER_STATUSES),
+        (session_id, session_id, *FINAL_ORDER_STATUSES),
     )
 
 

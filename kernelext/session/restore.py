@@ -126,6 +126,10 @@ class Restorer:
         self.venue_session = venue_session
         self.strategies = strategies
         self.result = Restored()
+        self._venue_ids: dict[str, str] = {}  # client order id -> its first fill's venue order id
+        for f in snapshot.fills:
+            if f.venue_order_id:
+                self._venue_ids.setdefault(f.client_order_id, f.venue_order_id)
 
     def _process(self, event: Any) -> None:
         """The base engine's synchronous path (the live engine queues events for later: the
@@ -165,16 +169,12 @@ class Restorer:
         self.cache.add_order(order)
         ts = order.ts_init
         ids = (order.trader_id, order.strategy_id, order.instrument_id, order.client_order_id)
-        venue_id = VenueOrderId(lo.venue_order_id or self._venue_id_from_fills(lo.client_order_id)
+        venue_id = VenueOrderId(lo.venue_order_id or self._venue_ids.get(lo.client_order_id)
                                 or f"R-{lo.client_order_id}")
         self._process(OrderSubmitted(*ids, account.id, UUID4(), ts, ts))
         self._process(OrderAccepted(*ids, venue_id, account.id, UUID4(), ts, ts))
         self.result.orders += 1
         return order, lo
-
-    def _venue_id_from_fills(self, client_order_id: str) -> str | None:
-        return next((f.venue_order_id for f in self.snapshot.fills
-                     if f.client_order_id == client_order_id and f.venue_order_id), None)
 
     def _fill(self, f: LedgerFill) -> None:
         order = self.cache.order(ClientOrderId(f.client_order_id))

@@ -12,15 +12,11 @@ import kernelext
 from kernelext import frames
 from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
-from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
+from kernelext.strategies import PaperStrategy, registry
 from tests.helpers import wait_for
 from tests.peers.kraken_peer import KrakenPeer
 
 BID, ASK, TICK = 65_000.0, 65_000.1, 0.1
-
-
-class BuyOnceConfig(PaperStrategyConfig, frozen=True):
-    pass
 
 
 class BuyOnce(PaperStrategy):

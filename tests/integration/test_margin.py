@@ -15,15 +15,11 @@ from kernelext import frames
 from kernelext.errors import SpecError
 from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
-from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
+from kernelext.strategies import PaperStrategy, registry
 from tests.helpers import wait_for
 from tests.peers.kraken_peer import KrakenPeer
 
 BID, ASK = 65_000.0, 65_000.1
-
-
-class LongOnceConfig(PaperStrategyConfig, frozen=True):
-    pass
 
 
 class LongOnce(PaperStrategy):
