@@ -37,7 +37,7 @@ from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording, restore
 from kernelext.session.account_guard import CashGuard, MarginGuard
 from kernelext.session.trade_stats import skip_trade_recording
-from kernelext.session.flatten import flatten
+from kernelext.session.flatten import ClosingOnlyGate, flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
 from kernelext.session.logs import current_file, process_log, stderr_file, trader_id
 from kernelext.session.hub import Hub
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 STATES = ("starting", "running", "paused", "stopped", "error")
 COMMAND_POLL_S = 0.1
 LOG_FLUSH_TICKS = 10  # the command poll flushes Nautilus's buffered log file about once a second (``paperlab logs``)
+SETTLED_CHECKS = 3  # consecutive quiet looks (1 ms apart) after the strategies stop before the node stops
 
 
 @dataclass
@@ -119,6 +120,7 @@ class SessionRunner:
         self.notes: tuple[str, ...] = ()
         self.feed_notes: tuple[str, ...] = ()
         self.node: TradingNode | None = None
+        self.gate: ClosingOnlyGate | None = None  # closes only while a flatten runs
         self.telemetry: Telemetry | None = None
         self.strategies: list[Any] = []
         self.venue_session = VenueSession()  # the venue's hooks for this session (from its plan)
@@ -287,10 +289,12 @@ class SessionRunner:
         node.trader.add_actor(self.telemetry)
         node.build()
         skip_trade_recording(node.kernel.portfolio)  # our statistics come from the ledger
+        guard: CashGuard | None = None
         if venue.telemetry.cash_account:
-            CashGuard(node.kernel).install()
+            guard = CashGuard(node.kernel).install()
         elif venue.telemetry.margin_leverage:
-            MarginGuard(node.kernel, venue.telemetry.margin_leverage).install()
+            guard = MarginGuard(node.kernel, venue.telemetry.margin_leverage).install()
+        self.gate = ClosingOnlyGate(node.kernel, guard.check if guard else None).install()
         self.node = node
         engines = (node.kernel.data_engine, node.kernel.risk_engine, node.kernel.exec_engine)
         self.venue_session.built(lambda: _engines_idle(*engines))
@@ -377,6 +381,7 @@ class SessionRunner:
         assert self.node is not None
         if self.node.kernel.trader.is_running or self.node.kernel.is_running():
             try:
+                await self._stop_trader()
                 await self.node.stop_async()
             except Exception as e:  # noqa: BLE001
                 self.last_error = self.last_error or f"stop: {one_line(e)}"
@@ -386,6 +391,25 @@ class SessionRunner:
             await run_task
         except (asyncio.CancelledError, Exception):
             pass
+
+    async def _stop_trader(self) -> None:
+        """Stop the strategies and wait until what they sent on stop has settled, no longer.
+
+        Nautilus's own stop waits a fixed ``timeout_post_stop`` for residual events; this
+        waits for the engines' queues to drain and no order to be in flight (cancels
+        acknowledged), bounded by the same timeout, so a kill after a flatten stops at once.
+        """
+        kernel = self.node.kernel
+        if not kernel.trader.is_running:
+            return
+        kernel.trader.stop()
+        engines = (kernel.data_engine, kernel.risk_engine, kernel.exec_engine)
+        deadline = time.monotonic() + self.node._config.timeout_post_stop
+        quiet = 0
+        while time.monotonic() < deadline and quiet < SETTLED_CHECKS:
+            await asyncio.sleep(0.001)
+            quiet = quiet + 1 if _engines_idle(*engines) and not kernel.cache.orders_inflight() else 0
+        kernel.trader.check_residuals()
 
     def _dispose(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -515,7 +539,7 @@ class SessionRunner:
     async def _flatten(self) -> None:
         """Flatten (``session.flatten``), say so if a position stayed open, then paused."""
         assert self.node is not None
-        still_open = await flatten(self.node.kernel, self.strategies)
+        still_open = await flatten(self.node.kernel, self.strategies, gate=self.gate)
         if still_open:
             self._publish("control.flatten", f"flatten incomplete: {still_open} position(s) still open")
         self.state = "paused"

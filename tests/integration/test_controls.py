@@ -267,6 +267,24 @@ def test_kill_leaves_no_position_open_when_a_bar_arrives_before_the_stop(runners
     assert pos["closed_ts"].null_count() == 0, f"kill left a position open:\n{pos}"
 
 
+@pytest.mark.parametrize("account", [{}, {"margin": 3}], ids=["cash", "margin"])
+def test_kill_at_full_speed_leaves_the_session_flat(runners, account: dict[str, Any]) -> None:
+    # Regression: at --speed max ema_cross flips on almost every bar, and Nautilus's REDUCING
+    # passes a SELL that flips a long into a short: the flatten chased the flips for its whole
+    # 3 s and kill left a position open ("flatten incomplete"). Closes only pass now.
+    spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD")], speed="max", **account)
+    runner = start(runners, spec)
+    wait_for(lambda: runner.fills >= 100 and runner.positions(), "100 fills and an open position")
+    runner.kill()
+    assert runner.state == "stopped"
+    assert not [r for r in stage_rows(runner, "control.flatten") if "incomplete" in r["message"]]
+    pos = frames.positions(runner.session_id, ledger=runner.ledger)
+    assert pos["closed_ts"].null_count() == 0, f"kill left a position open:\n{pos}"
+    fills = frames.fills(runner.session_id, ledger=runner.ledger)
+    net = sum(q if side == "BUY" else -q for side, q in zip(fills["side"], fills["qty"], strict=True))
+    assert net == pytest.approx(0.0, abs=1e-9), "fills must net to zero after kill"
+
+
 def test_stop_leaves_the_position_open(runners) -> None:
     runner = start(runners, ema_spec(speed=600))
     wait_for(runner.positions, "an open position")
