@@ -1,8 +1,8 @@
 """The child of :class:`~kernelext.ledger.writers.ProcessLedgerWriter`:
 ``python -m kernelext.ledger.writer_process PATH [MEMORY_LIMIT]``.
 
-A reader thread takes length-prefixed pickled frames from stdin until EOF; the main thread
-commits each through a :class:`~kernelext.ledger.backlog.Backlog` (a busy ledger is waited
+A reader thread takes length-prefixed pickled frames (``(event tuples, flush ids)``) from stdin
+until EOF; the main thread commits each through a :class:`~kernelext.ledger.backlog.Backlog` (a busy ledger is waited
 for and retried, never dropped), answers flush markers on stdout (``ack ID WRITTEN ERRORS
 DROPPED``) once everything before them is committed, reports what waits (``state WAITING
 SPOOLED``) and says ``done SPOOLED`` at the end. Ignores SIGINT: the parent ends it by closing
@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from kernelext.events import Event
 from kernelext.ledger.backlog import BUSY_TIMEOUT_S, CLOSE_WAIT_S, MEMORY_LIMIT, Backlog
 from kernelext.ledger.store import Ledger
 from kernelext.ledger.writers import FRAME_HEADER
@@ -88,11 +89,12 @@ def child_main(path: str, memory_limit: int = MEMORY_LIMIT) -> int:
             try:
                 frame = inbox.get(timeout=backlog.retry_in())
             except queue.Empty:
-                frame = []
+                frame = ([], [])
             if frame is _EOF:
                 break
-            flushes += [i[1] for i in frame if isinstance(i, tuple)]  # ("flush", id) markers
-            backlog.add([i for i in frame if not isinstance(i, tuple)])
+            events, flush_ids = frame
+            flushes += flush_ids
+            backlog.add([Event(*e) for e in events])
             if backlog.commit() and flushes:
                 answers.say(f"ack {flushes[-1]} {backlog.written} {backlog.errors} 0\n")
                 flushes = []

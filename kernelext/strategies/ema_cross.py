@@ -81,13 +81,17 @@ class EmaCross(PaperStrategy):
                 + ("; flip short->long" if net < 0 else "; enter long"),
             )
             self._go_long()
-        elif regime < 0 and net >= 0:
+        elif regime < 0 and (net > 0 or (net == 0 and not self.config.long_only)):
+            # long-only (a spot cash account): below means flat; nothing to say while flat
             why = "crossed below" if crossed else "is below"
+            if self.config.long_only:
+                action = "; exit long"
+            else:
+                action = "; flip long->short" if net > 0 else "; enter short"
             self._signal(
                 "ema_cross_short",
                 diff,
-                f"fast EMA {self.fast_ema.value:.6g} {why} slow EMA {self.slow_ema.value:.6g}"
-                + ("; flip long->short" if net > 0 else "; enter short"),
+                f"fast EMA {self.fast_ema.value:.6g} {why} slow EMA {self.slow_ema.value:.6g}{action}",
             )
             self._go_short()
 

@@ -402,14 +402,15 @@ def test_bench_telemetry_overhead(paperlab_home: Path, bench_print: Callable[[st
     bench_print(
         f"telemetry_overhead bars={OVERHEAD_BARS} reps={OVERHEAD_REPS} (running->stopped, median)"
         f" bare={bare:.0f} bars/s full(telemetry+hub+ledger)={full:.0f} bars/s ratio={full / bare:.2f}"
-        f" (target >= 0.8) runs=[{each('e2e')}]"
+        f" (goal >= 0.90) runs=[{each('e2e')}]"
     )
     f_bare, f_tel, f_full = (med(m, "rate") for m in ("bare", "tel", "full"))
     bench_print(
         f"telemetry_overhead_detail first->last bar bars/s bare={f_bare:.0f} full={f_full:.0f}"
         f" ratio={f_full / f_bare:.2f} telemetry+hub(no ledger sink)={f_tel:.0f} ratio={f_tel / f_bare:.2f}"
         f" | node-thread CPU us/bar bare={med('bare', 'cpu'):.0f} tel={med('tel', 'cpu'):.0f}"
-        f" full={med('full', 'cpu'):.0f} | fills per run={next(iter(fills['full']))}"
+        f" full={med('full', 'cpu'):.0f} ratio={med('bare', 'cpu') / med('full', 'cpu'):.2f} (node-thread CPU, steadier"
+        f" on a busy machine; goal >= 0.90) | fills per run={next(iter(fills['full']))}"
     )
 
 
