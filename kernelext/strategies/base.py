@@ -115,6 +115,11 @@ class PaperStrategy(Strategy):
         self.order_tags: list[str] | None = None
         self.history_available = True  # False: the venue has no history for the bar type (start cold)
         self.rth_skipped_bars: int = 0
+        # A signal the account refused (insufficient balance or margin) is not sent again on
+        # every bar: it waits for the next signal or a changed position (see ``_signal``).
+        self._refused: tuple[str, Decimal] | None = None  # (signal name, net position) when refused
+        self._signal_name: str | None = None  # the signal of the bar being decided
+        self._hold = False  # this bar's signal repeats a refused one: no order
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -250,7 +255,16 @@ class PaperStrategy(Strategy):
             self.rth_skipped_bars += 1
             self.log.info("Outside regular trading hours; no decision on this bar (--outside-rth allows it)")
             return
+        self._signal_name, self._hold = None, False
         self._decide(bar)
+        if self._refused is not None and self._signal_name != self._refused[0]:
+            self._refused = None  # the refused signal ended: the next one is tried afresh
+
+    def on_order_denied(self, event: Any) -> None:
+        """An order the account cannot carry: its signal is not repeated on every bar."""
+        reason = event.reason or ""
+        if self._signal_name and (reason.startswith("insufficient ") or "EXCEEDS_FREE_BALANCE" in reason):
+            self._refused = (self._signal_name, self._net_decimal())
 
     # -- helpers for subclasses -----------------------------------------------------------
 
@@ -319,7 +333,7 @@ class PaperStrategy(Strategy):
         return qty
 
     def _submit_qty(self, side: OrderSide, qty: Decimal, reduce_only: bool = False) -> bool:
-        if qty <= 0:
+        if qty <= 0 or self._hold:  # held: the account refused this very signal; it waits for the next
             return False
         order = self.order_factory.market(
             instrument_id=self.config.instrument_id,
@@ -375,7 +389,15 @@ class PaperStrategy(Strategy):
         self._go_to(0)
 
     def _signal(self, name: str, value: float, reason: str) -> None:
-        """Log a decision and publish it as a Nautilus signal (for telemetry)."""
+        """Log a decision and publish it as a Nautilus signal (for telemetry).
+
+        The same signal as one the account refused, with the position unchanged, is held:
+        not logged, not published, and the move that follows sends no order.
+        """
+        self._signal_name = name
+        if self._refused is not None and self._refused == (name, self._net_decimal()):
+            self._hold = True
+            return
         self.log.info(f"{name}: {reason}")
         self.last_signal = {"name": name, "value": float(value), "reason": reason, "ts": self._bar_ts}
         self.publish_signal(name=name, value=float(value), ts_event=self._bar_ts)

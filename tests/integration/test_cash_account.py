@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import polars as pl
 import pytest
 
 import kernelext
@@ -74,3 +75,17 @@ def test_a_fee_tier_charges_its_rates_in_paper_and_backtest(paperlab_home) -> No
         assert f["fee"] == pytest.approx(f["qty"] * f["price"] * 0.0024, rel=1e-6, abs=0.011)
     bt = kernelext.backtest(like=runner.session_id)
     assert frames.fills(bt)["fee"].to_list() == fills["fee"].to_list()
+
+
+def test_a_refused_buy_waits_for_the_next_signal_instead_of_every_bar(thin: SessionRunner) -> None:
+    # Once broke, ema_cross stayed in its long regime for many bars and asked again on each:
+    # one denied order (and one signal row) per bar. Each signal is tried once now.
+    sid = thin.session_id
+    denied = frames.orders(sid).filter(status="DENIED")
+    longs = frames.events(sid, "signal.emitted").filter(pl.col("message").str.starts_with("ema_cross_long"))
+    buys = frames.orders(sid).filter(side="BUY")
+    assert denied.height > 0
+    assert longs.height == buys.height, "one long signal per buy order, none held back in the ledger"
+    ts = longs["ts_ns"].sort()
+    steps = ts.diff().drop_nulls()
+    assert steps.min() > 60_000_000_000, "a long signal repeated on the very next bar"
