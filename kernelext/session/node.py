@@ -8,7 +8,8 @@ hooks (``Venue.plan``); this module adds what every session shares:
   kernel with it. Graceful shutdown stops the node; the runner reports the error.
 - Tuned timeouts (the venue's; startup reconciliation 0.1 s off a real venue):
   defaults cost ~10 s at each end of a session.
-- Cache purges keep a long session's memory flat: the ledger is the history.
+- Cache purges keep a long session's memory flat: the ledger is the history. (These timers
+  run on the wall clock; a venue whose feed runs on its own clock purges on that clock too.)
 """
 
 from __future__ import annotations

@@ -16,13 +16,22 @@ from kernelext.session.runner import SessionRunner
 
 @pytest.fixture(scope="module")
 def thin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionRunner]:
-    """ema_cross trading 5,000 USD a time from 6,000 USD: fees bleed it until buys are refused."""
+    """ema_cross trading 5,000 USD a time from 6,000 USD: fees bleed it until buys are refused.
+    ``runner.cache_sizes``: what Nautilus's cache held as each bar went out (node thread)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PAPERLAB_HOME", str(tmp_path_factory.mktemp("cash-home")))
         runner = kernelext.start("ema_cross", "BTC/USD", params={"fast": 2, "slow": 5}, speed="max",
                                  max_bars=3000, starting_cash="6000 USD")
+        runner.cache_sizes = []
+        runner.venue_session.replay.on_bar_sent = lambda bar: runner.cache_sizes.append(_cache_sizes(runner))
         assert runner.wait(180) and runner.state == "stopped", runner.last_error
         yield runner
+
+
+def _cache_sizes(runner: SessionRunner) -> dict[str, int]:
+    cache = runner.node.kernel.cache
+    return {"orders": len(cache.orders()), "positions": len(cache.positions()),
+            "account_events": sum(a.event_count for a in cache.accounts())}
 
 
 def test_a_spot_account_never_shorts_never_overdraws_and_says_why_it_refused(thin: SessionRunner) -> None:
@@ -41,6 +50,18 @@ def test_a_spot_account_never_shorts_never_overdraws_and_says_why_it_refused(thi
     filled = frames.fills(sid)
     # every buy it could pay for: a refused buy needed more than the USD free at the time
     assert filled.filter(side="SELL")["qty"].sum() <= filled.filter(side="BUY")["qty"].sum() + 1e-9
+
+
+def test_a_replay_purges_what_closed_from_the_cache_and_the_ledger_keeps_it(thin: SessionRunner) -> None:
+    """Closed orders, closed positions and old account events leave Nautilus's cache every 15
+    minutes of market time (one-minute bars: at most one order a bar in between)."""
+    sizes = thin.cache_sizes
+    assert len(sizes) > 2000  # seen as the replay went
+    orders = frames.orders(thin.session_id)
+    assert orders.height > 1000 and orders.filter(status="DENIED").height == thin.status().denied
+    assert max(s["orders"] for s in sizes) <= 2 * 15
+    assert max(s["positions"] for s in sizes) <= 1  # NETTING: one position, open or just closed
+    assert max(s["account_events"] for s in sizes) <= 2 * 15
 
 
 def test_the_same_run_as_a_backtest_gives_the_same_fills(thin: SessionRunner) -> None:

@@ -4,6 +4,9 @@ The path depends only on ``(seed, symbol, bar interval)``; timestamps only on th
 anchor. Bar ``k`` closes at ``anchor + k * interval`` (``k < 0`` is history), so the
 same seed gives the same prices whatever the wall clock says. Bars are Nautilus
 ``Bar`` objects with ``ts_event = ts_init = close time``.
+
+Live bars are read forward (a replay, a backtest's bar list): the generator keeps the
+history and a window of the newest live bars, so a long replay's memory stays flat.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ MINUTES_PER_YEAR = 525_600
 HISTORY_BARS = 2_000
 _CHUNK = 4_096
 _SUBSTEPS = 4
+_WINDOW = _CHUNK  # live bars kept behind the newest chunk (reads go forward)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +58,17 @@ class BarGenerator:
         self._notional_per_min = info.notional_per_min
         self._last_close = info.price
         self._var = self._sigma0**2
-        self._bars: list[OHLCV] = []  # index i <-> k = i - HISTORY_BARS
+        self._history: list[OHLCV] = []  # k = -HISTORY_BARS .. -1 (warm-up requests come any time)
+        self._live: list[OHLCV] = []  # k = self._live_start .. (a window: older bars are dropped)
+        self._live_start = 0
 
     def _extend(self) -> None:
-        """Generate the next chunk of bars (GARCH variance, intra-bar sub-steps)."""
+        """Generate the next chunk of bars (GARCH variance, intra-bar sub-steps); drop live bars
+        more than ``_WINDOW`` behind it."""
+        drop = max(0, len(self._live) - _WINDOW)
+        if drop:
+            del self._live[:drop]
+            self._live_start += drop
         omega, alpha, beta = 0.05 * self._sigma0**2, 0.08, 0.87
         n = _CHUNK
         z = self._rng.standard_t(df=5, size=n) / math.sqrt(5 / 3)
@@ -83,17 +94,25 @@ class BarGenerator:
             lo = min(round(min(path) * q) / q, o_r, c_r)
             base_units = self._notional_per_min * self._minutes / c
             volume = round(vol_noise[i] * (1 + 40 * abs(ret) / max(sigma, 1e-12) * self._sigma0) * base_units, 4) + 0.0001
-            self._bars.append(OHLCV(o_r, h, lo, c_r, volume))
+            bar = OHLCV(o_r, h, lo, c_r, volume)
+            (self._history if len(self._history) < HISTORY_BARS else self._live).append(bar)
             self._last_close = c_r
 
     def ohlcv(self, k: int) -> OHLCV:
-        """Bar ``k`` (0 = the first live bar; negative = history, down to -HISTORY_BARS)."""
-        i = k + HISTORY_BARS
-        if i < 0:
+        """Bar ``k`` (0 = the first live bar; negative = history, down to -HISTORY_BARS).
+
+        A live bar more than a window behind the newest one generated is gone (``LookupError``)."""
+        if k < -HISTORY_BARS:
             raise IndexError(f"history goes back {HISTORY_BARS} bars")
-        while i >= len(self._bars):
+        if k < 0:
+            while len(self._history) < HISTORY_BARS:
+                self._extend()
+            return self._history[k + HISTORY_BARS]
+        while k >= self._live_start + len(self._live):
             self._extend()
-        return self._bars[i]
+        if k < self._live_start:
+            raise LookupError(f"bar {k} was dropped: live bars are read forward (kept from {self._live_start})")
+        return self._live[k - self._live_start]
 
     def close_ns(self, k: int) -> int:
         """Close time of bar ``k`` in UTC ns."""

@@ -105,6 +105,7 @@ class ReplayDataClient(LiveMarketDataClient):
         self._pending_requests = 0
         self._catalog = None
         self.idle_check: Callable[[], bool] | None = None  # set by the runner: engines drained?
+        self.before_bar: Callable[[Bar], None] | None = None  # set by the session: purges on market time
         self.on_bar_sent: Callable[[Bar], None] | None = None
         self.bars_sent = 0
         self.exhausted = asyncio.Event()
@@ -237,6 +238,8 @@ class ReplayDataClient(LiveMarketDataClient):
                     delay = 0.0
                 if delay > 0:
                     await asyncio.sleep(delay)
+                if self.before_bar is not None:
+                    self.before_bar(bar)
                 self._emit(bar_type, bar, k)
                 k += 1
                 if speed is None:

@@ -1,4 +1,5 @@
-"""A sandbox session's hooks: the clients it keeps, bar routing and lock-step replay."""
+"""A sandbox session's hooks: the clients it keeps, bar routing, lock-step replay and the
+replay's cache purges."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from nautilus_trader.model.enums import BarAggregation
 
 from kernelext.venues.base import VenueSession
 from kernelext.venues.sandbox.instruments import KRAKEN
+from kernelext.venues.sandbox.purge import ReplayPurge
 from kernelext.venues.sandbox.replay import ReplayDataClient
 from kernelext.venues.sandbox.routing import route_bars_to_sandbox
 
@@ -44,6 +46,7 @@ class SandboxSession(VenueSession):
     def built(self, idle: Callable[[], bool]) -> None:
         if self.replay is not None:
             self.replay.idle_check = idle  # lock-step: the next bar once the engines are idle
+            self.replay.before_bar = ReplayPurge(self.replay._cache, self.replay._clock)  # flat memory
 
     def restore_resting(self, orders: list[Any], cache: Any) -> list[str]:
         """Back into the sandbox's matching engine, as accepted orders (no new event): they
