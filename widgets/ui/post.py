@@ -3,7 +3,9 @@
 A served Bokeh document may only be changed on its own event loop. ``post_to_ui(doc, fn)`` runs
 ``fn`` there from any thread (right here when there is no served document: a notebook, a test);
 ``in_thread`` runs work on a worker thread and hands its outcome back through a ``post``;
-``every`` is the views' periodic refresh.
+``every`` is the views' periodic refresh; ``ui_caller`` gives a callable that runs a function on
+the view's own loop from any thread (a served document's next tick, a notebook kernel's loop), so
+a view can be pushed to.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ def post_to_ui(doc: Document | None, fn: Callable[[], None]) -> None:
             pn.state.execute(fn, schedule=True)
     else:
         fn()
+
+
+def ui_caller(fn: Callable[[], None]) -> Callable[[], None] | None:
+    """A callable, safe on any thread, that runs ``fn`` soon on the loop of the view being built: a
+    served document's (``add_next_tick_callback``, under its lock), else the running asyncio loop's
+    (a notebook kernel's, where Panel sends changes through the comm). None outside both (a test,
+    a script): there ``fn`` is called by hand."""
+    import asyncio
+
+    doc = current_doc()
+    if doc is not None and doc.session_context is not None:
+        return lambda: post_to_ui(doc, fn)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return lambda: loop.call_soon_threadsafe(fn)
 
 
 def in_thread(fn: Callable[[], Any], done: Done, post: Post, name: str) -> Future:
