@@ -449,14 +449,20 @@ def ledger_version(*, ledger: Ledger | None = None) -> tuple[int, int, int]:
 
 
 def live_events(session_id: str, *, notify: Callable[[], None] | None = None,
-                maxlen: int = 20_000) -> View | None:
+                maxlen: int = 20_000, settle: float = 2.0) -> View | None:
     """The events of a session that runs in this process, pushed as its node publishes them (before
     the ledger stores them): a bounded buffer to ``drain()`` (``dropped`` counts what overflowed),
     ``close()`` ends it. ``notify()`` is called on the publishing thread after each event (hand a
-    wake-up on; never block there). None when the session does not run in this process."""
+    wake-up on; never block there). Returns once what the session published before is stored (at
+    most ``settle`` seconds of a busy ledger), so a read of the ledger after this misses nothing
+    the buffer lacks. None when the session does not run in this process."""
     runner = live.get(session_id)
     hub = getattr(runner, "hub", None)
-    return hub.subscribe(maxlen, notify=notify) if hub is not None else None
+    if hub is None:
+        return None
+    view = hub.subscribe(maxlen, notify=notify)
+    runner.writer.flush(settle)
+    return view
 
 
 def session_row(session_id: str, *, ledger: Ledger | None = None) -> dict[str, Any] | None:

@@ -5,12 +5,19 @@
     pn.extension()
     SessionDashboard(runner.session_id).panel()
 
-Everything comes from the ledger through the facade (``LedgerFeed`` + ``kernelext.api`` frames),
-so the same view works in the process running the session, in another process, and
-after a browser refresh. One periodic callback (``refresh_ms``) drains the feed
-and applies the whole batch at once; every buffer is bounded. Controls run
-``kernelext.api.control`` on a worker thread and are acknowledged by the
-``control.*`` event arriving through the feed. Times are US/Eastern.
+Everything comes through the facade (``kernelext.api`` frames and ``widgets.live_feed.SessionFeed``):
+the ledger for the history and for a session in another process, so the same view works there
+and after a browser refresh; for a session running in this process its hub pushes each event as
+it happens too, and wakes the view to show it at once (the ledger's copy is skipped). A periodic
+callback (``refresh_ms``, short: it reads nothing while the ledger is unchanged) reads the ledger;
+each refresh applies the whole batch at once. Tables change row by row (``widgets.ui.live_table``:
+new rows streamed, changed cells patched, newest first on the page); the curves stream too; every
+buffer is bounded. Controls run ``kernelext.api.control`` on a worker thread and are acknowledged
+by the ``control.*`` event arriving through the feed. Times are US/Eastern.
+
+Threads: the refresh runs on the view's own loop only (a served document's, under its lock; a
+notebook kernel's). The hub's wake-up comes on the session's node thread and only posts a refresh
+to that loop (``widgets.ui.post.ui_caller``), at most one waiting at a time.
 
 Declared state (params): ``status``, ``session_row``, ``health_row``, ``inflight`` (the control
 being sent) drive the header and buttons; ``alert_text`` drives the alert.
@@ -31,7 +38,8 @@ import html
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -43,10 +51,12 @@ from panel.io.notebook import push_notebook
 
 from kernelext import api, venues
 from kernelext.errors import one_line
-from widgets.feed import LedgerFeed, eastern_ms, eastern_str
+from widgets.feed import eastern_ms, eastern_str
+from widgets.live_feed import SessionFeed
 from widgets.price_chart import PriceChart
 from widgets.ui import style
-from widgets.ui.post import Repeat, every
+from widgets.ui.live_table import LiveTable
+from widgets.ui.post import Repeat, current_doc, every, ui_caller
 from widgets.venues import chip
 
 if TYPE_CHECKING:
@@ -75,6 +85,8 @@ QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curv
 _ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.accepted": "ACCEPTED", "order.denied": "DENIED",
                  "order.rejected": "REJECTED", "order.filled": "FILLED", "order.canceled": "CANCELED",
                  "order.expired": "EXPIRED"}
+WAKE_GAP_S = 0.02  # a hub wake-up within this of the last refresh is left to the periodic one
+OPEN_RANK = 1e15  # open positions sort above closed ones
 _PNL_COLORS = [(0.0, "#c0392b"), (float("inf"), "#1e8449")]  # red below 0, green from 0
 _STATUS_TONES: dict[str, style.Tone] = {"running": "ok", "paused": "warn", "error": "bad", "crashed": "bad",
                                         "deleted": "bad"}
@@ -139,6 +151,11 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _position_rank(row: dict[str, Any]) -> float:
+    """Open positions first, then the latest updated first."""
+    return (0.0 if row["closed (ET)"] else OPEN_RANK) + row["_updated"]
+
+
 def _table(columns: list[str], height: int = 280, css: str = "") -> pn.widgets.Tabulator:
     """A read-only, bounded, stretch-width Tabulator (``css``: a stable class for browser tests)."""
     return pn.widgets.Tabulator(
@@ -163,7 +180,7 @@ class SessionDashboard(pn.viewable.Viewer):
         ledger: Ledger | None = None,
         *,
         controls: bool = True,
-        refresh_ms: int = 250,
+        refresh_ms: int = 50,
         table_rows: int = 500,
         feed_rows: int = 300,
         curve_points: int = 5000,
@@ -178,16 +195,18 @@ class SessionDashboard(pn.viewable.Viewer):
         self.refresh_ms = refresh_ms
         self.table_rows, self.feed_rows, self.curve_points = table_rows, feed_rows, curve_points
         self.sleeve_refresh_s = sleeve_refresh_s
-        self.feed = LedgerFeed(session_id, self.ledger, history_per_class=curve_points)
+        self.feed = SessionFeed(session_id, self.ledger, history_per_class=curve_points, wake=self._on_push)
         self.metrics: dict[str, float | None] = dict.fromkeys(METRICS)
         self.currency: str | None = None
         self._loaded = False
         self._drained = False
-        self._fills: deque[dict[str, Any]] = deque()
-        self._fill_keys: set[tuple] = set()
-        self._orders: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._positions: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._events: deque[dict[str, Any]] = deque(maxlen=feed_rows)
+        self._fill_keys: OrderedDict[tuple, None] = OrderedDict()  # the fills shown (trade_id, client_order_id)
+        self._updates = 0  # position updates counted (their rank)
+        self._version: tuple[int, ...] | None = None  # the ledger's at the last refresh
+        self._sleeve_rows_shown: list[dict[str, Any]] | None = None
+        self._post: Callable[[], None] | None = None  # a refresh posted to the view's loop (any thread)
+        self._wake_pending = False
+        self._refreshed_at = 0.0
         self._dirty: set[str] = set()
         self._sleeves_due = True
         self._sleeves_at = 0.0
@@ -225,11 +244,13 @@ class SessionDashboard(pn.viewable.Viewer):
         fig.yaxis.axis_label = "equity"
         self.figure = fig
         self.equity_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
-        self.fills_table = _table(FILL_COLUMNS, css="paperlab-fills")
-        self.orders_table = _table(ORDER_COLUMNS, css="paperlab-orders")
-        self.positions_table = _table(POSITION_COLUMNS, css="paperlab-positions")
+        n = self.table_rows
+        self.fills_table = LiveTable(FILL_COLUMNS, max_rows=n, css="paperlab-fills")
+        self.orders_table = LiveTable(ORDER_COLUMNS, max_rows=n, key="client_order_id", css="paperlab-orders")
+        self.positions_table = LiveTable(POSITION_COLUMNS, max_rows=n, key="position_id", rank=_position_rank,
+                                         css="paperlab-positions")
         self.sleeves_table = _table(SLEEVE_COLUMNS, height=180)
-        self.events_table = _table(EVENT_COLUMNS, height=300, css="paperlab-events")
+        self.events_table = LiveTable(EVENT_COLUMNS, max_rows=self.feed_rows, height=300, css="paperlab-events")
         self.log_pane = pn.pane.Str("", height=280, sizing_mode="stretch_width", css_classes=["paperlab-log"],
                                     styles={"overflow": "auto", "font-size": "11px"})
         self.buttons: dict[str, pn.widgets.Button] = {}
@@ -267,12 +288,18 @@ class SessionDashboard(pn.viewable.Viewer):
         return self._layout
 
     def start(self) -> None:
-        """Start the periodic refresh (once)."""
+        """Start the periodic refresh and the hub's wake-ups (once); a served page's end stops them."""
         if self._callback is None:
             self._callback = every(self.refresh_ms, self._tick)
+            self._post = ui_caller(self._woken)
+            doc = current_doc()
+            if doc is not None and doc.session_context is not None:
+                doc.on_session_destroyed(lambda _context: self.stop())
 
     def stop(self) -> None:
-        """Stop the periodic refresh (the layout stays as it is)."""
+        """Stop the periodic refresh and the hub's wake-ups (the layout stays as it is)."""
+        self._post = None
+        self.feed.close()
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
@@ -282,9 +309,9 @@ class SessionDashboard(pn.viewable.Viewer):
     def counts(self) -> dict[str, int]:
         """Rows the user sees per table, and points in the equity curve."""
         return {
-            "fills": len(self.fills_table.value), "orders": len(self.orders_table.value),
-            "positions": len(self.positions_table.value), "sleeves": len(self.sleeves_table.value),
-            "events": len(self.events_table.value), "equity_points": len(self.source.data["x"]),
+            "fills": len(self.fills_table), "orders": len(self.orders_table),
+            "positions": len(self.positions_table), "sleeves": len(self.sleeves_table.value),
+            "events": len(self.events_table), "equity_points": len(self.source.data["x"]),
         }
 
     @property
@@ -316,21 +343,45 @@ class SessionDashboard(pn.viewable.Viewer):
             log.exception("dashboard refresh failed")
             self._show_alert(f"refresh failed: {one_line(exc)}")
 
+    def _on_push(self) -> None:
+        """The hub has events (the session's node thread): post one refresh to the view's loop."""
+        post = self._post
+        if post is None or self._wake_pending:
+            return
+        self._wake_pending = True
+        try:
+            post()
+        except Exception:  # noqa: BLE001  (the loop is gone: the periodic refresh, if any, goes on)
+            log.debug("dashboard wake-up not posted", exc_info=True)
+            self._post = None
+
+    def _woken(self) -> None:
+        """A posted refresh (the view's loop); one just done leaves it to the periodic one."""
+        if self._callback is not None and time.monotonic() - self._refreshed_at >= WAKE_GAP_S:
+            self._tick()
+
     def refresh(self) -> None:
-        """One poll of the ledger and one batched apply of everything that changed."""
-        self._read_status()
-        self._read_health()
+        """One poll of the feed and one batched apply of everything that changed; the ledger's rows
+        (status, health, bars) are read only when the ledger changed."""
+        self._wake_pending = False  # before the hub is drained: a later event posts again
+        self._refreshed_at = time.monotonic()
+        version = api.ledger_version(ledger=self.ledger)
+        changed, self._version = version != self._version, version
+        if changed:
+            self._read_status()
+            self._read_health()
         drained = self._drained
         batch = [] if drained else self.feed.poll()
-        if self._loaded and not batch and not self.feed.behind and self.status not in api.ACTIVE_STATUSES:
+        if self._loaded and self.feed.idle and not self.feed.behind and self.status not in api.ACTIVE_STATUSES:
             self._drained = True  # an ended session's feed is read to the end: poll the status only
+            self.feed.close()
         if not self._loaded:
             self._apply_events(batch, tables=False)
             self._load_tables()
             self._loaded = True
         else:
             self._apply_events(batch, tables=True)
-        if not drained and self.status != "deleted":
+        if changed and not drained and self.status != "deleted":
             self.price_chart.poll()
         self._refresh_sleeves()
         self._refresh_log()
@@ -366,14 +417,18 @@ class SessionDashboard(pn.viewable.Viewer):
         sid, led, n = self.session_id, self.ledger, self.table_rows
         fills, orders = api.frame("fills", sid, ledger=led), api.frame("orders", sid, ledger=led)
         self.price_chart.load(fills, orders)
+        shown = []
         for r in fills.tail(n).iter_rows(named=True):
             x = {**r, "last_qty": r["qty"], "last_px": r["price"], "commission": r["fee"]}
-            self._add_fill(x, r["ts_ns"])
-        for r in orders.tail(n).iter_rows(named=True):
-            self._orders[r["client_order_id"]] = order_row(r, r["ts_submitted_ns"], "")
+            if self._new_fill(x):
+                shown.append(fill_row(x, r["ts_ns"]))
+        self.fills_table.load(shown)
+        self.orders_table.load([order_row(r, r["ts_submitted_ns"], "") for r in orders.tail(n).iter_rows(named=True)])
+        positions = []
         for r in api.frame("positions", sid, ledger=led).tail(n).iter_rows(named=True):
-            self._positions[r["position_id"]] = position_row(r, r["opened_ts_ns"], r["closed_ts_ns"])
-        self._dirty |= {"fills", "orders", "positions"}
+            self._updates += 1
+            positions.append({**position_row(r, r["opened_ts_ns"], r["closed_ts_ns"]), "_updated": self._updates})
+        self.positions_table.load(positions)
 
     def _apply_events(self, batch: list[dict[str, Any]], *, tables: bool) -> None:
         """Fold a batch into metrics, curve, event feed and (after the load) the tables."""
@@ -388,9 +443,8 @@ class SessionDashboard(pn.viewable.Viewer):
                     ys.append(float(ev["equity"]))
                 continue
             if stage not in QUIET_STAGES:
-                self._events.append({"time (ET)": eastern_str(ts), "stage": stage,
-                                     "sleeve": ev.get("sleeve"), "message": ev.get("message")})
-                self._dirty.add("events")
+                self.events_table.put({"time (ET)": eastern_str(ts), "stage": stage,
+                                       "sleeve": ev.get("sleeve"), "message": ev.get("message")})
             if stage.startswith(("order.", "position.")):
                 self._sleeves_due = True
             if not tables:
@@ -418,17 +472,21 @@ class SessionDashboard(pn.viewable.Viewer):
             self.account_line.object = line
         self._dirty.add("metrics")
 
-    def _add_fill(self, x: dict[str, Any], ts: int) -> None:
-        """Append a fill once (keyed like the ledger: trade_id + client_order_id), bounded."""
+    def _new_fill(self, x: dict[str, Any]) -> bool:
+        """True the first time a fill comes (keyed like the ledger: trade_id + client_order_id); the keys
+        of the last ``table_rows`` fills are kept."""
         key = (x.get("trade_id"), x.get("client_order_id"))
         if key in self._fill_keys:
-            return
-        if len(self._fills) >= self.table_rows:
-            old = self._fills.popleft()
-            self._fill_keys.discard((old["trade_id"], old["client_order_id"]))
-        self._fills.append(fill_row(x, ts))
-        self._fill_keys.add(key)
-        self._dirty.add("fills")
+            return False
+        self._fill_keys[key] = None
+        while len(self._fill_keys) > self.table_rows:
+            self._fill_keys.popitem(last=False)
+        return True
+
+    def _add_fill(self, x: dict[str, Any], ts: int) -> None:
+        """A new fill's row, once."""
+        if self._new_fill(x):
+            self.fills_table.put(fill_row(x, ts))
 
     def _upsert_order(self, ev: dict[str, Any], stage: str, ts: int) -> None:
         """New order row, or update its status (keeping its submission time and place)."""
@@ -436,30 +494,24 @@ class SessionDashboard(pn.viewable.Viewer):
         if coid is None:
             return
         row = order_row(ev, ts, stage)
-        old = self._orders.get(coid)
+        old = self.orders_table.get(coid)
         if old is not None:
             row = {**old, **{k: v for k, v in row.items() if v is not None and k != "submitted (ET)"}}
-        self._orders[coid] = row
-        while len(self._orders) > self.table_rows:
-            self._orders.popitem(last=False)
-        self._dirty.add("orders")
+        self.orders_table.put(row)
 
     def _upsert_position(self, ev: dict[str, Any], stage: str, ts: int) -> None:
-        """A position's latest state and P&L."""
+        """A position's latest state and P&L (it moves to the top of its group)."""
         pid = ev.get("position_id")
         if pid is None:
             return
-        old = self._positions.get(pid)
+        old = self.positions_table.get(pid)
         opened = ev.get("ts_opened") or (ts if stage == "position.opened" else None)
         closed = (ev.get("ts_closed") or ts) if stage == "position.closed" else None
         row = position_row(ev, opened, closed)
         if old is not None and not opened:
             row["opened (ET)"] = old["opened (ET)"]
-        self._positions[pid] = row
-        self._positions.move_to_end(pid)
-        while len(self._positions) > self.table_rows:
-            self._positions.popitem(last=False)
-        self._dirty.add("positions")
+        self._updates += 1
+        self.positions_table.put({**row, "_updated": self._updates})
 
     def _refresh_sleeves(self) -> None:
         """Per-sleeve fills, orders and P&L from frames, at most every ``sleeve_refresh_s``."""
@@ -469,7 +521,10 @@ class SessionDashboard(pn.viewable.Viewer):
         self._sleeves_due, self._sleeves_at = False, now
         if self.status == "deleted":
             return
-        self.sleeves_table.value = _frame(self._sleeve_rows(), SLEEVE_COLUMNS)
+        rows = self._sleeve_rows()
+        if rows != self._sleeve_rows_shown:  # a handful of rows: replaced, when they changed
+            self._sleeve_rows_shown = rows
+            self.sleeves_table.value = _frame(rows, SLEEVE_COLUMNS)
 
     def _refresh_log(self) -> None:
         """The session's last log lines (``api.logs``), at most every ``sleeve_refresh_s``."""
@@ -510,15 +565,8 @@ class SessionDashboard(pn.viewable.Viewer):
         if "metrics" in dirty:
             for key, card in self.cards.items():
                 card.value = self.metrics[key]
-        if "fills" in dirty:
-            self.fills_table.value = _frame(list(reversed(self._fills)), FILL_COLUMNS)
-        if "orders" in dirty:
-            self.orders_table.value = _frame(list(reversed(self._orders.values())), ORDER_COLUMNS)
-        if "positions" in dirty:
-            rows = sorted(reversed(self._positions.values()), key=lambda r: bool(r["closed (ET)"]))
-            self.positions_table.value = _frame(rows, POSITION_COLUMNS)
-        if "events" in dirty:
-            self.events_table.value = _frame(list(reversed(self._events)), EVENT_COLUMNS)
+        for table in (self.fills_table, self.orders_table, self.positions_table, self.events_table):
+            table.flush()  # the fills first: what a user waits for
         self.price_chart.render()
 
     def _header_html(self) -> str:

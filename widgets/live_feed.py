@@ -10,6 +10,10 @@ waits, by its key, for its twin from the other, and the twin is skipped (the led
 hub event normally comes later; in a race it may come first). A session that runs in another
 process is fed by the ledger alone; a session that starts running here later is subscribed to then.
 
+The first poll subscribes before it reads the history (``api.live_events`` returns once what the
+session published before is stored), so nothing published meanwhile comes late and out of order;
+the hub's first events that the history holds already are skipped.
+
 Envelopes are the ledger feed's (``widgets.feed``): the event's extras with session_id, sleeve,
 stage, message and ts, and equity points as ``equity.update`` envelopes. The hub's stages the
 ledger keeps no event row for (the sampled ``bar.received``, the latest ``equity.update``, batches
@@ -97,6 +101,7 @@ class SessionFeed:
         self.taken: Counter[str] = Counter()  # envelopes given, by source ("hub", "ledger")
         self._hub_ahead = Ahead(AHEAD_KEYS)
         self._ledger_ahead = Ahead(AHEAD_KEYS)
+        self._closed = False
 
     @property
     def behind(self) -> bool:
@@ -115,8 +120,9 @@ class SessionFeed:
 
     def poll(self) -> list[dict[str, Any]]:
         """What arrived since the last poll, each event once (the capped history on the first call)."""
-        first = self.ledger_feed.last_id is None
-        out = [] if first else self._from_hub()
+        if self.ledger_feed.last_id is None:
+            return self._history()
+        out = self._from_hub()
         read = len(out)
         for env in self.ledger_feed.poll():
             read += 1
@@ -133,10 +139,25 @@ class SessionFeed:
         return out
 
     def close(self) -> None:
-        """Stop taking the hub's events."""
+        """Stop taking the hub's events, for good (the ledger still feeds ``poll``)."""
+        self._closed = True
         if self.view is not None:
             self.view.close()
             self.view = None
+
+    def _history(self) -> list[dict[str, Any]]:
+        """The first poll: subscribe, read the history, then the hub's events it does not hold."""
+        self._follow()
+        history = self.ledger_feed.poll()
+        self.taken["ledger"] += len(history)
+        if self.view is not None:  # the hub's events stored before the read: the history's already
+            self._ledger_ahead = Ahead(AHEAD_KEYS)
+            for env in history:
+                self._ledger_ahead.add(twin_key(env))
+            history += self._from_hub()
+            self._ledger_ahead = Ahead(AHEAD_KEYS)
+        self.idle = not history
+        return history
 
     def _from_hub(self) -> list[dict[str, Any]]:
         """The hub's events since the last drain, less those the ledger gave already."""
@@ -155,6 +176,8 @@ class SessionFeed:
     def _follow(self) -> None:
         """Subscribe to the hub of the session when it runs here; let go once it does not (what the
         hub still held comes through the ledger, as everything does)."""
+        if self._closed:
+            return
         runs_here = api.live_runner(self.session_id) is not None
         if self.view is not None and not runs_here:
             self.close()

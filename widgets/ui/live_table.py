@@ -63,7 +63,7 @@ class LiveTable(pn.viewable.Viewer):
         self.columns, self.max_rows, self.key, self.rank = columns, max_rows, key, rank
         self._data_columns = [*columns, RANK]
         self.widget = _PatchedTabulator(
-            pd.DataFrame(columns=self._data_columns), show_index=False, disabled=True,
+            self._frame([]), show_index=False, disabled=True,
             layout="fit_data_table", height=height, sizing_mode="stretch_width",
             css_classes=[css] if css else [], sorters=[{"field": RANK, "dir": "desc"}], hidden_columns=[RANK],
         )
@@ -96,8 +96,7 @@ class LiveTable(pn.viewable.Viewer):
         for pending in (self._new, self._changed, self._labels, self._arrival, self._rows):
             pending.clear()
         keys = [self._arrive(row) for row in rows]
-        frame = pd.DataFrame([self._data(k, r) for k, r in zip(keys, rows, strict=True)],
-                             columns=self._data_columns)
+        frame = self._frame([self._data(k, r) for k, r in zip(keys, rows, strict=True)])
         self.widget.value = frame
         for key, row, label in zip(keys, rows, frame.index, strict=True):
             self._labels[key], self._rows[key] = label, row
@@ -150,7 +149,7 @@ class LiveTable(pn.viewable.Viewer):
         for key, _ in rows[:-self.max_rows]:  # more than the table holds: never shown
             self._arrival.pop(key, None)
         rows = rows[-self.max_rows:]
-        frame = pd.DataFrame([self._data(k, r) for k, r in rows], columns=self._data_columns)
+        frame = self._frame([self._data(k, r) for k, r in rows])
         self.widget.stream(frame, rollover=self.max_rows, follow=False)
         labels = self.widget.value.index[-len(rows):]
         for (key, row), label in zip(rows, labels, strict=True):
@@ -159,6 +158,11 @@ class LiveTable(pn.viewable.Viewer):
             key, _ = self._labels.popitem(last=False)
             self._rows.pop(key, None)
             self._arrival.pop(key, None)
+
+    def _frame(self, cells: list[Row]) -> pd.DataFrame:
+        """Rows of cells as the widget's data; the rank a float column (the page sorts it as a number:
+        the sorter is picked from the column's type)."""
+        return pd.DataFrame(cells, columns=self._data_columns).astype({RANK: "float64"})
 
     def _data(self, key: Any, row: Row) -> Row:
         """A row's cells in the data frame, with its rank."""
