@@ -67,3 +67,17 @@ def test_a_ranked_table_sorts_by_its_rank(monkeypatch: pytest.MonkeyPatch) -> No
     table.flush()
     assert list(table.value["id"]) == ["A", "B"]
     assert list(table.value.columns) == ["id", "open"]
+
+
+def test_column_types_are_fixed_from_the_start() -> None:
+    from bokeh.document import Document
+
+    table = LiveTable(["text", "num"], max_rows=5, numbers=["num"])
+    model = table.widget.get_root(Document())  # a page shown while the table is empty
+    table.put({"text": "BUY", "num": 1.5})
+    table.put({"text": None, "num": None})
+    table.flush()
+    formatters = {c.field: c.formatter["type"] for c in model.columns}  # as Tabulator gets them
+    assert formatters["text"] == "StringFormatter" and formatters["num"] == "NumberFormatter"
+    assert [str(t) for t in table.widget.value.dtypes] == ["object", "float64", "float64"]
+    assert list(table.value["text"]) == [None, "BUY"]

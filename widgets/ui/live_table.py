@@ -14,13 +14,17 @@ click on a header sorts by that column, as in any Tabulator.
 
 A keyed table (``key``: a column) updates a row in place when a row with a known key comes again.
 ``value`` is the table as the page shows it (newest first); ``widget`` is the Tabulator.
+
+Column types are fixed when the table is made (``numbers``: float columns, the rest text), because
+Tabulator keeps the formatters and sorters of the columns the page first got: a table first shown
+empty would otherwise format later text as numbers (NaN) or sort numbers as text.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
@@ -56,12 +60,15 @@ class LiveTable(pn.viewable.Viewer):
     """A bounded table fed incrementally; newest first on the page."""
 
     def __init__(self, columns: list[str], *, max_rows: int, key: str | None = None,
-                 rank: Callable[[Row], float] | None = None, height: int = 280, css: str = "") -> None:
+                 rank: Callable[[Row], float] | None = None, numbers: Iterable[str] = (), height: int = 280,
+                 css: str = "") -> None:
         """``columns`` shown, at most ``max_rows`` kept; ``key``: the column that identifies a row;
-        ``rank``: a row's sort value (higher first) instead of its arrival."""
+        ``rank``: a row's sort value (higher first) instead of its arrival; ``numbers``: the columns
+        holding numbers (None shown as "-")."""
         super().__init__()
         self.columns, self.max_rows, self.key, self.rank = columns, max_rows, key, rank
         self._data_columns = [*columns, RANK]
+        self._floats = {*numbers, RANK}
         self.widget = _PatchedTabulator(
             self._frame([]), show_index=False, disabled=True,
             layout="fit_data_table", height=height, sizing_mode="stretch_width",
@@ -119,13 +126,15 @@ class LiveTable(pn.viewable.Viewer):
         return key
 
     # -- output --------------------------------------------------------------------------------
-    def flush(self) -> None:
+    def flush(self) -> bool:
         """Send what was put since the last flush: the changed cells as one patch, then the new rows as
-        one stream (the oldest rolled over)."""
+        one stream (the oldest rolled over); True when there was anything."""
+        sent = bool(self._changed or self._new)
         if self._changed:
             self._patch()
         if self._new:
             self._stream()
+        return sent
 
     def _patch(self) -> None:
         changed, self._changed = self._changed, {}
@@ -160,9 +169,11 @@ class LiveTable(pn.viewable.Viewer):
             self._arrival.pop(key, None)
 
     def _frame(self, cells: list[Row]) -> pd.DataFrame:
-        """Rows of cells as the widget's data; the rank a float column (the page sorts it as a number:
-        the sorter is picked from the column's type)."""
-        return pd.DataFrame(cells, columns=self._data_columns).astype({RANK: "float64"})
+        """Rows of cells as the widget's data, every column of its fixed type."""
+        return pd.DataFrame({
+            c: pd.Series([row[c] for row in cells], dtype="float64" if c in self._floats else object)
+            for c in self._data_columns
+        })
 
     def _data(self, key: Any, row: Row) -> Row:
         """A row's cells in the data frame, with its rank."""
