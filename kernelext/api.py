@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from kernelext.ledger import Ledger
+    from kernelext.events import Event
     from kernelext.research.compare import Comparison
     from kernelext.session.hub import View
     from kernelext.session.runner import SessionRunner
@@ -448,11 +449,11 @@ def ledger_version(*, ledger: Ledger | None = None) -> tuple[int, int, int]:
     return _ledger(ledger).data_version()
 
 
-def live_events(session_id: str, *, notify: Callable[[], None] | None = None,
+def live_events(session_id: str, *, notify: Callable[[Event], None] | None = None,
                 maxlen: int = 20_000, settle: float = 2.0) -> View | None:
     """The events of a session that runs in this process, pushed as its node publishes them (before
     the ledger stores them): a bounded buffer to ``drain()`` (``dropped`` counts what overflowed),
-    ``close()`` ends it. ``notify()`` is called on the publishing thread after each event (hand a
+    ``close()`` ends it. ``notify(event)`` is called on the publishing thread after each event (hand a
     wake-up on; never block there). Returns once what the session published before is stored (at
     most ``settle`` seconds of a busy ledger), so a read of the ledger after this misses nothing
     the buffer lacks. None when the session does not run in this process."""

@@ -15,9 +15,16 @@ new rows streamed, changed cells patched, newest first on the page); the curves 
 buffer is bounded. Controls run ``kernelext.api.control`` on a worker thread and are acknowledged
 by the ``control.*`` event arriving through the feed. Times are US/Eastern.
 
+A refresh has two parts: the feed's batch folded in and the new fills sent, then the rest (the
+ledger's rows when it changed, other tables, cards, charts, sleeves, log); a served page or a
+notebook gets new fills in a message of their own, the rest in a callback ``SETTLE_AFTER_S`` later
+(the page shows the fill before it handles the rest). The Log tab is read while it is shown.
+
 Threads: the refresh runs on the view's own loop only (a served document's, under its lock; a
 notebook kernel's). The hub's wake-up comes on the session's node thread and only posts a refresh
-to that loop (``widgets.ui.post.ui_caller``), at most one waiting at a time.
+to that loop (``widgets.ui.post.ui_caller``), at most one waiting at a time, at most one every
+``WAKE_GAP_S``, and only for a fill or the session's state (``session.*``, ``control.*``, ``risk.*``,
+``feed.*``); the rest shows with the periodic refresh.
 
 Declared state (params): ``status``, ``session_row``, ``health_row``, ``inflight`` (the control
 being sent) drive the header and buttons; ``alert_text`` drives the alert.
@@ -39,7 +46,6 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -56,10 +62,11 @@ from widgets.live_feed import SessionFeed
 from widgets.price_chart import PriceChart
 from widgets.ui import style
 from widgets.ui.live_table import LiveTable
-from widgets.ui.post import Repeat, current_doc, every, ui_caller
+from widgets.ui.post import Repeat, UiCall, current_doc, every, ui_caller
 from widgets.venues import chip
 
 if TYPE_CHECKING:
+    from kernelext.events import Event
     from kernelext.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -78,6 +85,9 @@ ORDER_COLUMNS = ["submitted (ET)", "sleeve", "instrument", "side", "type", "qty"
 POSITION_COLUMNS = ["sleeve", "instrument", "side", "qty", "avg_px_open", "realized_pnl", "unrealized_pnl",
                     "pnl", "opened (ET)", "closed (ET)", "position_id"]
 EVENT_COLUMNS = ["time (ET)", "stage", "sleeve", "message"]
+FILL_NUMBERS = ("qty", "price", "fee")
+ORDER_NUMBERS = ("qty", "filled", "price")
+POSITION_NUMBERS = ("qty", "avg_px_open", "realized_pnl", "unrealized_pnl", "pnl")
 SLEEVE_COLUMNS = ["sleeve", "strategy", "instrument", "fills", "orders", "trades", "win_rate", "realized_pnl",
                   "fees"]
 LOG_LINES = 200  # the Log tab's last lines of the session's own log
@@ -85,7 +95,9 @@ QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curv
 _ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.accepted": "ACCEPTED", "order.denied": "DENIED",
                  "order.rejected": "REJECTED", "order.filled": "FILLED", "order.canceled": "CANCELED",
                  "order.expired": "EXPIRED"}
-WAKE_GAP_S = 0.02  # a hub wake-up within this of the last refresh is left to the periodic one
+WAKE_GAP_S = 0.025  # refreshes woken by the hub are at least this far apart
+WAKING_KINDS = frozenset({"session", "control", "risk", "feed"})  # with fills: what the hub wakes the view for
+SETTLE_AFTER_S = 0.03  # new fills go out alone: the rest of their refresh follows this much later
 OPEN_RANK = 1e15  # open positions sort above closed ones
 _PNL_COLORS = [(0.0, "#c0392b"), (float("inf"), "#1e8449")]  # red below 0, green from 0
 _STATUS_TONES: dict[str, style.Tone] = {"running": "ok", "paused": "warn", "error": "bad", "crashed": "bad",
@@ -151,6 +163,11 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _waking(stage: str) -> bool:
+    """A fill, or an event of the session's state: worth a refresh of its own."""
+    return stage == "order.filled" or stage.split(".", 1)[0] in WAKING_KINDS
+
+
 def _position_rank(row: dict[str, Any]) -> float:
     """Open positions first, then the latest updated first."""
     return (0.0 if row["closed (ET)"] else OPEN_RANK) + row["_updated"]
@@ -204,9 +221,12 @@ class SessionDashboard(pn.viewable.Viewer):
         self._updates = 0  # position updates counted (their rank)
         self._version: tuple[int, ...] | None = None  # the ledger's at the last refresh
         self._sleeve_rows_shown: list[dict[str, Any]] | None = None
-        self._post: Callable[[], None] | None = None  # a refresh posted to the view's loop (any thread)
+        self._post: UiCall | None = None  # posts a refresh to the view's loop (from any thread)
+        self._post_settle: UiCall | None = None  # posts the rest of a refresh whose fills went first
         self._wake_pending = False
-        self._refreshed_at = 0.0
+        self._settle_pending = False
+        self._ledger_changed = False  # seen by a refresh's first part, for its rest
+        self._woken_at = 0.0  # the last refresh the hub woke
         self._dirty: set[str] = set()
         self._sleeves_due = True
         self._sleeves_at = 0.0
@@ -214,7 +234,9 @@ class SessionDashboard(pn.viewable.Viewer):
         self._lock = threading.Lock()
         self._control_done: list[tuple[str, str | None]] = []
         self._callback: Repeat | None = None
+        self._served = False  # on a served page (stopped when it ends)
         self._layout: pn.viewable.Viewable | None = None
+        self._tabs: pn.Tabs | None = None
         self.price_chart = PriceChart(session_id, self.ledger, candles=candles)  # candles, fills, orders, position
         self._build_widgets()
 
@@ -245,10 +267,11 @@ class SessionDashboard(pn.viewable.Viewer):
         self.figure = fig
         self.equity_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
         n = self.table_rows
-        self.fills_table = LiveTable(FILL_COLUMNS, max_rows=n, css="paperlab-fills")
-        self.orders_table = LiveTable(ORDER_COLUMNS, max_rows=n, key="client_order_id", css="paperlab-orders")
+        self.fills_table = LiveTable(FILL_COLUMNS, max_rows=n, numbers=FILL_NUMBERS, css="paperlab-fills")
+        self.orders_table = LiveTable(ORDER_COLUMNS, max_rows=n, key="client_order_id", numbers=ORDER_NUMBERS,
+                                      css="paperlab-orders")
         self.positions_table = LiveTable(POSITION_COLUMNS, max_rows=n, key="position_id", rank=_position_rank,
-                                         css="paperlab-positions")
+                                         numbers=POSITION_NUMBERS, css="paperlab-positions")
         self.sleeves_table = _table(SLEEVE_COLUMNS, height=180)
         self.events_table = LiveTable(EVENT_COLUMNS, max_rows=self.feed_rows, height=300, css="paperlab-events")
         self.log_pane = pn.pane.Str("", height=280, sizing_mode="stretch_width", css_classes=["paperlab-log"],
@@ -271,6 +294,8 @@ class SessionDashboard(pn.viewable.Viewer):
                 ("Fills", self.fills_table), ("Sleeves", self.sleeves_table), ("Log", self.log_pane),
                 sizing_mode="stretch_width",
             )
+            self._tabs = tables
+            tables.param.watch(self._on_tab, "active")
             parts: list[Any] = [self.header]
             if self.buttons:
                 parts.append(pn.Row(*self.buttons.values()))
@@ -288,17 +313,25 @@ class SessionDashboard(pn.viewable.Viewer):
         return self._layout
 
     def start(self) -> None:
-        """Start the periodic refresh and the hub's wake-ups (once); a served page's end stops them."""
+        """Start the periodic refresh and the hub's wake-ups (once); on a served page once a browser
+        has loaded it (a request that never opens the page's websocket costs nothing), until it ends."""
+        doc = current_doc()
+        if doc is not None and doc.session_context is not None:
+            if not self._served:
+                self._served = True
+                doc.on_session_destroyed(lambda _context: self.stop())
+            pn.state.onload(self._begin)  # at once when loaded already
+        else:
+            self._begin()
+
+    def _begin(self) -> None:
         if self._callback is None:
             self._callback = every(self.refresh_ms, self._tick)
-            self._post = ui_caller(self._woken)
-            doc = current_doc()
-            if doc is not None and doc.session_context is not None:
-                doc.on_session_destroyed(lambda _context: self.stop())
+            self._post, self._post_settle = ui_caller(self._woken), ui_caller(self._settle_posted)
 
     def stop(self) -> None:
         """Stop the periodic refresh and the hub's wake-ups (the layout stays as it is)."""
-        self._post = None
+        self._post = self._post_settle = None
         self.feed.close()
         if self._callback is not None:
             self._callback.stop()
@@ -336,42 +369,69 @@ class SessionDashboard(pn.viewable.Viewer):
 
     # -- refresh -------------------------------------------------------------------------------
     def _tick(self) -> None:
-        """The periodic callback: refresh, and say so in the alert when it fails."""
+        """A refresh on the view's loop (periodic or woken): new fills first, sent on their own when
+        the rest can follow in a callback of its own; an error is said in the alert."""
         try:
-            self.refresh()
+            if self._take() and self._post_settle is not None:
+                if not self._settle_pending:
+                    self._settle_pending = True
+                    self._post_settle.later(SETTLE_AFTER_S)
+            else:
+                self._settle()
         except Exception as exc:  # noqa: BLE001  (a bad tick must not stop the next one)
             log.exception("dashboard refresh failed")
             self._show_alert(f"refresh failed: {one_line(exc)}")
 
-    def _on_push(self) -> None:
-        """The hub has events (the session's node thread): post one refresh to the view's loop."""
+    def _on_push(self, event: Event) -> None:
+        """The hub has an event (the session's node thread): for a fill or a change of the session's
+        state, post one refresh to the view's loop (the periodic refresh shows the rest soon enough)."""
         post = self._post
-        if post is None or self._wake_pending:
+        if post is None or self._wake_pending or not _waking(event.stage):
             return
         self._wake_pending = True
         try:
-            post()
+            post.soon()
         except Exception:  # noqa: BLE001  (the loop is gone: the periodic refresh, if any, goes on)
             log.debug("dashboard wake-up not posted", exc_info=True)
             self._post = None
 
     def _woken(self) -> None:
-        """A posted refresh (the view's loop); one just done leaves it to the periodic one."""
-        if self._callback is not None and time.monotonic() - self._refreshed_at >= WAKE_GAP_S:
+        """A posted refresh (the view's loop); within ``WAKE_GAP_S`` of the last one it waits out the
+        rest (a flood of events is shown in batches, not one refresh each)."""
+        post = self._post
+        if post is None or not self._wake_pending:  # stopped, or a refresh took it meanwhile
+            return
+        wait = WAKE_GAP_S - (time.monotonic() - self._woken_at)
+        if wait > 0.002:
+            post.later(wait)
+        else:
+            self._woken_at = time.monotonic()
             self._tick()
+
+    def _settle_posted(self) -> None:
+        """The rest of a refresh whose fills went out first (the view's loop)."""
+        if self._settle_pending:
+            try:
+                self._settle()
+            except Exception as exc:  # noqa: BLE001
+                log.exception("dashboard refresh failed")
+                self._show_alert(f"refresh failed: {one_line(exc)}")
 
     def refresh(self) -> None:
         """One poll of the feed and one batched apply of everything that changed; the ledger's rows
-        (status, health, bars) are read only when the ledger changed."""
+        (status, health, bars) are read only when the ledger changed, before the feed (a status that
+        says the session ended comes with everything it stored)."""
+        self._ledger_changed |= self._read_ledger()
+        self._take()
+        self._settle()
+
+    def _take(self) -> bool:
+        """Poll the feed, fold the batch in and send the new fills (what a user waits for); True when
+        there were some."""
         self._wake_pending = False  # before the hub is drained: a later event posts again
-        self._refreshed_at = time.monotonic()
-        version = api.ledger_version(ledger=self.ledger)
-        changed, self._version = version != self._version, version
-        if changed:
-            self._read_status()
-            self._read_health()
-        drained = self._drained
-        batch = [] if drained else self.feed.poll()
+        if not self._loaded:
+            self._ledger_changed |= self._read_ledger()
+        batch = [] if self._drained else self.feed.poll()
         if self._loaded and self.feed.idle and not self.feed.behind and self.status not in api.ACTIVE_STATUSES:
             self._drained = True  # an ended session's feed is read to the end: poll the status only
             self.feed.close()
@@ -381,12 +441,29 @@ class SessionDashboard(pn.viewable.Viewer):
             self._loaded = True
         else:
             self._apply_events(batch, tables=True)
-        if changed and not drained and self.status != "deleted":
+        return self.fills_table.flush()
+
+    def _settle(self) -> None:
+        """Everything else: the ledger's rows when it changed, sleeves, log, controls, and the render."""
+        self._settle_pending = False
+        changed = self._read_ledger() or self._ledger_changed  # the status a later poll goes by
+        self._ledger_changed = False
+        if changed and not self._drained and self.status != "deleted":
             self.price_chart.poll()
         self._refresh_sleeves()
         self._refresh_log()
         self._finish_controls()
         self._render()
+
+    def _read_ledger(self) -> bool:
+        """The status and health rows, when the ledger changed since the last read; True when it did."""
+        version = api.ledger_version(ledger=self.ledger)
+        if version == self._version:
+            return False
+        self._version = version
+        self._read_status()
+        self._read_health()
+        return True
 
     def _read_status(self) -> None:
         """The session row's status/label/feed/venue (a deleted session says so)."""
@@ -526,10 +603,19 @@ class SessionDashboard(pn.viewable.Viewer):
             self._sleeve_rows_shown = rows
             self.sleeves_table.value = _frame(rows, SLEEVE_COLUMNS)
 
+    def _on_tab(self, event: Any) -> None:
+        """The Log tab opened: its lines now."""
+        if self._tabs is not None and event.new == len(self._tabs) - 1:
+            self._log_at = 0.0
+            self._refresh_log()
+
     def _refresh_log(self) -> None:
-        """The session's last log lines (``api.logs``), at most every ``sleeve_refresh_s``."""
+        """The session's last log lines (``api.logs``), at most every ``sleeve_refresh_s``, while the Log
+        tab is shown (or there is no layout: a test)."""
         now = time.monotonic()
         if self.status == "deleted" or (self._log_at and now - self._log_at < self.sleeve_refresh_s):
+            return
+        if self._tabs is not None and self._tabs.active != len(self._tabs) - 1:
             return
         self._log_at = now
         try:
@@ -566,7 +652,7 @@ class SessionDashboard(pn.viewable.Viewer):
             for key, card in self.cards.items():
                 card.value = self.metrics[key]
         for table in (self.fills_table, self.orders_table, self.positions_table, self.events_table):
-            table.flush()  # the fills first: what a user waits for
+            table.flush()  # the fills first (already sent by a refresh's first part, when there were any)
         self.price_chart.render()
 
     def _header_html(self) -> str:

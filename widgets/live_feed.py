@@ -12,7 +12,9 @@ process is fed by the ledger alone; a session that starts running here later is 
 
 The first poll subscribes before it reads the history (``api.live_events`` returns once what the
 session published before is stored), so nothing published meanwhile comes late and out of order;
-the hub's first events that the history holds already are skipped.
+the hub's first events that the history holds already are skipped, the others come with the next
+poll (newer than the history: a view that loads its tables from frames after the first poll
+applies them to the tables).
 
 Envelopes are the ledger feed's (``widgets.feed``): the event's extras with session_id, sleeve,
 stage, message and ts, and equity points as ``equity.update`` envelopes. The hub's stages the
@@ -91,8 +93,8 @@ class SessionFeed:
     """One session's envelopes from the hub (when it runs here) and the ledger, each once."""
 
     def __init__(self, session_id: str, ledger: Ledger | None = None, *, history_per_class: int = 2000,
-                 max_batch: int = 5000, wake: Callable[[], None] | None = None) -> None:
-        """Feed ``session_id``; ``wake()`` is called on the publishing thread when the hub has events."""
+                 max_batch: int = 5000, wake: Callable[[Event], None] | None = None) -> None:
+        """Feed ``session_id``; ``wake(event)`` is called on the publishing thread for each hub event."""
         self.session_id = session_id
         self.ledger_feed = LedgerFeed(session_id, ledger, max_batch, history_per_class=history_per_class)
         self.wake = wake
@@ -102,6 +104,7 @@ class SessionFeed:
         self._hub_ahead = Ahead(AHEAD_KEYS)
         self._ledger_ahead = Ahead(AHEAD_KEYS)
         self._closed = False
+        self._early: list[dict[str, Any]] = []  # the hub's events newer than the history, for the next poll
 
     @property
     def behind(self) -> bool:
@@ -122,7 +125,11 @@ class SessionFeed:
         """What arrived since the last poll, each event once (the capped history on the first call)."""
         if self.ledger_feed.last_id is None:
             return self._history()
-        out = self._from_hub()
+        gone = self.view is not None and api.live_runner(self.session_id) is None
+        out, self._early = self._early + self._from_hub(), []
+        if gone:  # the session ended here: its last events are drained above, the ledger has the rest
+            self._let_go()
+            self._ledger_ahead = Ahead(AHEAD_KEYS)  # no twin comes from the hub any more
         read = len(out)
         for env in self.ledger_feed.poll():
             read += 1
@@ -135,12 +142,16 @@ class SessionFeed:
             out.append(env)
             self.taken["ledger"] += 1
         self.idle = read == 0
-        self._follow()
+        if not gone:
+            self._follow()
         return out
 
     def close(self) -> None:
         """Stop taking the hub's events, for good (the ledger still feeds ``poll``)."""
         self._closed = True
+        self._let_go()
+
+    def _let_go(self) -> None:
         if self.view is not None:
             self.view.close()
             self.view = None
@@ -154,7 +165,7 @@ class SessionFeed:
             self._ledger_ahead = Ahead(AHEAD_KEYS)
             for env in history:
                 self._ledger_ahead.add(twin_key(env))
-            history += self._from_hub()
+            self._early = self._from_hub()  # the rest: newer than the history, given by the next poll
             self._ledger_ahead = Ahead(AHEAD_KEYS)
         self.idle = not history
         return history
@@ -174,13 +185,6 @@ class SessionFeed:
         return out
 
     def _follow(self) -> None:
-        """Subscribe to the hub of the session when it runs here; let go once it does not (what the
-        hub still held comes through the ledger, as everything does)."""
-        if self._closed:
-            return
-        runs_here = api.live_runner(self.session_id) is not None
-        if self.view is not None and not runs_here:
-            self.close()
-            self._ledger_ahead = Ahead(AHEAD_KEYS)  # no twin comes from the hub any more
-        elif self.view is None and runs_here:
+        """Subscribe to the hub of the session when it runs here (``poll`` lets go once it does not)."""
+        if not self._closed and self.view is None and api.live_runner(self.session_id) is not None:
             self.view = api.live_events(self.session_id, notify=self.wake, maxlen=HUB_BUFFER)

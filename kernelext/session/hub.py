@@ -3,9 +3,9 @@
 The telemetry actor publishes on the node's thread. Sinks (the ledger writer's
 ``put``) must themselves be non-blocking. Views (dashboards, widgets, status) read
 their own ring buffer on their own schedule; a view that falls behind loses its
-oldest events and counts them in ``dropped``. A view may also ask to be told when an
-event arrives (``notify``, called on the publishing thread: it must only hand a wake-up
-on, never block or do the work there), so a live view is pushed to rather than polling.
+oldest events and counts them in ``dropped``. A view may also ask to be told of each
+event it takes (``notify(event)``, called on the publishing thread: it must only hand a
+wake-up on, never block or do the work there), so a live view is pushed to rather than polling.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class View:
     """One reader's bounded ring buffer of events."""
 
     def __init__(self, maxlen: int = 5_000, stages: frozenset[str] | None = None,
-                 notify: Callable[[], None] | None = None, hub: Hub | None = None) -> None:
+                 notify: Callable[[Event], None] | None = None, hub: Hub | None = None) -> None:
         self._buf: deque[Event] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self.stages = stages
@@ -43,7 +43,7 @@ class View:
             self._buf.append(event)
         if self.notify is not None:
             try:
-                self.notify()
+                self.notify(event)
             except Exception:  # noqa: BLE001  (a view's wake-up must never break the node's publishing)
                 log.exception("a view's notify failed")
 
@@ -76,9 +76,9 @@ class Hub:
             self._sinks = [*self._sinks, sink]
 
     def subscribe(self, maxlen: int = 5_000, stages: frozenset[str] | None = None,
-                  notify: Callable[[], None] | None = None) -> View:
-        """A new view; ``stages`` limits it to some stages; ``notify()`` is called after each event it
-        takes (on the publishing thread; it must not block)."""
+                  notify: Callable[[Event], None] | None = None) -> View:
+        """A new view; ``stages`` limits it to some stages; ``notify(event)`` is called after each event
+        it takes (on the publishing thread; it must not block)."""
         view = View(maxlen, stages, notify, self)
         with self._lock:
             self._views = [*self._views, view]

@@ -68,13 +68,15 @@ def test_start_fill_kill_and_history(page: Any, app_url: str, paperlab_home: Pat
     wait_text(page, "^STOPPED$", timeout=30)
     screenshot(page, "served-app-killed")
     # newest first on the page (the tables sort themselves; rows are streamed and patched)
-    fills, orders = frames.fills(session_id, ledger=ledger), frames.orders(session_id, ledger=ledger)
+    fills = frames.fills(session_id, ledger=ledger)
     wait_for(lambda: fills["trade_id"][-1] in first_row(page, "paperlab-fills"), "the last fill on top", 30)
     wait_for(lambda: "session.stopped" in first_row(page, "paperlab-events"), "the last event on top", 30)
     page.get_by_text("Orders", exact=True).first.click()
-    last_order = orders.row(-1, named=True)  # on top, with its final status (a patched cell)
-    wait_for(lambda: all(last_order[c] in first_row(page, "paperlab-orders") for c in ("client_order_id", "status")),
-             "the last order on top with its status", 30)
+    # the order that came last on top (the ledger keeps an order's first row), with its final status
+    last_order = ledger.query("SELECT client_order_id, status FROM orders WHERE session_id = ? ORDER BY rowid DESC"
+                              " LIMIT 1", (session_id,))[0]
+    wait_for(lambda: all(cell in first_row(page, "paperlab-orders") for cell in last_order),
+             f"the last order on top with its status {last_order}", 30)
 
     page.get_by_text("Sessions", exact=True).first.click()
     page.locator(".paperlab-sessions .tabulator-row").first.wait_for(timeout=30_000)
