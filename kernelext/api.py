@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     import polars as pl
 
     from kernelext.ledger import Ledger
+    from kernelext.events import Event
     from kernelext.research.compare import Comparison
+    from kernelext.session.hub import View
     from kernelext.session.runner import SessionRunner
     from kernelext.spec import SessionSpec
 
@@ -430,12 +432,38 @@ __all__ += [
     "equity_after",
     "feed_history",
     "gateway_health",
+    "ledger_version",
+    "live_events",
 ]
 
 
 def open_ledger(ledger: Ledger | None = None) -> Ledger:
     """The ledger a view keeps for its reads: ``ledger`` itself, else the default one."""
     return _ledger(ledger)
+
+
+def ledger_version(*, ledger: Ledger | None = None) -> tuple[int, int, int]:
+    """A token that changes whenever anything was committed to the ledger (by any thread or process)
+    since the calling thread's previous call: a live view polls it often and reads rows only when it
+    changed. Cheap (no table is read); a token of another thread never equals this thread's."""
+    return _ledger(ledger).data_version()
+
+
+def live_events(session_id: str, *, notify: Callable[[Event], None] | None = None,
+                maxlen: int = 20_000, settle: float = 2.0) -> View | None:
+    """The events of a session that runs in this process, pushed as its node publishes them (before
+    the ledger stores them): a bounded buffer to ``drain()`` (``dropped`` counts what overflowed),
+    ``close()`` ends it. ``notify(event)`` is called on the publishing thread after each event (hand a
+    wake-up on; never block there). Returns once what the session published before is stored (at
+    most ``settle`` seconds of a busy ledger), so a read of the ledger after this misses nothing
+    the buffer lacks. None when the session does not run in this process."""
+    runner = live.get(session_id)
+    hub = getattr(runner, "hub", None)
+    if hub is None:
+        return None
+    view = hub.subscribe(maxlen, notify=notify)
+    runner.writer.flush(settle)
+    return view
 
 
 def session_row(session_id: str, *, ledger: Ledger | None = None) -> dict[str, Any] | None:

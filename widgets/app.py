@@ -238,8 +238,12 @@ class PaperApp(pn.viewable.Viewer):
             header = pn.Row(pn.pane.Markdown("## PaperLab"), self.health, sizing_mode="stretch_width")
             self._layout = pn.Column(header, tabs, sizing_mode="stretch_width")
         if self._callback is None:
-            self._callback = every(self.poll_ms, self._tick)
+            pn.state.onload(self._start_polling)  # once a browser loaded the page (at once outside a server)
         return self._layout
+
+    def _start_polling(self) -> None:
+        if self._callback is None:
+            self._callback = every(self.poll_ms, self._tick)
 
 
 def build_app(ledger: Ledger | None = None) -> pn.viewable.Viewable:

@@ -5,12 +5,26 @@
     pn.extension()
     SessionDashboard(runner.session_id).panel()
 
-Everything comes from the ledger through the facade (``LedgerFeed`` + ``kernelext.api`` frames),
-so the same view works in the process running the session, in another process, and
-after a browser refresh. One periodic callback (``refresh_ms``) drains the feed
-and applies the whole batch at once; every buffer is bounded. Controls run
-``kernelext.api.control`` on a worker thread and are acknowledged by the
-``control.*`` event arriving through the feed. Times are US/Eastern.
+Everything comes through the facade (``kernelext.api`` frames and ``widgets.live_feed.SessionFeed``):
+the ledger for the history and for a session in another process, so the same view works there
+and after a browser refresh; for a session running in this process its hub pushes each event as
+it happens too, and wakes the view to show it at once (the ledger's copy is skipped). A periodic
+callback (``refresh_ms``, short: it reads nothing while the ledger is unchanged) reads the ledger;
+each refresh applies the whole batch at once. Tables change row by row (``widgets.ui.live_table``:
+new rows streamed, changed cells patched, newest first on the page); the curves stream too; every
+buffer is bounded. Controls run ``kernelext.api.control`` on a worker thread and are acknowledged
+by the ``control.*`` event arriving through the feed. Times are US/Eastern.
+
+A refresh has two parts: the feed's batch folded in and the new fills sent, then the rest (the
+ledger's rows when it changed, other tables, cards, charts, sleeves, log); a served page or a
+notebook gets new fills in a message of their own, the rest in a callback ``SETTLE_AFTER_S`` later
+(the page shows the fill before it handles the rest). The Log tab is read while it is shown.
+
+Threads: the refresh runs on the view's own loop only (a served document's, under its lock; a
+notebook kernel's). The hub's wake-up comes on the session's node thread and only posts a refresh
+to that loop (``widgets.ui.post.ui_caller``), at most one waiting at a time, at most one every
+``WAKE_GAP_S``, and only for a fill or the session's state (``session.*``, ``control.*``, ``risk.*``,
+``feed.*``); the rest shows with the periodic refresh.
 
 Declared state (params): ``status``, ``session_row``, ``health_row``, ``inflight`` (the control
 being sent) drive the header and buttons; ``alert_text`` drives the alert.
@@ -31,7 +45,7 @@ import html
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -43,13 +57,16 @@ from panel.io.notebook import push_notebook
 
 from kernelext import api, venues
 from kernelext.errors import one_line
-from widgets.feed import LedgerFeed, eastern_ms, eastern_str
+from widgets.feed import eastern_ms, eastern_str
+from widgets.live_feed import SessionFeed
 from widgets.price_chart import PriceChart
 from widgets.ui import style
-from widgets.ui.post import Repeat, every
+from widgets.ui.live_table import LiveTable
+from widgets.ui.post import Repeat, UiCall, current_doc, every, ui_caller
 from widgets.venues import chip
 
 if TYPE_CHECKING:
+    from kernelext.events import Event
     from kernelext.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -68,6 +85,9 @@ ORDER_COLUMNS = ["submitted (ET)", "sleeve", "instrument", "side", "type", "qty"
 POSITION_COLUMNS = ["sleeve", "instrument", "side", "qty", "avg_px_open", "realized_pnl", "unrealized_pnl",
                     "pnl", "opened (ET)", "closed (ET)", "position_id"]
 EVENT_COLUMNS = ["time (ET)", "stage", "sleeve", "message"]
+FILL_NUMBERS = ("qty", "price", "fee")
+ORDER_NUMBERS = ("qty", "filled", "price")
+POSITION_NUMBERS = ("qty", "avg_px_open", "realized_pnl", "unrealized_pnl", "pnl")
 SLEEVE_COLUMNS = ["sleeve", "strategy", "instrument", "fills", "orders", "trades", "win_rate", "realized_pnl",
                   "fees"]
 LOG_LINES = 200  # the Log tab's last lines of the session's own log
@@ -75,6 +95,10 @@ QUIET_STAGES = frozenset({"equity.update", "bar.received"})  # shown as the curv
 _ORDER_STATUS = {"order.submitted": "SUBMITTED", "order.accepted": "ACCEPTED", "order.denied": "DENIED",
                  "order.rejected": "REJECTED", "order.filled": "FILLED", "order.canceled": "CANCELED",
                  "order.expired": "EXPIRED"}
+WAKE_GAP_S = 0.025  # refreshes woken by the hub are at least this far apart
+WAKING_KINDS = frozenset({"session", "control", "risk", "feed"})  # with fills: what the hub wakes the view for
+SETTLE_AFTER_S = 0.03  # new fills go out alone: the rest of their refresh follows this much later
+OPEN_RANK = 1e15  # open positions sort above closed ones
 _PNL_COLORS = [(0.0, "#c0392b"), (float("inf"), "#1e8449")]  # red below 0, green from 0
 _STATUS_TONES: dict[str, style.Tone] = {"running": "ok", "paused": "warn", "error": "bad", "crashed": "bad",
                                         "deleted": "bad"}
@@ -139,6 +163,16 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _waking(stage: str) -> bool:
+    """A fill, or an event of the session's state: worth a refresh of its own."""
+    return stage == "order.filled" or stage.split(".", 1)[0] in WAKING_KINDS
+
+
+def _position_rank(row: dict[str, Any]) -> float:
+    """Open positions first, then the latest updated first."""
+    return (0.0 if row["closed (ET)"] else OPEN_RANK) + row["_updated"]
+
+
 def _table(columns: list[str], height: int = 280, css: str = "") -> pn.widgets.Tabulator:
     """A read-only, bounded, stretch-width Tabulator (``css``: a stable class for browser tests)."""
     return pn.widgets.Tabulator(
@@ -163,7 +197,7 @@ class SessionDashboard(pn.viewable.Viewer):
         ledger: Ledger | None = None,
         *,
         controls: bool = True,
-        refresh_ms: int = 250,
+        refresh_ms: int = 50,
         table_rows: int = 500,
         feed_rows: int = 300,
         curve_points: int = 5000,
@@ -178,16 +212,21 @@ class SessionDashboard(pn.viewable.Viewer):
         self.refresh_ms = refresh_ms
         self.table_rows, self.feed_rows, self.curve_points = table_rows, feed_rows, curve_points
         self.sleeve_refresh_s = sleeve_refresh_s
-        self.feed = LedgerFeed(session_id, self.ledger, history_per_class=curve_points)
+        self.feed = SessionFeed(session_id, self.ledger, history_per_class=curve_points, wake=self._on_push)
         self.metrics: dict[str, float | None] = dict.fromkeys(METRICS)
         self.currency: str | None = None
         self._loaded = False
         self._drained = False
-        self._fills: deque[dict[str, Any]] = deque()
-        self._fill_keys: set[tuple] = set()
-        self._orders: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._positions: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._events: deque[dict[str, Any]] = deque(maxlen=feed_rows)
+        self._fill_keys: OrderedDict[tuple, None] = OrderedDict()  # the fills shown (trade_id, client_order_id)
+        self._updates = 0  # position updates counted (their rank)
+        self._version: tuple[int, ...] | None = None  # the ledger's at the last refresh
+        self._sleeve_rows_shown: list[dict[str, Any]] | None = None
+        self._post: UiCall | None = None  # posts a refresh to the view's loop (from any thread)
+        self._post_settle: UiCall | None = None  # posts the rest of a refresh whose fills went first
+        self._wake_pending = False
+        self._settle_pending = False
+        self._ledger_changed = False  # seen by a refresh's first part, for its rest
+        self._woken_at = 0.0  # the last refresh the hub woke
         self._dirty: set[str] = set()
         self._sleeves_due = True
         self._sleeves_at = 0.0
@@ -195,7 +234,9 @@ class SessionDashboard(pn.viewable.Viewer):
         self._lock = threading.Lock()
         self._control_done: list[tuple[str, str | None]] = []
         self._callback: Repeat | None = None
+        self._served = False  # on a served page (stopped when it ends)
         self._layout: pn.viewable.Viewable | None = None
+        self._tabs: pn.Tabs | None = None
         self.price_chart = PriceChart(session_id, self.ledger, candles=candles)  # candles, fills, orders, position
         self._build_widgets()
 
@@ -225,11 +266,14 @@ class SessionDashboard(pn.viewable.Viewer):
         fig.yaxis.axis_label = "equity"
         self.figure = fig
         self.equity_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
-        self.fills_table = _table(FILL_COLUMNS, css="paperlab-fills")
-        self.orders_table = _table(ORDER_COLUMNS, css="paperlab-orders")
-        self.positions_table = _table(POSITION_COLUMNS, css="paperlab-positions")
+        n = self.table_rows
+        self.fills_table = LiveTable(FILL_COLUMNS, max_rows=n, numbers=FILL_NUMBERS, css="paperlab-fills")
+        self.orders_table = LiveTable(ORDER_COLUMNS, max_rows=n, key="client_order_id", numbers=ORDER_NUMBERS,
+                                      css="paperlab-orders")
+        self.positions_table = LiveTable(POSITION_COLUMNS, max_rows=n, key="position_id", rank=_position_rank,
+                                         numbers=POSITION_NUMBERS, css="paperlab-positions")
         self.sleeves_table = _table(SLEEVE_COLUMNS, height=180)
-        self.events_table = _table(EVENT_COLUMNS, height=300, css="paperlab-events")
+        self.events_table = LiveTable(EVENT_COLUMNS, max_rows=self.feed_rows, height=300, css="paperlab-events")
         self.log_pane = pn.pane.Str("", height=280, sizing_mode="stretch_width", css_classes=["paperlab-log"],
                                     styles={"overflow": "auto", "font-size": "11px"})
         self.buttons: dict[str, pn.widgets.Button] = {}
@@ -250,6 +294,8 @@ class SessionDashboard(pn.viewable.Viewer):
                 ("Fills", self.fills_table), ("Sleeves", self.sleeves_table), ("Log", self.log_pane),
                 sizing_mode="stretch_width",
             )
+            self._tabs = tables
+            tables.param.watch(self._on_tab, "active")
             parts: list[Any] = [self.header]
             if self.buttons:
                 parts.append(pn.Row(*self.buttons.values()))
@@ -267,12 +313,26 @@ class SessionDashboard(pn.viewable.Viewer):
         return self._layout
 
     def start(self) -> None:
-        """Start the periodic refresh (once)."""
+        """Start the periodic refresh and the hub's wake-ups (once); on a served page once a browser
+        has loaded it (a request that never opens the page's websocket costs nothing), until it ends."""
+        doc = current_doc()
+        if doc is not None and doc.session_context is not None:
+            if not self._served:
+                self._served = True
+                doc.on_session_destroyed(lambda _context: self.stop())
+            pn.state.onload(self._begin)  # at once when loaded already
+        else:
+            self._begin()
+
+    def _begin(self) -> None:
         if self._callback is None:
             self._callback = every(self.refresh_ms, self._tick)
+            self._post, self._post_settle = ui_caller(self._woken), ui_caller(self._settle_posted)
 
     def stop(self) -> None:
-        """Stop the periodic refresh (the layout stays as it is)."""
+        """Stop the periodic refresh and the hub's wake-ups (the layout stays as it is)."""
+        self._post = self._post_settle = None
+        self.feed.close()
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
@@ -282,9 +342,9 @@ class SessionDashboard(pn.viewable.Viewer):
     def counts(self) -> dict[str, int]:
         """Rows the user sees per table, and points in the equity curve."""
         return {
-            "fills": len(self.fills_table.value), "orders": len(self.orders_table.value),
-            "positions": len(self.positions_table.value), "sleeves": len(self.sleeves_table.value),
-            "events": len(self.events_table.value), "equity_points": len(self.source.data["x"]),
+            "fills": len(self.fills_table), "orders": len(self.orders_table),
+            "positions": len(self.positions_table), "sleeves": len(self.sleeves_table.value),
+            "events": len(self.events_table), "equity_points": len(self.source.data["x"]),
         }
 
     @property
@@ -309,33 +369,101 @@ class SessionDashboard(pn.viewable.Viewer):
 
     # -- refresh -------------------------------------------------------------------------------
     def _tick(self) -> None:
-        """The periodic callback: refresh, and say so in the alert when it fails."""
+        """A refresh on the view's loop (periodic or woken): new fills first, sent on their own when
+        the rest can follow in a callback of its own; an error is said in the alert."""
         try:
-            self.refresh()
+            if self._take() and self._post_settle is not None:
+                if not self._settle_pending:
+                    self._settle_pending = True
+                    self._post_settle.later(SETTLE_AFTER_S)
+            else:
+                self._settle()
         except Exception as exc:  # noqa: BLE001  (a bad tick must not stop the next one)
             log.exception("dashboard refresh failed")
             self._show_alert(f"refresh failed: {one_line(exc)}")
 
+    def _on_push(self, event: Event) -> None:
+        """The hub has an event (the session's node thread): for a fill or a change of the session's
+        state, post one refresh to the view's loop (the periodic refresh shows the rest soon enough)."""
+        post = self._post
+        if post is None or self._wake_pending or not _waking(event.stage):
+            return
+        self._wake_pending = True
+        try:
+            post.soon()
+        except Exception:  # noqa: BLE001  (the loop is gone: the periodic refresh, if any, goes on)
+            log.debug("dashboard wake-up not posted", exc_info=True)
+            self._post = None
+
+    def _woken(self) -> None:
+        """A posted refresh (the view's loop); within ``WAKE_GAP_S`` of the last one it waits out the
+        rest (a flood of events is shown in batches, not one refresh each)."""
+        post = self._post
+        if post is None or not self._wake_pending:  # stopped, or a refresh took it meanwhile
+            return
+        wait = WAKE_GAP_S - (time.monotonic() - self._woken_at)
+        if wait > 0.002:
+            post.later(wait)
+        else:
+            self._woken_at = time.monotonic()
+            self._tick()
+
+    def _settle_posted(self) -> None:
+        """The rest of a refresh whose fills went out first (the view's loop)."""
+        if self._settle_pending:
+            try:
+                self._settle()
+            except Exception as exc:  # noqa: BLE001
+                log.exception("dashboard refresh failed")
+                self._show_alert(f"refresh failed: {one_line(exc)}")
+
     def refresh(self) -> None:
-        """One poll of the ledger and one batched apply of everything that changed."""
-        self._read_status()
-        self._read_health()
-        drained = self._drained
-        batch = [] if drained else self.feed.poll()
-        if self._loaded and not batch and not self.feed.behind and self.status not in api.ACTIVE_STATUSES:
+        """One poll of the feed and one batched apply of everything that changed; the ledger's rows
+        (status, health, bars) are read only when the ledger changed, before the feed (a status that
+        says the session ended comes with everything it stored)."""
+        self._ledger_changed |= self._read_ledger()
+        self._take()
+        self._settle()
+
+    def _take(self) -> bool:
+        """Poll the feed, fold the batch in and send the new fills (what a user waits for); True when
+        there were some."""
+        self._wake_pending = False  # before the hub is drained: a later event posts again
+        if not self._loaded:
+            self._ledger_changed |= self._read_ledger()
+        batch = [] if self._drained else self.feed.poll()
+        if self._loaded and self.feed.idle and not self.feed.behind and self.status not in api.ACTIVE_STATUSES:
             self._drained = True  # an ended session's feed is read to the end: poll the status only
+            self.feed.close()
         if not self._loaded:
             self._apply_events(batch, tables=False)
             self._load_tables()
             self._loaded = True
         else:
             self._apply_events(batch, tables=True)
-        if not drained and self.status != "deleted":
+        return self.fills_table.flush()
+
+    def _settle(self) -> None:
+        """Everything else: the ledger's rows when it changed, sleeves, log, controls, and the render."""
+        self._settle_pending = False
+        changed = self._read_ledger() or self._ledger_changed  # the status a later poll goes by
+        self._ledger_changed = False
+        if changed and not self._drained and self.status != "deleted":
             self.price_chart.poll()
         self._refresh_sleeves()
         self._refresh_log()
         self._finish_controls()
         self._render()
+
+    def _read_ledger(self) -> bool:
+        """The status and health rows, when the ledger changed since the last read; True when it did."""
+        version = api.ledger_version(ledger=self.ledger)
+        if version == self._version:
+            return False
+        self._version = version
+        self._read_status()
+        self._read_health()
+        return True
 
     def _read_status(self) -> None:
         """The session row's status/label/feed/venue (a deleted session says so)."""
@@ -366,14 +494,18 @@ class SessionDashboard(pn.viewable.Viewer):
         sid, led, n = self.session_id, self.ledger, self.table_rows
         fills, orders = api.frame("fills", sid, ledger=led), api.frame("orders", sid, ledger=led)
         self.price_chart.load(fills, orders)
+        shown = []
         for r in fills.tail(n).iter_rows(named=True):
             x = {**r, "last_qty": r["qty"], "last_px": r["price"], "commission": r["fee"]}
-            self._add_fill(x, r["ts_ns"])
-        for r in orders.tail(n).iter_rows(named=True):
-            self._orders[r["client_order_id"]] = order_row(r, r["ts_submitted_ns"], "")
+            if self._new_fill(x):
+                shown.append(fill_row(x, r["ts_ns"]))
+        self.fills_table.load(shown)
+        self.orders_table.load([order_row(r, r["ts_submitted_ns"], "") for r in orders.tail(n).iter_rows(named=True)])
+        positions = []
         for r in api.frame("positions", sid, ledger=led).tail(n).iter_rows(named=True):
-            self._positions[r["position_id"]] = position_row(r, r["opened_ts_ns"], r["closed_ts_ns"])
-        self._dirty |= {"fills", "orders", "positions"}
+            self._updates += 1
+            positions.append({**position_row(r, r["opened_ts_ns"], r["closed_ts_ns"]), "_updated": self._updates})
+        self.positions_table.load(positions)
 
     def _apply_events(self, batch: list[dict[str, Any]], *, tables: bool) -> None:
         """Fold a batch into metrics, curve, event feed and (after the load) the tables."""
@@ -388,9 +520,8 @@ class SessionDashboard(pn.viewable.Viewer):
                     ys.append(float(ev["equity"]))
                 continue
             if stage not in QUIET_STAGES:
-                self._events.append({"time (ET)": eastern_str(ts), "stage": stage,
-                                     "sleeve": ev.get("sleeve"), "message": ev.get("message")})
-                self._dirty.add("events")
+                self.events_table.put({"time (ET)": eastern_str(ts), "stage": stage,
+                                       "sleeve": ev.get("sleeve"), "message": ev.get("message")})
             if stage.startswith(("order.", "position.")):
                 self._sleeves_due = True
             if not tables:
@@ -418,17 +549,21 @@ class SessionDashboard(pn.viewable.Viewer):
             self.account_line.object = line
         self._dirty.add("metrics")
 
-    def _add_fill(self, x: dict[str, Any], ts: int) -> None:
-        """Append a fill once (keyed like the ledger: trade_id + client_order_id), bounded."""
+    def _new_fill(self, x: dict[str, Any]) -> bool:
+        """True the first time a fill comes (keyed like the ledger: trade_id + client_order_id); the keys
+        of the last ``table_rows`` fills are kept."""
         key = (x.get("trade_id"), x.get("client_order_id"))
         if key in self._fill_keys:
-            return
-        if len(self._fills) >= self.table_rows:
-            old = self._fills.popleft()
-            self._fill_keys.discard((old["trade_id"], old["client_order_id"]))
-        self._fills.append(fill_row(x, ts))
-        self._fill_keys.add(key)
-        self._dirty.add("fills")
+            return False
+        self._fill_keys[key] = None
+        while len(self._fill_keys) > self.table_rows:
+            self._fill_keys.popitem(last=False)
+        return True
+
+    def _add_fill(self, x: dict[str, Any], ts: int) -> None:
+        """A new fill's row, once."""
+        if self._new_fill(x):
+            self.fills_table.put(fill_row(x, ts))
 
     def _upsert_order(self, ev: dict[str, Any], stage: str, ts: int) -> None:
         """New order row, or update its status (keeping its submission time and place)."""
@@ -436,30 +571,24 @@ class SessionDashboard(pn.viewable.Viewer):
         if coid is None:
             return
         row = order_row(ev, ts, stage)
-        old = self._orders.get(coid)
+        old = self.orders_table.get(coid)
         if old is not None:
             row = {**old, **{k: v for k, v in row.items() if v is not None and k != "submitted (ET)"}}
-        self._orders[coid] = row
-        while len(self._orders) > self.table_rows:
-            self._orders.popitem(last=False)
-        self._dirty.add("orders")
+        self.orders_table.put(row)
 
     def _upsert_position(self, ev: dict[str, Any], stage: str, ts: int) -> None:
-        """A position's latest state and P&L."""
+        """A position's latest state and P&L (it moves to the top of its group)."""
         pid = ev.get("position_id")
         if pid is None:
             return
-        old = self._positions.get(pid)
+        old = self.positions_table.get(pid)
         opened = ev.get("ts_opened") or (ts if stage == "position.opened" else None)
         closed = (ev.get("ts_closed") or ts) if stage == "position.closed" else None
         row = position_row(ev, opened, closed)
         if old is not None and not opened:
             row["opened (ET)"] = old["opened (ET)"]
-        self._positions[pid] = row
-        self._positions.move_to_end(pid)
-        while len(self._positions) > self.table_rows:
-            self._positions.popitem(last=False)
-        self._dirty.add("positions")
+        self._updates += 1
+        self.positions_table.put({**row, "_updated": self._updates})
 
     def _refresh_sleeves(self) -> None:
         """Per-sleeve fills, orders and P&L from frames, at most every ``sleeve_refresh_s``."""
@@ -469,12 +598,24 @@ class SessionDashboard(pn.viewable.Viewer):
         self._sleeves_due, self._sleeves_at = False, now
         if self.status == "deleted":
             return
-        self.sleeves_table.value = _frame(self._sleeve_rows(), SLEEVE_COLUMNS)
+        rows = self._sleeve_rows()
+        if rows != self._sleeve_rows_shown:  # a handful of rows: replaced, when they changed
+            self._sleeve_rows_shown = rows
+            self.sleeves_table.value = _frame(rows, SLEEVE_COLUMNS)
+
+    def _on_tab(self, event: Any) -> None:
+        """The Log tab opened: its lines now."""
+        if self._tabs is not None and event.new == len(self._tabs) - 1:
+            self._log_at = 0.0
+            self._refresh_log()
 
     def _refresh_log(self) -> None:
-        """The session's last log lines (``api.logs``), at most every ``sleeve_refresh_s``."""
+        """The session's last log lines (``api.logs``), at most every ``sleeve_refresh_s``, while the Log
+        tab is shown (or there is no layout: a test)."""
         now = time.monotonic()
         if self.status == "deleted" or (self._log_at and now - self._log_at < self.sleeve_refresh_s):
+            return
+        if self._tabs is not None and self._tabs.active != len(self._tabs) - 1:
             return
         self._log_at = now
         try:
@@ -510,15 +651,8 @@ class SessionDashboard(pn.viewable.Viewer):
         if "metrics" in dirty:
             for key, card in self.cards.items():
                 card.value = self.metrics[key]
-        if "fills" in dirty:
-            self.fills_table.value = _frame(list(reversed(self._fills)), FILL_COLUMNS)
-        if "orders" in dirty:
-            self.orders_table.value = _frame(list(reversed(self._orders.values())), ORDER_COLUMNS)
-        if "positions" in dirty:
-            rows = sorted(reversed(self._positions.values()), key=lambda r: bool(r["closed (ET)"]))
-            self.positions_table.value = _frame(rows, POSITION_COLUMNS)
-        if "events" in dirty:
-            self.events_table.value = _frame(list(reversed(self._events)), EVENT_COLUMNS)
+        for table in (self.fills_table, self.orders_table, self.positions_table, self.events_table):
+            table.flush()  # the fills first (already sent by a refresh's first part, when there were any)
         self.price_chart.render()
 
     def _header_html(self) -> str:

@@ -6,7 +6,9 @@ in any other one (a served app, a second notebook), and after a browser refresh.
 A new feed starts with the history, capped to the last ``history_per_class``
 rows of each class (equity points, bars, orders, positions, signals, the rest)
 so a long session loads in bounded time; after that every ``poll`` returns what
-was stored since the previous one.
+was stored since the previous one. A poll first asks the ledger whether anything was
+committed since the previous one (``api.ledger_version``, no table read) and reads rows
+only when so, so a view can poll often at no cost while nothing happens.
 
 Also the US/Eastern time helpers the views share.
 """
@@ -110,9 +112,15 @@ class LedgerFeed:
         self.last_equity_rowid: int | None = None  # our last equity row; None before the first
         self.behind = False  # the last poll was full: more is waiting
         self.history_skipped = 0  # events and equity points left out of the capped history
+        self._version: tuple[int, ...] | None = None  # the ledger's version at the last read
 
     def poll(self) -> list[dict[str, Any]]:
-        """Envelopes stored since the last poll (the capped history on the first call)."""
+        """Envelopes stored since the last poll (the capped history on the first call); nothing,
+        without a read, when nothing was committed since."""
+        version = api.ledger_version(ledger=self.ledger)
+        if version == self._version and not self.behind:
+            return []
+        self._version = version
         if self.last_id is None:
             return self._history()
         sid, n, led = self.session_id, self.max_batch, self.ledger

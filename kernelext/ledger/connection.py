@@ -136,6 +136,14 @@ class Connections:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
+    def data_version(self) -> tuple[int, int, int]:
+        """A token of what this thread's connection can see: it differs from the previous call's when
+        anything was committed in between, by another connection or process (SQLite's
+        ``PRAGMA data_version``) or by this one (its ``total_changes``), and between connections
+        (their ids: another thread's token never equals this one's). Cheap: no table is read."""
+        con = self._con()
+        return id(con), con.execute("PRAGMA data_version").fetchone()[0], con.total_changes
+
     @property
     def schema_version(self) -> int:
         """``PRAGMA user_version``."""

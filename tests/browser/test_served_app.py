@@ -32,6 +32,12 @@ def wait_text(page: Any, pattern: str, timeout: float = 60) -> None:
     page.get_by_text(re.compile(pattern)).first.wait_for(timeout=timeout * 1000)
 
 
+def first_row(page: Any, css: str) -> str:
+    """The text of the first row the page shows in a table ('' before it has one)."""
+    rows = page.locator(f".{css} .tabulator-row")
+    return rows.first.inner_text() if rows.count() else ""
+
+
 def test_start_fill_kill_and_history(page: Any, app_url: str, paperlab_home: Path) -> None:
     page.goto(app_url, wait_until="domcontentloaded")
     page.locator(".paperlab-start button, button.paperlab-start").first.wait_for(timeout=60_000)
@@ -61,6 +67,16 @@ def test_start_fill_kill_and_history(page: Any, app_url: str, paperlab_home: Pat
         time.sleep(0.2)
     wait_text(page, "^STOPPED$", timeout=30)
     screenshot(page, "served-app-killed")
+    # newest first on the page (the tables sort themselves; rows are streamed and patched)
+    fills = frames.fills(session_id, ledger=ledger)
+    wait_for(lambda: fills["trade_id"][-1] in first_row(page, "paperlab-fills"), "the last fill on top", 30)
+    wait_for(lambda: "session.stopped" in first_row(page, "paperlab-events"), "the last event on top", 30)
+    page.get_by_text("Orders", exact=True).first.click()
+    # the order that came last on top (the ledger keeps an order's first row), with its final status
+    last_order = ledger.query("SELECT client_order_id, status FROM orders WHERE session_id = ? ORDER BY rowid DESC"
+                              " LIMIT 1", (session_id,))[0]
+    wait_for(lambda: all(cell in first_row(page, "paperlab-orders") for cell in last_order),
+             f"the last order on top with its status {last_order}", 30)
 
     page.get_by_text("Sessions", exact=True).first.click()
     page.locator(".paperlab-sessions .tabulator-row").first.wait_for(timeout=30_000)
