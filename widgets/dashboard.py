@@ -328,6 +328,10 @@ class SessionDashboard(pn.viewable.Viewer):
         if self._callback is None:
             self._callback = every(self.refresh_ms, self._tick)
             self._post, self._post_settle = ui_caller(self._woken), ui_caller(self._settle_posted)
+            doc = current_doc()
+            served = doc is not None and doc.session_context is not None
+            for table in (self.fills_table, self.orders_table, self.positions_table, self.events_table):
+                table.incremental = served  # a notebook's comm mishandles streams (widgets.ui.live_table)
 
     def stop(self) -> None:
         """Stop the periodic refresh and the hub's wake-ups (the layout stays as it is)."""

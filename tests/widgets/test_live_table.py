@@ -81,3 +81,19 @@ def test_column_types_are_fixed_from_the_start() -> None:
     assert formatters["text"] == "StringFormatter" and formatters["num"] == "NumberFormatter"
     assert [str(t) for t in table.widget.value.dtypes] == ["object", "float64", "float64"]
     assert list(table.value["text"]) == [None, "BUY"]
+
+
+def test_a_notebook_table_is_sent_whole_in_the_same_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = LiveTable(["id", "s"], max_rows=3, key="id")
+    table.incremental = False  # as a dashboard shown in a notebook sets it
+    sent = _Sent(table, monkeypatch)
+    table.load([{"id": "A", "s": "new"}, {"id": "B", "s": "new"}])
+    table.put({"id": "A", "s": "done"})
+    table.put({"id": "C", "s": "new"})
+    table.put({"id": "D", "s": "new"})
+    assert table.flush() and not table.flush()
+    assert sent.streams == [] and sent.patches == []
+    assert list(table.value["id"]) == ["D", "C", "B"]  # A rolled over
+    table.put({"id": "C", "s": "done"})
+    table.flush()
+    assert list(table.value["s"]) == ["new", "done", "new"] and table.get("C")["s"] == "done"

@@ -15,6 +15,11 @@ click on a header sorts by that column, as in any Tabulator.
 A keyed table (``key``: a column) updates a row in place when a row with a known key comes again.
 ``value`` is the table as the page shows it (newest first); ``widget`` is the Tabulator.
 
+In a notebook (Panel 1.10 over the Jupyter comm) streams and patches to several Tabulators make the
+page apply some of them more than once, or lose them (reproduced in JupyterLab with two plain
+Tabulators; a served page is fine), so a table shown there sets ``incremental = False``: each flush
+sends the table whole, as replacing it always did (idempotent), still only when something changed.
+
 Column types are fixed when the table is made (``numbers``: float columns, the rest text), because
 Tabulator keeps the formatters and sorters of the columns the page first got: a table first shown
 empty would otherwise format later text as numbers (NaN) or sort numbers as text.
@@ -80,6 +85,7 @@ class LiveTable(pn.viewable.Viewer):
         self._new: OrderedDict[Any, Row] = OrderedDict()  # put, not yet streamed
         self._changed: dict[Any, Row] = {}  # put for a shown row, not yet patched
         self._serial = 0
+        self.incremental = True  # new rows streamed, changed cells patched; False: the whole table each flush
 
     def __panel__(self) -> pn.widgets.Tabulator:
         return self.widget
@@ -130,11 +136,32 @@ class LiveTable(pn.viewable.Viewer):
         """Send what was put since the last flush: the changed cells as one patch, then the new rows as
         one stream (the oldest rolled over); True when there was anything."""
         sent = bool(self._changed or self._new)
+        if sent and not self.incremental:
+            self._replace()
+            return True
         if self._changed:
             self._patch()
         if self._new:
             self._stream()
         return sent
+
+    def _replace(self) -> None:
+        """The whole table again, with what was put (a notebook: see the module's note)."""
+        for key, row in self._changed.items():
+            if key in self._labels:
+                self._rows[key] = row
+        for key, row in self._new.items():
+            self._labels[key], self._rows[key] = None, row
+        self._changed, self._new = {}, OrderedDict()
+        while len(self._labels) > self.max_rows:
+            key, _ = self._labels.popitem(last=False)
+            self._rows.pop(key, None)
+            self._arrival.pop(key, None)
+        keys = list(self._labels)
+        frame = self._frame([self._data(k, self._rows[k]) for k in keys])
+        self.widget.value = frame
+        for key, label in zip(keys, frame.index, strict=True):
+            self._labels[key] = label
 
     def _patch(self) -> None:
         changed, self._changed = self._changed, {}
