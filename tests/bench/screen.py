@@ -83,6 +83,19 @@ WS_JS = """
 """
 
 
+def observe(page: Any, measure_s: float, settle_s: float, first_fill_timeout_ms: int = 60_000
+            ) -> tuple[int, int, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Watch the page's Fills table (``WATCH_JS``) from its first fill for ``measure_s``, then
+    ``settle_s`` more; returns the window (ns) and what the page saw: row changes and frames."""
+    assert page.evaluate(WATCH_JS)
+    page.wait_for_function("() => window.__fillSeen.length > 0", timeout=first_fill_timeout_ms)
+    t0_ns = time.time_ns()
+    time.sleep(measure_s)
+    t1_ns = time.time_ns()
+    time.sleep(settle_s)
+    return t0_ns, t1_ns, page.evaluate("() => window.__fillSeen"), page.evaluate("() => window.__wsSeen")
+
+
 def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty list."""
     ordered = sorted(values)

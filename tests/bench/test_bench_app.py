@@ -85,14 +85,7 @@ def test_bench_fill_to_screen(
 
         page.get_by_text("Fills", exact=True).first.click()
         page.locator(".paperlab-fills").first.wait_for(timeout=30_000)
-        assert page.evaluate(screen.WATCH_JS)
-        page.wait_for_function("() => window.__fillSeen.length > 0", timeout=30_000)
-        t0_ns = time.time_ns()
-        time.sleep(MEASURE_S)
-        t1_ns = time.time_ns()
-        time.sleep(SETTLE_S)
-        seen: list[dict[str, Any]] = page.evaluate("() => window.__fillSeen")
-        frames_in: list[dict[str, Any]] = page.evaluate("() => window.__wsSeen")
+        t0_ns, t1_ns, seen, frames_in = screen.observe(page, MEASURE_S, SETTLE_S, first_fill_timeout_ms=30_000)
         screenshot(page, "bench-app-fills")
     finally:
         watch.stop()

@@ -16,10 +16,6 @@ same: fill -> screen p95 <= 250 ms.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,8 +26,7 @@ import pytest
 from kernelext import frames
 from kernelext.ledger import Ledger
 from tests.bench import screen
-from tests.browser.conftest import chromium_path, free_port, page, screenshot, wait_http  # noqa: F401  (fixtures)
-from tests.helpers import stop_process
+from tests.browser.conftest import chromium_path, free_port, jupyter_lab, page, screenshot, wait_js  # noqa: F401  (fixtures)
 
 MEASURE_S = 40.0  # seconds of fills measured
 SETTLE_S = 3.0  # after the window: fills of its last moments still reach the page
@@ -61,34 +56,8 @@ def lab_notebook(free_port: int, paperlab_home: Path) -> Iterator[str]:  # noqa:
     folder = paperlab_home / "lab"
     folder.mkdir()
     (folder / "bench.ipynb").write_text(json.dumps(_notebook(CELLS)))
-    token = secrets.token_hex(16)
-    env = {**os.environ, "PAPERLAB_HOME": str(paperlab_home), "JUPYTER_PLATFORM_DIRS": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={free_port}",
-            f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True", "--allow-root",
-            f"--ServerApp.root_dir={folder}", "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{free_port}"
-    try:
-        wait_http(f"{base}/api/status?token={token}", proc, what="JupyterLab")
+    with jupyter_lab(folder, free_port, paperlab_home) as (base, token):
         yield f"{base}/lab/tree/bench.ipynb?token={token}&reset"
-    finally:
-        stop_process(proc)
-
-
-def _wait_js(page: Any, js: str, timeout: float, what: str) -> Any:  # noqa: F811
-    """Poll ``js`` once a second until it is truthy (Lab renders slowly on 2 cores)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = page.evaluate(js)
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.bench
@@ -99,8 +68,8 @@ def test_bench_fill_to_screen_notebook(
     t_begin = time.monotonic()
     page.add_init_script(screen.WS_JS)
     page.goto(lab_notebook, wait_until="commit")
-    _wait_js(page, "() => !!document.querySelector('.jp-Notebook')", 90, "the notebook")
-    _wait_js(page, "() => document.body.innerText.includes('| Idle')", 120, "an idle kernel")
+    wait_js(page, "() => !!document.querySelector('.jp-Notebook')", 90, "the notebook")
+    wait_js(page, "() => document.body.innerText.includes('| Idle')", 120, "an idle kernel")
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     ledger = Ledger()
     session_id = screen.running_session(ledger, timeout=120)
@@ -112,14 +81,7 @@ def test_bench_fill_to_screen_notebook(
         except Exception:
             screenshot(page, "bench-notebook-no-dashboard")
             raise
-        assert page.evaluate(screen.WATCH_JS)
-        page.wait_for_function("() => window.__fillSeen.length > 0", timeout=60_000)
-        t0_ns = time.time_ns()
-        time.sleep(MEASURE_S)
-        t1_ns = time.time_ns()
-        time.sleep(SETTLE_S)
-        seen: list[dict[str, Any]] = page.evaluate("() => window.__fillSeen")
-        frames_in: list[dict[str, Any]] = page.evaluate("() => window.__wsSeen")
+        t0_ns, t1_ns, seen, frames_in = screen.observe(page, MEASURE_S, SETTLE_S, first_fill_timeout_ms=60_000)
         screenshot(page, "bench-notebook-fills")
     finally:
         watch.stop()

@@ -116,3 +116,43 @@ def serving(port: int, home: Path, env: dict[str, str] | None = None, log: Path 
         stop_process(proc)
         if log:
             out.close()
+
+
+@contextlib.contextmanager
+def jupyter_lab(root: Path, port: int, home: Path) -> Iterator[tuple[str, str]]:
+    """JupyterLab on 127.0.0.1:``port`` over ``root`` with PAPERLAB_HOME=``home`` (no news, no
+    update checks); yields ``(base URL, token)`` and stops it on exit."""
+    import secrets
+
+    from tests.helpers import stop_process
+
+    token = secrets.token_hex(16)
+    env = {**os.environ, "PAPERLAB_HOME": str(home), "JUPYTER_PLATFORM_DIRS": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+            f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True", "--allow-root",
+            f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/api/status?token={token}", proc, what="JupyterLab")
+        yield base, token
+    finally:
+        stop_process(proc)
+
+
+def wait_js(page: Any, js: str, timeout: float = 60, what: str = "") -> Any:
+    """Poll ``js`` in ``page`` once a second until it is truthy (Lab renders slowly on 2 cores)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(js)
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what or js}")

@@ -3,12 +3,6 @@ Panel dashboard render with a growing equity curve, and use the control bar."""
 
 from __future__ import annotations
 
-from tests.helpers import stop_process
-
-import os
-import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_http
+from tests.browser.conftest import jupyter_lab, screenshot
+from tests.browser.conftest import wait_js as wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "notebooks/01_quickstart.ipynb"
@@ -24,33 +19,8 @@ NOTEBOOK = "notebooks/01_quickstart.ipynb"
 
 @pytest.fixture
 def lab(free_port: int, paperlab_home: Path) -> Iterator[str]:
-    token = secrets.token_hex(16)
-    env = {**os.environ, "PAPERLAB_HOME": str(paperlab_home), "JUPYTER_PLATFORM_DIRS": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={free_port}",
-            f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True", "--allow-root",
-            f"--ServerApp.root_dir={ROOT}", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{free_port}"
-    try:
-        wait_http(f"{base}/api/status?token={token}", proc, what="JupyterLab")
+    with jupyter_lab(ROOT, free_port, paperlab_home) as (base, token):
         yield f"{base}/lab/tree/{NOTEBOOK}?token={token}&reset"
-    finally:
-        stop_process(proc)
-
-
-def wait_for(page: Any, js: str, timeout: float = 60, what: str = "") -> Any:
-    """Poll ``js`` once a second until it is truthy (Lab renders slowly on 2 cores)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = page.evaluate(js)
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what or js}")
 
 
 EQUITY_POINTS = """() => {

@@ -170,3 +170,24 @@ def test_nautilus_error_lines_stay_off_the_terminal(peer: KrakenPeer, paperlab_h
     assert "[ERROR]" not in out.stdout + out.stderr
     logs = "".join(p.read_text(errors="replace") for p in (paperlab_home / "logs").glob("nautilus-*.log"))
     assert "[ERROR]" in logs and "Connection refused" in logs
+
+
+def test_kill_on_the_kraken_feed_leaves_the_session_flat(peer: KrakenPeer) -> None:
+    # On the live path the flatten's closes fill at the peer's book like any market order;
+    # a margin account lets ema_cross flip, the case where REDUCING alone was not flat.
+    spec = _kraken_spec("ema_cross", {"fast": 1, "slow": 2, "warmup_bars": 0}, feed="kraken", margin=3)
+    runner = SessionRunner(spec).start()
+    try:
+        _wait(lambda: runner.positions(), 60, "an open position")
+        runner.kill()
+    finally:
+        runner.stop()
+    assert runner.state == "stopped", runner.last_error
+    sid = runner.session_id
+    messages = " ".join(frames.events(sid, ledger=runner.ledger)["message"].to_list())
+    assert "flatten incomplete" not in messages
+    pos = frames.positions(sid, ledger=runner.ledger)
+    assert pos.height > 0 and pos["closed_ts"].null_count() == 0, f"kill left a position open:\n{pos}"
+    fills = frames.fills(sid, ledger=runner.ledger)
+    net = sum(q if side == "BUY" else -q for side, q in zip(fills["side"], fills["qty"], strict=True))
+    assert net == pytest.approx(0.0, abs=1e-9), "fills must net to zero after kill"
