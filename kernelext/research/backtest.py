@@ -206,7 +206,7 @@ def _default_anchor(spec: SessionSpec, count: int) -> int:
 
 
 def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Ledger) -> str:
-    from kernelext.session.account_guard import CashGuard, MarginGuard
+    from kernelext.session.account_guard import install_guard
     from kernelext.session.trade_stats import skip_trade_recording
     from kernelext.session.telemetry import Telemetry
 
@@ -222,10 +222,8 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
             setup = venues.get(spec.venue).backtest(spec)
             engine = _engine(spec, catalog_dir, f"BACKTEST-{session_id[-6:].upper()}", setup)
             skip_trade_recording(engine.kernel.portfolio)  # statistics come from Polars over the ledger
-            if setup.cash_account:  # the same pre-trade checks as the paper session's
-                CashGuard(engine.kernel).install()
-            elif setup.margin_leverage:
-                MarginGuard(engine.kernel, setup.margin_leverage).install()
+            install_guard(engine.kernel, cash_account=setup.cash_account,  # the paper session's pre-trade checks
+                          margin_leverage=setup.margin_leverage)
             _load(engine, setup, data, catalog_dir)
             sleeves = _add_strategies(engine, spec, bar_types)
             risk = engine.kernel.risk_engine

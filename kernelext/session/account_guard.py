@@ -137,3 +137,12 @@ class MarginGuard(CashGuard):
             if px is not None:
                 equity += p.signed_decimal_qty() * (px - Decimal(repr(p.avg_px_open)))
         return equity, used
+
+
+def install_guard(kernel: Any, *, cash_account: bool, margin_leverage: float | None) -> CashGuard | None:
+    """The account's pre-trade check on ``kernel`` (spot cash or margin), or None; paper and backtests alike."""
+    if cash_account:
+        return CashGuard(kernel).install()
+    if margin_leverage:
+        return MarginGuard(kernel, margin_leverage).install()
+    return None

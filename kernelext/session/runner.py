@@ -35,7 +35,7 @@ from nautilus_trader.model.enums import TradingState, trading_state_to_str
 from kernelext.errors import SessionStartError, one_line
 from kernelext.events import CONTROL_VERBS, Event, now_ns
 from kernelext.session import live, recording, restore
-from kernelext.session.account_guard import CashGuard, MarginGuard
+from kernelext.session.account_guard import install_guard
 from kernelext.session.trade_stats import skip_trade_recording
 from kernelext.session.flatten import ClosingOnlyGate, flatten
 from kernelext.session.nautilus_log import divert_stderr, original_stderr
@@ -289,11 +289,8 @@ class SessionRunner:
         node.trader.add_actor(self.telemetry)
         node.build()
         skip_trade_recording(node.kernel.portfolio)  # our statistics come from the ledger
-        guard: CashGuard | None = None
-        if venue.telemetry.cash_account:
-            guard = CashGuard(node.kernel).install()
-        elif venue.telemetry.margin_leverage:
-            guard = MarginGuard(node.kernel, venue.telemetry.margin_leverage).install()
+        guard = install_guard(node.kernel, cash_account=venue.telemetry.cash_account,
+                              margin_leverage=venue.telemetry.margin_leverage)
         self.gate = ClosingOnlyGate(node.kernel, guard.check if guard else None).install()
         self.node = node
         engines = (node.kernel.data_engine, node.kernel.risk_engine, node.kernel.exec_engine)
