@@ -94,8 +94,10 @@ def gateway_health(venue: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext kernelext``: registers ``%paper`` and ``%%paper``."""
+    from kernelext.actor import set_default_surface
     from kernelext.surfaces.magics import load
 
+    set_default_surface("notebook")  # widgets' worker threads act for the notebook too (audit rows say so)
     load(ipython)
     _one_line_errors(ipython)
 

@@ -131,10 +131,24 @@ def start_spec(session_spec: SessionSpec, *, ledger: Ledger | None = None, requi
 
         gate(session_spec, ledger)
     if detach:
-        return start_detached(session_spec, ledger=ledger)
+        session_id = start_detached(session_spec, ledger=ledger)
+        _audit_start(session_spec, session_id, ledger, detached=True)
+        return session_id
     from kernelext.session.runner import SessionRunner
 
-    return SessionRunner(session_spec, ledger=ledger).start()
+    runner = SessionRunner(session_spec, ledger=ledger).start()
+    _audit_start(session_spec, runner.session_id, ledger or runner.ledger, detached=False)
+    return runner
+
+
+def _audit_start(session_spec: SessionSpec, session_id: str, ledger: Ledger | None, *, detached: bool) -> None:
+    """The audit row of a start: what runs where (the spec's venue, sleeves and risk caps)."""
+    _audit_after("session.start", {
+        "session_id": session_id, "venue": session_spec.venue, "feed": session_spec.feed,
+        "detached": detached,
+        "sleeves": [{"strategy": s.strategy_key, "instrument": s.instrument, "params": s.params}
+                    for s in session_spec.sleeves],
+    }, ledger)
 
 
 def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None = None,
@@ -184,9 +198,20 @@ def control(session: str | None, verb: str, *, ledger: Ledger | None = None, tim
     if verb not in CONTROL_VERBS:
         raise SpecError(f"control: {verb!r} is not a control; allowed: {', '.join(CONTROL_VERBS)}")
     session_id = resolve(session, ledger=ledger)
-    if verb == "resume" and live.get(session_id) is None and _ended(session_id, ledger):
-        return resume_ended(session_id, ledger=ledger)
-    controls.send(session_id, verb, ledger=ledger, timeout=timeout)
+    outcome = "failed"
+    try:
+        if verb == "resume" and live.get(session_id) is None and _ended(session_id, ledger):
+            resume_ended(session_id, ledger=ledger)
+        else:
+            controls.send(session_id, verb, ledger=ledger, timeout=timeout)
+        outcome = "ok"
+    except Exception as e:
+        from kernelext.errors import one_line
+
+        outcome = one_line(e)
+        raise
+    finally:
+        _audit_after(f"control.{verb}", {"session_id": session_id, "result": outcome}, ledger)
     return session_id
 
 
@@ -266,6 +291,7 @@ def delete_session(session: str, *, ledger: Ledger | None = None) -> str:
         raise Refused(f"session: {session_id} is running; stop it before deleting")
     led.delete_session(session_id)
     _forget_notify([session_id])
+    _audit_after("session.delete", {"session_id": session_id}, led)
     return session_id
 
 
@@ -279,7 +305,10 @@ def _forget_notify(session_ids: list[str]) -> None:
 
 def clear_sessions(*, ledger: Ledger | None = None) -> int:
     """Delete every finished session; returns how many went."""
-    return _ledger(ledger).clear_sessions()
+    led = _ledger(ledger)
+    count = led.clear_sessions()
+    _audit_after("session.clear_all", {"sessions": count}, led)
+    return count
 
 
 def gc(older_than: str, *, ledger: Ledger | None = None) -> dict[str, Any]:
@@ -310,6 +339,7 @@ def gc(older_than: str, *, ledger: Ledger | None = None) -> dict[str, Any]:
     home = led.path.parent
     logs = remove_older(home / "logs", "nautilus-*", cutoff, keep=running)
     reports = remove_older(home / "reports", "*", cutoff)
+    _audit_after("session.gc", {"older_than": older_than, "sessions": sessions_}, led)
     return {"sessions": sessions_, "logs": [str(p) for p in logs], "reports": [str(p) for p in reports]}
 
 
@@ -775,6 +805,7 @@ def kill_all(timeout: float = 30.0, *, ledger: Ledger | None = None) -> list[str
     results = controls.send_all(ids, "kill", ledger=led, timeout=timeout)
     killed = [sid for sid in ids if results.get(sid) == "ok"]
     failed = [(sid, results.get(sid) or f"did not stop within {timeout:g}s") for sid in ids if sid not in killed]
+    _audit_after("control.kill_all", {"killed": killed, "failed": [sid for sid, _ in failed]}, led)
     if failed:
         sid, why = failed[0]
         raise ControlError(f"kill: {len(killed)} of {len(ids)} killed; session {sid}: {why}")
@@ -931,3 +962,69 @@ def bars_tail(session_id: str, bar_type: str, *, after_ts: int | None = None, li
         raise SpecError(f"limit: expected a whole number of at least 1 (got {limit})")
     return queries.live_bars_tail(_ledger(ledger), session_id, bar_type, -1 if after_ts is None else after_ts,
                                   limit)
+
+
+# -- the audit log: who did what, through which surface (append-only, hash-chained) ---------------
+
+__all__ += ["record_audit", "audit", "verify_audit", "parse_since"]
+
+
+def record_audit(action: str, detail: dict[str, Any] | None = None, *, ledger: Ledger | None = None) -> None:
+    """Append an audit row for ``action`` as the current actor (``kernelext.actor``), its surface
+    in the detail. Raises when the ledger cannot take it (the caller decides whether to go on)."""
+    from kernelext.actor import current
+
+    actor = current()
+    _ledger(ledger).append_audit(str(actor), action, {"surface": actor.surface, **(detail or {})})
+
+
+def _audit_after(action: str, detail: dict[str, Any], ledger: Ledger | None) -> None:
+    """Record an action that already happened (a control, a delete): a ledger that cannot take the
+    row is said in one warning line, never undoes or fails what was done."""
+    import logging
+
+    try:
+        record_audit(action, detail, ledger=ledger)
+    except Exception as e:  # noqa: BLE001  (a busy or read-only ledger: say so, keep going)
+        from kernelext.errors import one_line
+
+        logging.getLogger(__name__).warning("audit: could not record %s (%s)", action, one_line(e))
+
+
+def parse_since(text: str | None) -> int:
+    """``--since``: a duration back from now (``2h``, ``7d``) or an ISO time (US/Eastern unless it has
+    an offset) -> UTC ns; None -> 0 (from the start)."""
+    import datetime as dt
+    import time
+
+    from kernelext.spec import EASTERN, parse_duration
+
+    if text in (None, ""):
+        return 0
+    try:
+        return time.time_ns() - int(parse_duration(text) * 1e9)
+    except SpecError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise SpecError(f"since: expected a duration back from now like 2h or 7d, or an ISO time like "
+                        f"2026-12-01T09:30 (got {text!r})") from None
+    return int((when if when.tzinfo else when.replace(tzinfo=EASTERN)).timestamp() * 1e9)
+
+
+def audit(session: str | None = None, *, since: str | None = None, limit: int | None = None,
+          ledger: Ledger | None = None) -> pl.DataFrame:
+    """The audit log as a frame, oldest first: every order intent with its risk decision, control,
+    approval, delete, login and live start (``session``: the rows naming it; ``since``: ``2h`` or an
+    ISO time; ``limit``: the newest that many)."""
+    from kernelext.research import frames
+
+    if limit is not None and not 0 < limit <= 1_000_000:
+        raise SpecError(f"limit: expected a whole number between 1 and 1000000 (got {limit})")
+    return frames.audit(session, ledger, since_ns=parse_since(since), limit=limit)
+
+
+def verify_audit(*, ledger: Ledger | None = None) -> Any:
+    """Check the audit chain from its first row (``AuditCheck``: ``ok``, ``rows``, ``broken_row``, ``line()``)."""
+    return _ledger(ledger).verify_audit()

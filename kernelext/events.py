@@ -64,6 +64,8 @@ STAGES: frozenset[str] = frozenset(
         "order.filled",
         "order.canceled",
         "order.expired",
+        "order.modify_requested",
+        "order.cancel_requested",
         "position.opened",
         "position.changed",
         "position.closed",
@@ -94,6 +96,13 @@ ORDER_STAGES: frozenset[str] = frozenset(
     {"order.submitted", "order.accepted", "order.denied", "order.rejected", "order.filled", "order.canceled",
      "order.expired"}
 )
+ORDER_INTENT_STAGES: dict[str, str] = {
+    "order.submitted": "order.submit",
+    "order.denied": "order.submit",
+    "order.modify_requested": "order.modify",
+    "order.cancel_requested": "order.cancel",
+}
+"""Stages that record what a strategy asked for -> the audit log's action (with the risk decision)."""
 POSITION_STAGES: frozenset[str] = frozenset(
     {"position.opened", "position.changed", "position.closed"}
 )

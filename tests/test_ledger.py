@@ -365,7 +365,7 @@ def test_writer_small_trickle_is_committed_within_latency(ledger: Ledger) -> Non
 def test_a_failing_write_waits_and_is_retried_never_dropped(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
 
-    def broken(events: Any) -> int:
+    def broken(events: Any, **_: Any) -> int:
         calls.append(len(list(events)))
         raise sqlite3.OperationalError("database is locked")
 
@@ -385,7 +385,7 @@ def test_a_batch_the_ledger_refuses_for_good_is_kept_on_disk(ledger: Ledger, mon
     from kernelext.ledger import spool_dir
     from kernelext.ledger.spool import read_events
 
-    def broken(events: Any) -> int:
+    def broken(events: Any, **_: Any) -> int:
         raise sqlite3.IntegrityError("never")
 
     monkeypatch.setattr(ledger, "write_events", broken)
@@ -512,19 +512,31 @@ def test_command_queue_concurrent_takers_never_share(ledger: Ledger) -> None:
 def test_audit_chain_verifies_and_detects_tampering(ledger: Ledger) -> None:
     assert ledger.verify_audit()  # empty chain
     hashes = [ledger.append_audit("alice", "session.start", {"id": SID, "n": i}) for i in range(4)]
-    assert len(set(hashes)) == 4 and ledger.verify_audit()
+    check = ledger.verify_audit()
+    assert len(set(hashes)) == 4 and check and check.rows == 4
     rows = ledger.query("SELECT prev_hash, hash FROM audit ORDER BY id")
     assert [r[0] for r in rows[1:]] == [r[1] for r in rows[:-1]]
     con = ledger._con()
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        con.execute("UPDATE audit SET detail_json = '{}' WHERE id = 2")
+    con.execute("DROP TRIGGER audit_no_update")
     con.execute("UPDATE audit SET detail_json = '{\"id\":\"x\",\"n\":1}' WHERE id = 2")
-    assert not ledger.verify_audit()
+    check = ledger.verify_audit()
+    assert not check and check.broken_row == 2 and "edited" in check.line()
 
 
-def test_audit_detects_a_removed_row(ledger: Ledger) -> None:
-    for i in range(3):
+def test_audit_detects_a_removed_row_and_a_cut_tail(ledger: Ledger) -> None:
+    for i in range(4):
         ledger.append_audit("bob", "approve", {"i": i})
-    ledger._con().execute("DELETE FROM audit WHERE id = 2")
-    assert not ledger.verify_audit()
+    con = ledger._con()
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        con.execute("DELETE FROM audit WHERE id = 2")
+    con.execute("DROP TRIGGER audit_no_delete")
+    con.execute("DELETE FROM audit WHERE id = 4")
+    check = ledger.verify_audit()
+    assert check.broken_row == 4 and "end of the log" in check.line()
+    con.execute("DELETE FROM audit WHERE id = 2")
+    assert ledger.verify_audit().broken_row == 2
 
 
 # -- files: modes and rotation ---------------------------------------------------

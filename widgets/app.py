@@ -298,8 +298,11 @@ def serve(
     the app run in this process and are stopped when a blocking ``serve`` returns.
     Where the ledger has seen a venue's gateway (IB's), a health monitor probes it every 15 minutes.
     """
+    from kernelext.actor import set_default_surface
+
     basic_auth = basic_auth or os.environ.get(PASSWORD_ENV) or None
     check_bind(host, basic_auth)
+    set_default_surface("app")  # controls, deletes and starts from the app are audited as such
     shared = api.open_ledger(ledger)
     for venue in venues.every():  # a venue in use here: keep the header's health chip current
         venue.watch_health(shared)

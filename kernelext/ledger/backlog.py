@@ -30,8 +30,9 @@ CLOSE_WAIT_S = 60.0  # closing: how long to wait for a busy ledger before spooli
 class Backlog:
     """Commit, or wait and retry, or spool (see the module docstring). One thread uses it."""
 
-    def __init__(self, ledger, *, memory_limit: int = MEMORY_LIMIT) -> None:  # noqa: ANN001  (a Ledger)
+    def __init__(self, ledger, *, memory_limit: int = MEMORY_LIMIT, audit: bool = True) -> None:  # noqa: ANN001
         self.ledger = ledger
+        self.audit = audit
         self.memory_limit = memory_limit
         self.pending: list[Event] = []
         self.written = 0
@@ -76,7 +77,7 @@ class Backlog:
             if self.spool and self.spool.count:
                 self.written += self.spool.unspool(self.ledger)
             if self.pending:
-                self.ledger.write_events(self.pending)
+                self.ledger.write_events(self.pending, audit=self.audit)
                 self.written += len(self.pending)
                 self.pending = []
         except Exception as e:  # noqa: BLE001  (never raise into the writer's loop)

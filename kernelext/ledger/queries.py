@@ -460,3 +460,22 @@ def stage_events_after(ledger: Ledger, after_id: int, upto_id: int, stages: Sequ
         f"SELECT id, session_id, stage, message, ts, extras_json FROM events WHERE id > ? AND id <= ?"
         f" AND stage IN ({marks}) ORDER BY id LIMIT ?", (after_id, upto_id, *stages, limit),
     )
+
+
+# -- the audit log -----------------------------------------------------------------------------
+
+
+def audit_rows(ledger: Ledger, session_id: str | None = None, since_ns: int = 0,
+               limit: int | None = None) -> list[tuple]:
+    """id, ts, actor, action, session_id, detail_json, hash of the audit rows at or after ``since_ns``
+    (of one session: those whose detail names it), oldest first; ``limit``: the newest that many."""
+    where, params = "ts >= ?", [since_ns]
+    if session_id:
+        where += " AND json_extract(detail_json, '$.session_id') = ?"
+        params.append(session_id)
+    sql = (f"SELECT id, ts, actor, action, json_extract(detail_json, '$.session_id'), detail_json, hash"
+           f" FROM audit WHERE {where} ORDER BY id DESC")
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return ledger.query(sql, params)[::-1]

@@ -1,5 +1,6 @@
 """Events -> rows: every event lands in ``events``; order, fill, position, equity, bar and
-session-status stages are also routed to their own tables, all in one transaction."""
+session-status stages are also routed to their own tables, and order intents (submit with the
+risk decision, modify, cancel) to the audit chain, all in one transaction."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import logging
 import sqlite3
 from collections.abc import Iterable
 
-from kernelext.events import ORDER_STAGES, POSITION_STAGES, Event
+from kernelext.events import ORDER_INTENT_STAGES, ORDER_STAGES, POSITION_STAGES, Event
+from kernelext.ledger.audit import append_rows
 from kernelext.ledger.codec import dumps, integer, num, txt
 
 log = logging.getLogger(__name__)
@@ -115,7 +117,7 @@ _STAGE_SESSION_STATUS = {
 class _Rows:
     """Per-table parameter lists for one ``write_events`` batch."""
 
-    __slots__ = ("events", "orders", "fills", "positions", "equity", "status", "bars", "states")
+    __slots__ = ("events", "orders", "fills", "positions", "equity", "status", "bars", "states", "audit")
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
@@ -126,6 +128,22 @@ class _Rows:
         self.status: list[tuple] = []
         self.bars: list[tuple] = []
         self.states: list[tuple] = []
+        self.audit: list[tuple] = []
+
+
+def _audit_intent(ev: Event, rows: _Rows) -> None:
+    """The audit row of an order intent: what was asked, by which strategy, and the risk decision."""
+    x = ev.extras
+    detail = {
+        "session_id": ev.session_id, "sleeve": ev.sleeve, "client_order_id": x.get("client_order_id"),
+        "instrument": x.get("instrument"), "side": x.get("side"), "order_type": x.get("order_type"),
+        "quantity": x.get("quantity"), "price": x.get("price"),
+    }
+    if ev.stage in ("order.submitted", "order.denied"):
+        detail["risk"] = "denied" if ev.stage == "order.denied" else "approved"
+        if x.get("reason"):
+            detail["reason"] = x["reason"]
+    rows.audit.append((ev.ts, f"strategy {x.get('strategy_id')}", ORDER_INTENT_STAGES[ev.stage], detail))
 
 
 def _route(ev: Event, rows: _Rows) -> None:
@@ -142,6 +160,8 @@ def _route(ev: Event, rows: _Rows) -> None:
         rows.states.append((sid, txt(x.get("strategy_id")), ts, dumps(x.get("state") or {})))
         return
     rows.events.append((sid, sleeve, stage, ev.message, ts, dumps(x) if x else None))
+    if stage in ORDER_INTENT_STAGES:
+        _audit_intent(ev, rows)
     if stage in ORDER_STAGES:
         _route_order(ev, rows)
     elif stage in POSITION_STAGES:
@@ -206,9 +226,12 @@ def route_events(events: Iterable[Event]) -> _Rows | None:
     return rows
 
 
-def insert_rows(con: sqlite3.Connection, rows: _Rows) -> None:
-    """Insert/upsert routed rows on ``con`` (inside the caller's transaction)."""
+def insert_rows(con: sqlite3.Connection, rows: _Rows, *, audit: bool = True) -> None:
+    """Insert/upsert routed rows on ``con`` (inside the caller's transaction); order intents
+    join the audit chain unless ``audit`` is False (a backtest's simulated orders)."""
     con.executemany(_SQL_EVENT, rows.events)
+    if audit and rows.audit:
+        append_rows(con, rows.audit)
     if rows.orders:
         con.executemany(_SQL_ORDER, rows.orders)
     if rows.fills:

@@ -2,7 +2,8 @@
 
 v1 sessions, sleeves, orders, fills, positions, events, equity, commands, audit;
 v2 cached venue instrument lists; v3 the bars each session's strategies saw;
-v4 ``gateway_health`` (IB Gateway transitions).
+v4 ``gateway_health`` (IB Gateway transitions); v5 restore columns and ``strategy_state``;
+v6 the audit log made append-only by triggers, and ``approvals`` (live trading's gate 3).
 """
 
 from __future__ import annotations
@@ -100,6 +101,18 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE strategy_state (
             session_id TEXT NOT NULL, strategy_id TEXT NOT NULL, ts INTEGER NOT NULL,
             state_json TEXT NOT NULL, PRIMARY KEY (session_id, strategy_id))""",
+    ],
+    [  # v6: the audit log refuses UPDATE and DELETE (its hash chain catches whoever drops these);
+        # live approvals: who approved which strategy on which instrument, after which paper session
+        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TABLE approvals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, strategy_key TEXT NOT NULL, instrument TEXT NOT NULL,
+            params_json TEXT, paper_session TEXT NOT NULL, note TEXT NOT NULL, approved_by TEXT NOT NULL,
+            approved_ts INTEGER NOT NULL, revoked_by TEXT, revoked_ts INTEGER)""",
+        "CREATE INDEX approvals_key ON approvals(strategy_key, instrument)",
     ],
 ]
 

@@ -66,8 +66,9 @@ class Ledger(Sessions, Commands, VenueState, Audit):
             version = schema.migrate(con, self.path)
         log.info("ledger %s migrated from v%d to v%d", self.path, version, target)
 
-    def write_events(self, events: Iterable[Event]) -> int:
-        """Store events and route them to orders/fills/positions/equity in ONE transaction.
+    def write_events(self, events: Iterable[Event], *, audit: bool = True) -> int:
+        """Store events and route them to orders/fills/positions/equity (and order intents to
+        the audit chain, unless ``audit`` is False) in ONE transaction.
 
         Returns the number of events written. Fills are idempotent on
         (session_id, trade_id, client_order_id).
@@ -76,5 +77,5 @@ class Ledger(Sessions, Commands, VenueState, Audit):
         if rows is None:
             return 0
         with self.transaction() as con:
-            insert_rows(con, rows)
+            insert_rows(con, rows, audit=audit)
         return len(rows.events)

@@ -100,13 +100,15 @@ class LedgerWriter(EventQueue):
         max_latency: float = 0.05,
         name: str = "paperlab-ledger-writer",
         memory_limit: int = MEMORY_LIMIT,
+        audit: bool = True,
     ) -> None:
-        """Start the writer thread on ``ledger``."""
+        """Start the writer thread on ``ledger``; ``audit=False`` keeps order intents out of the audit
+        chain (a backtest's simulated orders)."""
         super().__init__()
         self.ledger = ledger
         self.batch_size = batch_size
         self.max_latency = max_latency
-        self._backlog = Backlog(ledger, memory_limit=memory_limit)
+        self._backlog = Backlog(ledger, memory_limit=memory_limit, audit=audit)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 

@@ -211,7 +211,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
     from kernelext.session.telemetry import Telemetry
 
     hub = Hub()
-    writer = LedgerWriter(ledger)
+    writer = LedgerWriter(ledger, audit=False)  # simulated orders: not intents to audit
     hub.add_sink(writer.put)
     bar_types = _strategy_bar_types(data)
     recording.create_row(ledger, session_id, spec, kind="backtest", venue="backtest", feed=data.source,

@@ -158,6 +158,21 @@ def sessions(ledger: Ledger | None = None) -> pl.DataFrame:
     return df.insert_column(df.columns.index("fees"), realized)
 
 
+AUDIT_RAW: dict[str, Any] = {
+    "id": pl.Int64, "ts_ns": pl.Int64, "actor": pl.Utf8, "action": pl.Utf8, "session_id": pl.Utf8,
+    "detail": pl.Utf8, "hash": pl.Utf8,
+}
+
+
+def audit(session: str | None = None, ledger: Ledger | None = None, *, since_ns: int = 0,
+          limit: int | None = None) -> pl.DataFrame:
+    """The audit log, oldest first (``session``: the rows naming it; ``limit``: the newest that many):
+    who (``actor``: name via surface) did what (``action``), with the row's ``detail`` (JSON) and ``hash``."""
+    with _use(ledger) as led:
+        session_id = _resolve(session, led) if session else None
+        return _frame(queries.audit_rows(led, session_id, since_ns, limit), AUDIT_RAW)
+
+
 def _realized_by_session(ledger: Ledger) -> dict[str, float]:
     """Sum of closed round-trip net P&L per session (one ordered pass over all fills)."""
     out: dict[str, float] = {}

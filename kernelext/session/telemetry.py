@@ -26,6 +26,8 @@ from nautilus_trader.model.events import (
     OrderEvent,
     OrderExpired,
     OrderFilled,
+    OrderPendingCancel,
+    OrderPendingUpdate,
     OrderRejected,
     OrderSubmitted,
     PositionChanged,
@@ -49,6 +51,8 @@ _ORDER_STAGES: dict[type, str] = {
     OrderFilled: "order.filled",
     OrderCanceled: "order.canceled",
     OrderExpired: "order.expired",
+    OrderPendingUpdate: "order.modify_requested",  # intents, for the audit log (not order statuses)
+    OrderPendingCancel: "order.cancel_requested",
 }
 _POSITION_STAGES: dict[type, str] = {
     PositionOpened: "position.opened",
@@ -266,7 +270,7 @@ class Telemetry(Actor):
         elif stage in ("order.denied", "order.rejected"):
             message = f"{extras['side']} {extras['quantity']} {event.instrument_id.symbol} {stage.split('.')[1]}: {event.reason}"
         else:
-            message = f"{extras['side']} {extras['quantity']} {event.instrument_id.symbol} {stage.split('.')[1]}"
+            message = f"{extras['side']} {extras['quantity']} {event.instrument_id.symbol} {stage.split('.')[1].replace('_', ' ')}"
         self._emit(stage, self._sleeve(event.strategy_id), message, event.ts_event, **extras)
         if isinstance(event, OrderFilled):
             self._equity(event.ts_event, force=True)

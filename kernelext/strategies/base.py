@@ -39,6 +39,9 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Quantity
 from nautilus_trader.trading.strategy import Strategy
 
+# Denials after which the same signal is not sent again on the next bar: the account cannot carry
+# it, or trading is halted / reducing, or a kill's flatten lets only closes through.
+_HELD_DENIALS: tuple[str, ...] = ("insufficient ", "TradingState.HALTED", "TradingState.REDUCING", "flattening:")
 
 class PaperStrategyConfig(StrategyConfig, frozen=True):
     """
@@ -261,9 +264,10 @@ class PaperStrategy(Strategy):
             self._refused = None  # the refused signal ended: the next one is tried afresh
 
     def on_order_denied(self, event: Any) -> None:
-        """An order the account cannot carry: its signal is not repeated on every bar."""
+        """An order the account cannot carry, or one sent while trading is halted or closing only (a
+        kill's flatten): its signal is not repeated on every bar."""
         reason = event.reason or ""
-        if self._signal_name and (reason.startswith("insufficient ") or "EXCEEDS_FREE_BALANCE" in reason):
+        if self._signal_name and (reason.startswith(_HELD_DENIALS) or "EXCEEDS_FREE_BALANCE" in reason):
             self._refused = (self._signal_name, self._net_decimal())
 
     # -- helpers for subclasses -----------------------------------------------------------

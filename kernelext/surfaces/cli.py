@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from kernelext import api, venues
 from kernelext.errors import PaperLabError, SpecError, UsageError, one_line
 from kernelext.spec import SessionSpec
+from kernelext.surfaces.cli_audit import add_audit_command, cmd_audit
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -175,6 +176,7 @@ def build_parser() -> OneLineParser:
     gc._negative_number_matcher = re.compile(r"^-\d")  # '-1d' is a (bad) value, not an option: say why it is bad
     add_shell_commands(sub)
     add_report_command(sub)
+    add_audit_command(sub)
     return parser
 
 
@@ -503,16 +505,19 @@ def cmd_report(ns: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS.update({"status": cmd_status, "report": cmd_report, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
+COMMANDS.update({"audit": cmd_audit, "status": cmd_status, "report": cmd_report, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
                  **dict.fromkeys(EXPORT_FRAMES, cmd_frame)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperlab`` console script: one line on stderr for any error, never a traceback."""
+    from kernelext.actor import acting_as
+
     try:
         ns = build_parser().parse_args(argv)
         run = COMMANDS.get(ns.command) or next(c.run for c in venues.commands() if c.name == ns.command)
-        return run(ns)
+        with acting_as("cli"):
+            return run(ns)
     except PaperLabError as e:
         return _fail(one_line(e), e.exit_code)
     except (ValueError, KeyError) as e:  # a message meant for the user from below the facade

@@ -95,8 +95,11 @@ class PaperMagics(Magics):
 
     def _guarded(self, line: str, cell: str | None) -> Any:
         """Run a magic; any error is one line on stderr, never a traceback (the kernel outlives it)."""
+        from kernelext.actor import acting_as
+
         try:
-            return self._run(line, cell=cell)
+            with acting_as("notebook"):
+                return self._run(line, cell=cell)
         except KeyboardInterrupt:
             raise
         except Exception as e:  # noqa: BLE001
