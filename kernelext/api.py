@@ -114,7 +114,7 @@ def _check_options(fn: Any, options: dict[str, Any], allowed_extra: tuple[str, .
 
 
 def start_spec(session_spec: SessionSpec, *, ledger: Ledger | None = None, require_backtest: bool = False,
-               detach: bool = False) -> Any:
+               detach: bool = False, i_understand: str | None = None) -> Any:
     """Start a validated spec in a background thread of this process; returns its running ``SessionRunner``.
 
     ``require_backtest``: refuse unless a backtest of the same strategy, instrument and params traded.
@@ -122,7 +122,10 @@ def start_spec(session_spec: SessionSpec, *, ledger: Ledger | None = None, requi
     Raises ``SpecError``/``Refused`` before anything is written, ``SessionStartError`` if the node fails.
     Reports, an end time and notifications (``report_every``, ``report_at``, ``notify``, ``notify_fills``)
     are kept by the supervisor: they need ``detach``.
+    A real-money venue (``ib-live``) also needs the edition flag, an approval of every sleeve and
+    ``i_understand``: the live account id typed by the person (see ``live_start``).
     """
+    live_start_ = live_start(session_spec, ledger=ledger, i_understand=i_understand)
     if not detach and session_spec.supervised():
         raise SpecError(f"{session_spec.supervised()[0]}: needs --detach (detach=True): the supervisor keeps "
                         "report schedules and sends notifications")
@@ -130,6 +133,8 @@ def start_spec(session_spec: SessionSpec, *, ledger: Ledger | None = None, requi
         from kernelext.research.gate import require_backtest as gate
 
         gate(session_spec, ledger)
+    if live_start_ is not None:  # recorded before anything connects: who started real money, with what
+        record_audit("live.start", _live_detail(live_start_), ledger=ledger)
     if detach:
         session_id = start_detached(session_spec, ledger=ledger)
         _audit_start(session_spec, session_id, ledger, detached=True)
@@ -148,22 +153,62 @@ def _audit_start(session_spec: SessionSpec, session_id: str, ledger: Ledger | No
         "detached": detached,
         "sleeves": [{"strategy": s.strategy_key, "instrument": s.instrument, "params": s.params}
                     for s in session_spec.sleeves],
+        "caps": {"max_notional_per_order": session_spec.risk.max_notional_per_order,
+                 "max_order_submit_rate": session_spec.risk.max_order_submit_rate,
+                 "max_drawdown_pct": session_spec.risk.max_drawdown_pct},
     }, ledger)
 
 
+def live_start(session_spec: SessionSpec, *, ledger: Ledger | None = None, i_understand: str | None = None,
+               confirm: bool = True) -> Any:
+    """The live-trading gates of a spec on a real-money venue (None for any other venue): the edition
+    flag, an approval of every sleeve, and (``confirm``) the typed account id ``i_understand``.
+    Returns the ``LiveStart`` whose ``lines()`` are the summary a person confirms; refusals are one line."""
+    from kernelext import venues
+
+    if not venues.get(session_spec.venue).real_money:
+        return None
+    from kernelext.session import real_money
+
+    prepared = real_money.prepare(session_spec, _ledger(ledger))
+    if confirm:
+        real_money.check_confirmation(session_spec, i_understand)
+    return prepared
+
+
+def _live_detail(prepared: Any) -> dict[str, Any]:
+    """A live start's audit detail: account masked, edition flag and cap values, the approvals used."""
+    import os
+
+    from kernelext.session import real_money
+    from kernelext.spec import mask_account
+
+    spec_ = prepared.spec
+    return {"venue": spec_.venue, "account": mask_account(spec_.account_id),
+            "edition_flag": os.environ.get(real_money.EDITION_ENV, ""),
+            "caps": {"max_notional_per_order": spec_.risk.max_notional_per_order,
+                     "max_order_submit_rate": spec_.risk.max_order_submit_rate},
+            "ceilings": dict(zip(("max_notional", "max_submit_rate"), real_money.ceilings(), strict=True)),
+            "approvals": [a["id"] for a in prepared.approvals],
+            "sleeves": [{"strategy": s.strategy_key, "instrument": s.instrument, "params": s.params}
+                        for s in spec_.sleeves]}
+
+
 def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None = None,
-          bar_spec: str | None = None, ledger: Ledger | None = None, detach: bool = False, **options: Any) -> Any:
+          bar_spec: str | None = None, ledger: Ledger | None = None, detach: bool = False,
+          i_understand: str | None = None, **options: Any) -> Any:
     """Start a one-strategy paper session in the background; returns its ``SessionRunner``
-    (``detach``: its session id; it runs in a supervised process of its own)."""
+    (``detach``: its session id; it runs in a supervised process of its own; ``i_understand``: the
+    live account id, typed, for a real-money venue)."""
     return start_spec(spec(strategy, instrument, params=params, bar_spec=bar_spec, **options), ledger=ledger,
-                      detach=detach)
+                      detach=detach, i_understand=i_understand)
 
 
 def start_book(sleeves: list[dict[str, Any]] | str, *, ledger: Ledger | None = None, detach: bool = False,
-               **options: Any) -> Any:
+               i_understand: str | None = None, **options: Any) -> Any:
     """Start a book: several sleeves ``{strategy, instrument, params?, bar_spec?, name?}`` on one account
     (``detach``: in a supervised process of its own; returns its session id)."""
-    return start_spec(spec(sleeves=sleeves, **options), ledger=ledger, detach=detach)
+    return start_spec(spec(sleeves=sleeves, **options), ledger=ledger, detach=detach, i_understand=i_understand)
 
 
 def resolve(session: str | None, *, ledger: Ledger | None = None) -> str:
@@ -1028,3 +1073,41 @@ def audit(session: str | None = None, *, since: str | None = None, limit: int | 
 def verify_audit(*, ledger: Ledger | None = None) -> Any:
     """Check the audit chain from its first row (``AuditCheck``: ``ok``, ``rows``, ``broken_row``, ``line()``)."""
     return _ledger(ledger).verify_audit()
+
+
+# -- live approvals (the research ladder's last rung) -----------------------------------------------
+
+__all__ += ["live_start", "approve_live", "revoke_live", "approvals"]
+
+
+def approve_live(strategy: str, instrument: str, *, note: str, params: dict[str, Any] | str | None = None,
+                 paper_session: str | None = None, ledger: Ledger | None = None) -> dict[str, Any]:
+    """Approve ``strategy`` on ``instrument`` (``params``: only exactly these) for live trading, after a
+    paper session of theirs that traded (``paper_session``, default the newest); audited."""
+    from kernelext.research.approvals import approve
+
+    return approve(strategy, instrument, note=note, params=params, paper_session=paper_session,
+                   ledger=_ledger(ledger))
+
+
+def revoke_live(strategy: str, instrument: str, *, params: dict[str, Any] | str | None = None,
+                ledger: Ledger | None = None) -> list[int]:
+    """Revoke the live approvals of ``strategy`` on ``instrument``; the ids revoked (audited)."""
+    from kernelext.research.approvals import revoke
+
+    return revoke(strategy, instrument, params=params, ledger=_ledger(ledger))
+
+
+def approvals(*, include_revoked: bool = False, ledger: Ledger | None = None) -> pl.DataFrame:
+    """Live approvals, newest first: who approved which strategy/instrument/params, when, why, after
+    which paper session (and who revoked it, with ``include_revoked``)."""
+    import polars as pl_
+
+    from kernelext.ledger import queries
+
+    rows = queries.approvals(_ledger(ledger), active_only=not include_revoked)
+    schema = {"id": pl_.Int64, "strategy_key": pl_.Utf8, "instrument": pl_.Utf8, "params_json": pl_.Utf8,
+              "paper_session": pl_.Utf8, "note": pl_.Utf8, "approved_by": pl_.Utf8, "approved_ts": pl_.Int64,
+              "revoked_by": pl_.Utf8, "revoked_ts": pl_.Int64}
+    df = pl_.DataFrame(rows, schema=schema, orient="row") if rows else pl_.DataFrame(schema=schema)
+    return df.with_columns(pl_.from_epoch("approved_ts", time_unit="ns").dt.replace_time_zone("UTC").alias("approved_at"))

@@ -134,3 +134,12 @@ class Event:
             "message": self.message,
             "ts": self.ts,
         }
+
+
+def eastern_text(ts_ns: int) -> str:
+    """UTC nanoseconds as US/Eastern wall time, ``2026-11-30 09:31:02 ET`` (how times are shown)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    when = dt.datetime.fromtimestamp(ts_ns / 1e9, dt.UTC).astimezone(ZoneInfo("America/New_York"))
+    return when.strftime("%Y-%m-%d %H:%M:%S ET")

@@ -442,6 +442,11 @@ def build_spec(
     _check_sleeves(sleeves)
     cash, currency = _cash_for(place, sleeves, starting_cash)
     risk = _risk(max_notional_per_order, max_order_submit_rate, max_drawdown_pct)
+    if place.real_money:  # live: 5,000 per order and 2 orders a second unless the env raises them
+        from kernelext.session.real_money import live_caps
+
+        risk = live_caps(risk, asked_notional=max_notional_per_order is not None,
+                         asked_rate=max_order_submit_rate is not None)
     seed = _whole(seed, "seed", 0, MAX_SEED)
     if catalog_path is not None:
         catalog_path = check_catalog(catalog_path, [s.bar_type for s in sleeves])

@@ -138,6 +138,8 @@ class PaperApp(pn.viewable.Viewer):
                                    stylesheets=style.stylesheets())
         self.health_rows = {v.name: None for v, _ in self.chips}
         self._health_changed()
+        self.real_money = pn.pane.HTML(style.badge("REAL MONEY", "bad"), css_classes=["paperlab-app-real-money"],
+                                       margin=(22, 10), stylesheets=style.stylesheets(), visible=False)
         self.start_card: Any = None  # made with the layout
         self._started: list[str] = []
         self._lock = threading.Lock()
@@ -206,6 +208,8 @@ class PaperApp(pn.viewable.Viewer):
         self.dashboard = SessionDashboard(session_id, self.ledger)
         self.slot.objects = [self.dashboard.panel()]
         self.current_session = session_id
+        place = venues.find((api.session_row(session_id, ledger=self.ledger) or {}).get("venue"))
+        self.real_money.visible = place is not None and place.real_money  # the header says so too
         return self.dashboard
 
     def clear(self) -> None:
@@ -214,6 +218,7 @@ class PaperApp(pn.viewable.Viewer):
             self.dashboard.stop()
         self.dashboard = None
         self.current_session = None
+        self.real_money.visible = False
         self.slot.objects = [pn.pane.Markdown(NO_SESSION)]
 
     def _tick(self) -> None:
@@ -235,7 +240,7 @@ class PaperApp(pn.viewable.Viewer):
                               sizing_mode="stretch_width")
             tabs = pn.Tabs(("Paper", paper), ("Sessions", self.sessions.panel()), sizing_mode="stretch_width")
             tabs.param.watch(self._on_tab, "active")  # opening the history shows it as it is now
-            header = pn.Row(pn.pane.Markdown("## PaperLab"), self.health, sizing_mode="stretch_width")
+            header = pn.Row(pn.pane.Markdown("## PaperLab"), self.real_money, self.health, sizing_mode="stretch_width")
             self._layout = pn.Column(header, tabs, sizing_mode="stretch_width")
         if self._callback is None:
             pn.state.onload(self._start_polling)  # once a browser loaded the page (at once outside a server)

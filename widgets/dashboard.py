@@ -662,7 +662,9 @@ class SessionDashboard(pn.viewable.Viewer):
     def _header_html(self) -> str:
         """Label, id, status, the feed's badge (REPLAY / LIVE FEED / ...), venue, its health chip."""
         row = self.session_row
-        feed_tone: style.Tone = "warn" if venues.badge(row.get("feed")).offline else "ok"
+        place = venues.find(row.get("venue"))
+        feed_tone: style.Tone = ("bad" if place is not None and place.real_money  # REAL MONEY in red
+                                 else "warn" if venues.badge(row.get("feed")).offline else "ok")
         status = style.badge(self.status.upper(), _STATUS_TONES.get(self.status, "muted"))
         error = " " + style.span(row["last_error"], "paperlab-text-bad") if row.get("last_error") else ""
         chip = self._chip.html(self.health_row) if self._chip is not None else ""

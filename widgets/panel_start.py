@@ -169,6 +169,13 @@ class PanelStartCard(pn.viewable.Viewer):
         self.venue_section = pn.Column(
             self.form_note, self.outside_rth, visible=False, css_classes=["paperlab-venue-section"], sizing_mode="stretch_width",
         )
+        self.live_summary = pn.pane.Markdown("", css_classes=["paperlab-live-summary"])
+        self.i_understand = pn.widgets.TextInput(
+            label="Type the live account id to enable Start", placeholder="U...", css_classes=["paperlab-live-confirm"],
+        )
+        self.live_section = pn.Column(self.live_summary, self.i_understand, visible=False,
+                                      css_classes=["paperlab-live"], sizing_mode="stretch_width")
+        self.live: sf.LiveCheck | None = None  # a real-money venue's summary and typed-id match
         self.start_button = pn.widgets.Button(label="Start", color="primary", css_classes=["paperlab-start"])
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["paperlab-error"])
         self.log_text = pn.pane.Str("", css_classes=["paperlab-log-text"])
@@ -176,7 +183,8 @@ class PanelStartCard(pn.viewable.Viewer):
         self.started = pn.pane.Alert("", alert_type="success", visible=False, css_classes=["paperlab-started"])
         self._layout = pn.Column(
             pn.pane.Markdown("### New paper session"), self.venue, self.venue_section, self.mode, self.single, self.book,
-            self.timeframe, self.cash, self.until, self.label, self.speed, self.detach, self.start_button, self.error,
+            self.timeframe, self.cash, self.until, self.label, self.speed, self.detach, self.live_section,
+            self.start_button, self.error,
             self.log_card, self.started, self.attached,
             css_classes=["paperlab-start-card"],
         )
@@ -186,6 +194,9 @@ class PanelStartCard(pn.viewable.Viewer):
         self.instrument.param.watch(lambda e: setattr(self.cash, "value", sf.suggest_cash(e.new, self.cash.value)), "value")
         self.add_sleeve_button.on_click(lambda _e: self.add_sleeve())
         self.start_button.on_click(lambda _e: self.start())
+        self.i_understand.param.watch(lambda _e: self._check_live(), "value_input")
+        for widget in (self.strategy, self.instrument, self.timeframe, self.mode):
+            widget.param.watch(lambda _e: self._check_live(), "value")
         self._make_params()
 
     def panel(self) -> pn.Column:
@@ -197,8 +208,21 @@ class PanelStartCard(pn.viewable.Viewer):
 
     @param.depends("busy", watch=True)
     def _busy_changed(self) -> None:
-        self.start_button.disabled = self.busy
+        self._refresh_start()
         self.start_button.label = "Starting..." if self.busy else "Start"
+
+    def _refresh_start(self) -> None:
+        """Start is disabled while a start runs, and on a real-money venue until the typed id matches."""
+        self.start_button.disabled = self.busy or (self.live is not None and not self.live.matches)
+
+    def _check_live(self) -> None:
+        """A real-money venue: the summary to confirm and whether the typed account id matches."""
+        typed = self.i_understand.value_input if self.i_understand.value_input is not None else self.i_understand.value
+        self.live = sf.live_check(self.state(), typed or "", ledger=self.ledger)
+        self.live_section.visible = self.live is not None
+        if self.live is not None:
+            self.live_summary.object = self.live.markdown()
+        self._refresh_start()
 
     @param.depends("error_text", "log_tail", watch=True)
     def _error_changed(self) -> None:
@@ -233,6 +257,8 @@ class PanelStartCard(pn.viewable.Viewer):
             row.set_venue(venue, default)
         if panel is not None:
             panel.show()
+        self.i_understand.value = ""
+        self._check_live()
 
     def _mode_changed(self) -> None:
         book = self.mode.value == "book"
@@ -256,7 +282,9 @@ class PanelStartCard(pn.viewable.Viewer):
 
     def state(self) -> FormState:
         """The form's current values."""
-        return sf.read_form(self, self.instrument.value or "")
+        state = sf.read_form(self, self.instrument.value or "")
+        state.i_understand = (self.i_understand.value_input or self.i_understand.value or "").strip()
+        return state
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -273,12 +301,14 @@ class PanelStartCard(pn.viewable.Viewer):
             return None
         self.busy = True
         doc = current_doc()
+        typed = self.state().i_understand
+        live = {"i_understand": typed} if typed else {}  # a real-money start: the id the person typed
         if self.detach.value:
             def launch() -> SessionRunner | str:
-                return sf.launch(spec, ledger=self.ledger, detach=True)
+                return sf.launch(spec, ledger=self.ledger, detach=True, **live)
         else:
             def launch() -> SessionRunner | str:
-                return sf.launch(spec, ledger=self.ledger)
+                return sf.launch(spec, ledger=self.ledger, **live)
         done = partial(self._done, spec.describe())
         self._starting = in_thread(launch, done, lambda fn: post_to_ui(doc, fn), "paperlab-panel-start")
         return self._starting

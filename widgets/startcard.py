@@ -396,6 +396,11 @@ class StartCard:
         self.venue_panels = {name: cls(self.ledger, bridge=self._bridge) for name, cls in start_panels().items()}
         self.venue_box = w.VBox([self.form_note, self.outside_rth])
         _hide(self.venue_box, True)
+        self.live_summary = w.HTML()
+        self.i_understand = w.Text(placeholder="U...", description="Live account id", continuous_update=True)
+        self.live_box = w.VBox([self.live_summary, self.i_understand])
+        _hide(self.live_box, True)
+        self.live: sf.LiveCheck | None = None  # a real-money venue's summary and typed-id match
         self.start_button = w.Button(description="Start", button_style="success", icon="play")
         self.message = w.HTML()
         self.log_tail = w.HTML()
@@ -403,7 +408,7 @@ class StartCard:
             [
                 w.HTML("<b>New paper session</b>"), w.HBox([self.venue, self.venue_note]), self.venue_box, self.mode,
                 self.single_box, self.book_box, self.timeframe, self.cash, self.until, self.label, self.speed,
-                self.detach, self.start_button, self.message, self.log_tail,
+                self.detach, self.live_box, self.start_button, self.message, self.log_tail,
             ]
         )
         self.widget = w.VBox([self.form], layout=w.Layout(border="1px solid #ddd", padding="6px"))
@@ -414,8 +419,22 @@ class StartCard:
         self.instrument.observe(lambda ch: self._instrument_changed(ch["new"]), "value")
         self.add_sleeve_button.on_click(lambda _b: self.add_sleeve())
         self.start_button.on_click(lambda _b: self.start())
+        self.i_understand.observe(lambda _ch: self._check_live(), "value")
+        for widget in (self.strategy, self.instrument, self.symbol_input, self.timeframe, self.mode):
+            widget.observe(lambda _ch: self._check_live(), "value")
         self._make_params()
         self._mode_changed()
+
+    def _check_live(self) -> None:
+        """A real-money venue: the summary to confirm; Start stays disabled until the typed id matches."""
+        self.live = sf.live_check(self.state(), self.i_understand.value or "", ledger=self.ledger)
+        _hide(self.live_box, self.live is None)
+        if self.live is not None:
+            text = self.live.refusal or "<br>".join(style.esc(line) for line in self.live.lines)
+            self.live_summary.value = f"<b>REAL MONEY</b>: {text}"
+        choice = self._venues.get(self.venue.value)
+        self.start_button.disabled = (self._busy or (choice is not None and not choice.available)
+                                      or (self.live is not None and not self.live.matches))
 
     def _venue_changed(self) -> None:
         choice = self._venues[self.venue.value]
@@ -423,6 +442,8 @@ class StartCard:
         self.start_button.disabled = not choice.available or self._busy
         if sf.venue_of(choice.label) is not self._venue:
             self._switch_venue(choice.label)
+        self.i_understand.value = ""
+        self._check_live()
 
     def _switch_venue(self, label: str) -> None:
         """Another venue: its panel and fields (Outside RTH, speed, starting cash), its defaults."""
@@ -496,7 +517,9 @@ class StartCard:
 
     def state(self) -> FormState:
         """The form's current values."""
-        return sf.read_form(self, self._instrument())
+        state = sf.read_form(self, self._instrument())
+        state.i_understand = (self.i_understand.value or "").strip()
+        return state
 
     def start(self) -> Future | None:
         """Validate (errors show at once) and start in a worker thread; the card flips when it runs."""
@@ -511,12 +534,14 @@ class StartCard:
         detach = bool(self.detach.value)
         self.start_button.disabled = True
         self.message.value = f"starting {style.esc(spec.describe())}{' (detached)' if detach else ''} ..."
+        typed = self.state().i_understand
+        live = {"i_understand": typed} if typed else {}  # a real-money start: the id the person typed
         if detach:
             def launch() -> SessionRunner | str:
-                return sf.launch(spec, ledger=self.ledger, detach=True)
+                return sf.launch(spec, ledger=self.ledger, detach=True, **live)
         else:
             def launch() -> SessionRunner | str:
-                return sf.launch(spec, ledger=self.ledger)
+                return sf.launch(spec, ledger=self.ledger, **live)
         self._starting = self._bridge.run_in_thread(launch, self._started, name="paperlab-start")
         return self._starting
 

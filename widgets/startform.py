@@ -126,7 +126,8 @@ class VenueChoice:
 def venue_choices() -> list[VenueChoice]:
     """Every venue label, flagged available or not (by what the venue registry offers)."""
     out = []
-    for label, (venue, feed) in VENUES.items():
+    current = {c.label: (c.venue, c.feed) for c in venues.choices()}  # live trading shows only when enabled now
+    for label, (venue, feed) in current.items():
         ok = venue in venues.names() and feed in venues.feeds()
         out.append(VenueChoice(label, venue, feed, ok, "" if ok else f"feed {feed!r} is not available yet"))
     return out
@@ -134,7 +135,8 @@ def venue_choices() -> list[VenueChoice]:
 
 def venue_of(label: str | None) -> Venue:
     """The venue a start-card label trades on (the default venue for an unknown label)."""
-    return venues.get(VENUES.get(label or "", (venues.DEFAULT, ""))[0])
+    choice = next((c for c in venue_choices() if c.label == label), None)
+    return venues.get(choice.venue if choice is not None else venues.DEFAULT)
 
 
 def venue_defaults(label: str | None) -> tuple[str, str]:
@@ -326,6 +328,7 @@ class FormState:
     sleeves: list[dict[str, Any]] = field(default_factory=list)
     outside_rth: bool = False
     detach: bool = False  # run in a supervised process of its own (outlives the notebook); not part of the spec
+    i_understand: str = ""  # a real-money venue: the live account id, typed by the person; not part of the spec
 
     def __post_init__(self) -> None:
         instrument, timeframe = venue_defaults(self.venue)
@@ -359,7 +362,7 @@ def read_form(card: Any, instrument: str) -> FormState:
 def _venue_feed(label: str) -> tuple[str, str]:
     choice = next((c for c in venue_choices() if c.label == label), None)
     if choice is None:
-        raise SpecError(f"venue: {label!r} is not a venue; allowed: {', '.join(VENUES)}")
+        raise SpecError(f"venue: {label!r} is not a venue; allowed: {', '.join(c.label for c in venue_choices())}")
     if not choice.available:
         raise SpecError(f"venue: {label!r} is not available yet ({choice.reason})")
     return choice.venue, choice.feed
@@ -406,17 +409,53 @@ def error_parts(error: BaseException) -> tuple[str, str]:
     return f"{type(error).__name__}: {first}", ""
 
 
-def launch(spec: SessionSpec, *, ledger: Ledger | None = None, detach: bool = False) -> SessionRunner | str:
+def launch(spec: SessionSpec, *, ledger: Ledger | None = None, detach: bool = False,
+           i_understand: str | None = None) -> SessionRunner | str:
     """Start a validated spec; returns the running ``SessionRunner`` (or ``SessionStartError``).
 
     ``detach``: hand it to the supervisor instead (its own process); returns its session id at once.
+    ``i_understand``: the live account id the person typed (a real-money venue needs it).
     """
     if detach:
-        return api.start_spec(spec, ledger=ledger, detach=True)
-    return api.start_spec(spec, ledger=ledger)
+        return api.start_spec(spec, ledger=ledger, detach=True, i_understand=i_understand)
+    return api.start_spec(spec, ledger=ledger, i_understand=i_understand)
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    """A real-money start card's state: the summary to confirm (or why it cannot start), and whether
+    the typed account id matches (Start stays disabled until it does)."""
+
+    lines: tuple[str, ...]
+    refusal: str = ""
+    matches: bool = False
+
+    def markdown(self) -> str:
+        """The summary as the card shows it."""
+        if self.refusal:
+            return f"**REAL MONEY**: {self.refusal}"
+        return "**REAL MONEY** (type the live account id below to enable Start)\n\n" + "\n".join(
+            f"- {line}" for line in self.lines)
+
+
+def live_check(state: FormState, typed: str, *, ledger: Ledger | None = None) -> LiveCheck | None:
+    """For a real-money venue, gates 1-3 on the form's spec (edition flag, account, approvals) and
+    whether ``typed`` is the live account id; None for any other venue. Never raises."""
+    try:
+        venue, _feed = _venue_feed(state.venue)
+    except SpecError:
+        return None
+    if not venues.get(venue).real_money:
+        return None
+    try:
+        spec = to_spec(state)
+        prepared = api.live_start(spec, ledger=ledger, confirm=False)
+    except PaperLabError as e:
+        return LiveCheck((), error_parts(e)[0])
+    return LiveCheck(tuple(prepared.lines()), matches=bool(typed.strip()) and typed.strip() == spec.account_id)
 
 
 def start(state: FormState, *, ledger: Ledger | None = None) -> SessionRunner | str:
     """Validate and start (``state.detach``: detached, the session id); raises ``SpecError`` (bad input),
     ``Refused`` or ``SessionStartError``."""
-    return launch(to_spec(state), ledger=ledger, detach=state.detach)
+    return launch(to_spec(state), ledger=ledger, detach=state.detach, i_understand=state.i_understand or None)

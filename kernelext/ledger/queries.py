@@ -479,3 +479,29 @@ def audit_rows(ledger: Ledger, session_id: str | None = None, since_ns: int = 0,
         sql += " LIMIT ?"
         params.append(limit)
     return ledger.query(sql, params)[::-1]
+
+
+# -- live approvals ----------------------------------------------------------------------------
+
+APPROVAL_COLUMNS = ("id", "strategy_key", "instrument", "params_json", "paper_session", "note", "approved_by",
+                    "approved_ts", "revoked_by", "revoked_ts")
+
+
+def approvals(ledger: Ledger, *, active_only: bool = True) -> list[dict[str, Any]]:
+    """Approvals (``APPROVAL_COLUMNS``), newest first; ``active_only``: those not revoked."""
+    where = " WHERE revoked_ts IS NULL" if active_only else ""
+    return ledger.query_dicts(f"SELECT {', '.join(APPROVAL_COLUMNS)} FROM approvals{where} ORDER BY id DESC")
+
+
+def paper_sessions_that_traded(ledger: Ledger, strategy_key: str, instrument: str) -> list[tuple[str, int]]:
+    """(session id, fills of that sleeve) of the paper sessions where ``strategy_key`` traded
+    ``instrument`` (at least one fill), newest first."""
+    return ledger.query(
+        """
+SELECT s.id, (SELECT COUNT(*) FROM fills f WHERE f.session_id = s.id AND f.sleeve = x.sleeve) AS n
+FROM sessions s JOIN sleeves x ON x.session_id = s.id
+WHERE s.kind = 'paper' AND x.strategy_key = ? AND x.instrument = ? AND n > 0
+ORDER BY s.started_at DESC
+""",
+        (strategy_key, instrument),
+    )

@@ -20,6 +20,7 @@ from pathlib import Path
 from kernelext.events import Event
 from kernelext.errors import SpecError
 from kernelext.ledger import schema
+from kernelext.ledger.approvals import Approvals
 from kernelext.ledger.audit import Audit
 from kernelext.ledger.commands import Commands
 from kernelext.ledger.routing import insert_rows, route_events
@@ -30,7 +31,7 @@ from kernelext.ledger.venue_state import VenueState
 log = logging.getLogger(__name__)
 
 
-class Ledger(Sessions, Commands, VenueState, Audit):
+class Ledger(Sessions, Commands, VenueState, Audit, Approvals):
     """The SQLite ledger. Cheap to construct; one connection per thread, opened lazily."""
 
     def __init__(self, path: Path | str | None = None) -> None:

@@ -10,6 +10,12 @@ else goes on to the RiskEngine unchanged.
   (``AccountBalanceNegative``); Kraken refuses such an order ("insufficient funds"). The
   guard denies a buy whose cost -- quantity x (its limit price, or the market price plus
   ``MARKET_BUFFER``) x (1 + taker fee) -- exceeds the free quote balance.
+- **Notional cap on bars** (``BarNotionalGate``): Nautilus's RiskEngine skips the max-notional check
+  of a MARKET order when its cache holds no quote or trade for the instrument ("Cannot check MARKET
+  order risk"), which is every session fed by bars only (IB's, the replay). Such an order is priced
+  at its instrument's last bar close and denied as the RiskEngine would deny it; orders with a
+  quote or trade in the cache, and all other types, are the RiskEngine's to check. Live trading's
+  5,000 cap depends on it.
 - **Margin** (``MarginGuard``): Kraken opens no new position on margin once the margin level
   (equity / used margin) would fall below 100 %: an order that adds exposure needs its own
   margin (cost / leverage) within the free margin (equity - used margin). Orders that only
@@ -22,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from nautilus_trader.execution.messages import SubmitOrder
-from nautilus_trader.model.enums import AccountType, OrderSide
+from nautilus_trader.model.enums import AccountType, OrderSide, OrderType
 
 ENDPOINT = "RiskEngine.execute"
 MARKET_BUFFER = Decimal("0.005")  # a market order may fill this much beyond the price it was sized at
@@ -139,10 +145,60 @@ class MarginGuard(CashGuard):
         return equity, used
 
 
-def install_guard(kernel: Any, *, cash_account: bool, margin_leverage: float | None) -> CashGuard | None:
-    """The account's pre-trade check on ``kernel`` (spot cash or margin), or None; paper and backtests alike."""
+class BarNotionalGate:
+    """Denies a MARKET order over the max notional per order, priced at the last bar close, when the
+    cache has no quote or trade to price it (the RiskEngine would pass it unchecked)."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.cache = kernel.cache
+        self.risk = kernel.risk_engine
+        self.forward = kernel.risk_engine.execute
+        self.msgbus = kernel.msgbus
+
+    def install(self) -> BarNotionalGate:
+        """Take the RiskEngine's ``execute`` endpoint; commands that pass go on to it."""
+        self.msgbus.deregister(ENDPOINT, self.forward)
+        self.msgbus.register(ENDPOINT, self.check)
+        return self
+
+    def check(self, command: Any) -> None:
+        """A bar-priced MARKET order over the cap is denied; every other command goes on."""
+        if isinstance(command, SubmitOrder):
+            reason = self.refusal(command.order)
+            if reason is not None:
+                self.risk._deny_order(command.order, reason)
+                return
+        self.forward(command)
+
+    def refusal(self, order: Any) -> str | None:
+        """``NOTIONAL_EXCEEDS_MAX_PER_ORDER: ...`` (the RiskEngine's words), or None."""
+        if order.order_type not in (OrderType.MARKET, OrderType.MARKET_TO_LIMIT) or order.is_reduce_only:
+            return None
+        iid = order.instrument_id
+        cap = self.risk.max_notional_per_order(iid)
+        if not cap or self.cache.quote_tick(iid) is not None or self.cache.trade_tick(iid) is not None:
+            return None
+        closes = [bar for bt in self.cache.bar_types(instrument_id=iid) if (bar := self.cache.bar(bt)) is not None]
+        instrument = self.cache.instrument(iid)
+        if not closes or instrument is None:
+            return None
+        price = max(closes, key=lambda b: b.ts_event).close
+        notional = instrument.notional_value(order.quantity, price, use_quote_for_inverse=True)
+        if notional.as_decimal() <= Decimal(cap):
+            return None
+        return (f"NOTIONAL_EXCEEDS_MAX_PER_ORDER: max_notional={Decimal(cap):,.2f} {notional.currency.code}, "
+                f"notional={notional.as_decimal():,.2f} {notional.currency.code} at the last bar close {price}")
+
+
+def install_guard(kernel: Any, *, cash_account: bool, margin_leverage: float | None) -> Any:
+    """The pre-trade checks on ``kernel``, paper and backtests alike: the max notional of bar-priced
+    market orders, then the account's (spot cash or margin). Returns the outermost guard."""
+    outer: Any = BarNotionalGate(kernel).install()
     if cash_account:
-        return CashGuard(kernel).install()
-    if margin_leverage:
-        return MarginGuard(kernel, margin_leverage).install()
-    return None
+        guard: Any = CashGuard(kernel)
+    elif margin_leverage:
+        guard = MarginGuard(kernel, margin_leverage)
+    else:
+        return outer
+    guard.forward = outer.check  # what passes the account's check goes on to the notional gate
+    return guard.install()

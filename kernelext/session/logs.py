@@ -9,6 +9,7 @@ was written since its last read.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from kernelext.ledger import paperlab_home
@@ -76,9 +77,36 @@ def session_log_lines(trader: str, path: Path | None, *, after: int | None = Non
     complete, _, partial = data.rpartition(b"\n")
     needle = f" {trader}.".encode()
     low, high = _stamp(since_ns, b""), _stamp(until_ns, b"\xff")
-    lines = [ln.decode(errors="replace") for ln in complete.split(b"\n")
+    lines = [mask_accounts(ln.decode(errors="replace")) for ln in complete.split(b"\n")
              if needle in ln and low <= ln[:29] <= high]
     return lines, size - len(partial)
+
+
+_ACCOUNT = re.compile(rb"(?<![A-Za-z0-9])(DU|U)(\d)(\d{4,})(?![0-9])")
+
+
+def _masked(m: re.Match[bytes]) -> bytes:
+    return m.group(1) + m.group(2) + b"*" * len(m.group(3))  # same length: byte offsets stay valid
+
+
+def mask_accounts(text: str) -> str:
+    """IB account ids (``U1234567``, ``DU1234567``) masked, ``U1******``, in a line shown to a person."""
+    return _ACCOUNT.sub(_masked, text.encode()).decode()
+
+
+def mask_accounts_in_file(path: Path) -> int:
+    """Mask IB account ids in a Nautilus log file in place, byte for byte the same length (a node of
+    this process may still be appending: its offset stays valid); how many were masked."""
+    try:
+        with path.open("r+b") as f:
+            data = f.read()
+            masked, count = _ACCOUNT.subn(_masked, data)
+            if count:
+                f.seek(0)
+                f.write(masked)
+    except OSError:
+        return 0
+    return count
 
 
 def _stamp(ns: int | None, default: bytes) -> bytes:

@@ -21,6 +21,13 @@ def new_session_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
+def session_kind(spec: SessionSpec) -> str:
+    """``live`` for a real-money venue's session, else ``paper`` (a backtest's row says ``backtest``)."""
+    from kernelext import venues
+
+    return "live" if venues.get(spec.venue).real_money else "paper"
+
+
 def create_row(ledger: Ledger, session_id: str, spec: SessionSpec, *, kind: str, venue: str, feed: str,
                status: str | None = None, in_this_process: bool = True) -> None:
     """Write the session's row and its sleeves (status: the ledger's default, ``starting``, or ``status``;
@@ -61,6 +68,10 @@ def finish(ledger: Ledger, writer: Any, publish: Callable[[Event], None], sessio
         ended = now_ns()
         when_free(lambda: ledger.set_status(session_id, status, ended_at=ended, last_error=error or note),
                   what="session status")
+        if (ledger.session(session_id) or {}).get("kind") == "live":  # real money: its stop is audited too
+            when_free(lambda: ledger.append_audit(f"session {session_id}", "live.stop", {
+                "session_id": session_id, "status": status, "message": message, "error": error}),
+                what="audit row")
     return note
 
 

@@ -220,7 +220,8 @@ class SessionRunner:
             if self.existing:
                 recording.claim_row(self.ledger, self.session_id, self.spec)
             else:
-                recording.create_row(self.ledger, self.session_id, self.spec, kind="paper", venue=self.spec.venue,
+                recording.create_row(self.ledger, self.session_id, self.spec, kind=recording.session_kind(self.spec),
+                                     venue=self.spec.venue,
                                      feed=self.spec.feed)
         except BaseException:
             live.remove(self.session_id)
@@ -436,6 +437,11 @@ class SessionRunner:
                 self.notes = (*self.notes, note)
         finally:
             _flush_log()
+            if self.spec.account_id:  # Nautilus logs account ids in full (AccountState, fills): mask them at rest
+                from kernelext.session.logs import mask_accounts_in_file
+
+                for path in self.log_path.parent.glob(f"{self.log_path.stem}*"):
+                    mask_accounts_in_file(path)
             live.remove(self.session_id)
             self._done.set()
 

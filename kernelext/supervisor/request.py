@@ -32,7 +32,7 @@ def request_launch(spec: SessionSpec, ledger: Ledger) -> str:
     from kernelext.notify import store
 
     session_id = recording.new_session_id()
-    recording.create_row(ledger, session_id, pinned(spec), kind="paper", venue=spec.venue, feed=spec.feed,
+    recording.create_row(ledger, session_id, pinned(spec), kind=recording.session_kind(spec), venue=spec.venue, feed=spec.feed,
                          in_this_process=False)
     if spec.notify:
         store.save(session_id, spec.notify)

@@ -21,6 +21,7 @@ from kernelext import api, venues
 from kernelext.errors import PaperLabError, SpecError, UsageError, one_line
 from kernelext.spec import SessionSpec
 from kernelext.surfaces.cli_audit import add_audit_command, cmd_audit
+from kernelext.surfaces import cli_live
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -90,6 +91,7 @@ def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-drawdown-pct", type=float, default=None, help="halt trading at this drawdown percent")
     p.add_argument("--margin", default=None, help=venues.help_for("margin"))
     p.add_argument("--fee-tier", default=None, help=venues.help_for("fee_tier"))
+    cli_live.add_confirm_argument(p)
     p.add_argument("--require-backtest", action="store_true",
                    help="refuse to start unless a backtest of the same strategy, instrument and params has a trade")
     return p
@@ -177,6 +179,7 @@ def build_parser() -> OneLineParser:
     add_shell_commands(sub)
     add_report_command(sub)
     add_audit_command(sub)
+    cli_live.add_live_commands(sub)
     return parser
 
 
@@ -227,7 +230,7 @@ def cmd_paper_detached(ns: argparse.Namespace, spec: SessionSpec) -> int:
 
     if not spec.notify:  # shown below as the session will have them (api.start_detached does the same)
         spec = dataclasses.replace(spec, notify=from_env())
-    session_id = api.start_spec(spec, require_backtest=ns.require_backtest, detach=True)
+    session_id = api.start_spec(spec, require_backtest=ns.require_backtest, detach=True, i_understand=ns.i_understand)
     if ns.json:
         print(json.dumps({"session_id": session_id, "status": "starting", "detached": True,
                           "report_every_s": spec.report_every_s, "report_at": spec.report_at,
@@ -253,6 +256,7 @@ def cmd_supervise(ns: argparse.Namespace) -> int:
 
 def cmd_paper(ns: argparse.Namespace) -> int:
     spec = spec_from_args(ns)
+    ns.i_understand = cli_live.confirm_live(spec, ns.i_understand)  # a live start: summary, typed id
     if ns.detach:
         return cmd_paper_detached(ns, spec)
     interrupted = False
@@ -265,9 +269,10 @@ def cmd_paper(ns: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        runner = api.start_spec(spec, require_backtest=ns.require_backtest)
+        runner = api.start_spec(spec, require_backtest=ns.require_backtest, i_understand=ns.i_understand)
         if not ns.json:
-            print(f"session {runner.session_id} running: {runner.spec.describe()} [{runner.spec.feed.upper()}]", flush=True)
+            tag = "*** REAL MONEY ***" if venues.get(runner.spec.venue).real_money else runner.spec.feed.upper()
+            print(f"session {runner.session_id} running: {runner.spec.describe()} [{tag}]", flush=True)
             for note in runner.notes:
                 print(f"  note: {note}")
         while runner.is_alive and not interrupted:
@@ -505,6 +510,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS.update(cli_live.COMMANDS)
 COMMANDS.update({"audit": cmd_audit, "status": cmd_status, "report": cmd_report, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
                  **dict.fromkeys(EXPORT_FRAMES, cmd_frame)})
 

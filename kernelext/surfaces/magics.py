@@ -123,12 +123,12 @@ class PaperMagics(Magics):
         if command == "attach":
             return self._attach(ns.session)
         if command == "start":
-            return self._start(spec_from_args(ns), ns.require_backtest, ns.detach)
+            return self._start(spec_from_args(ns), ns.require_backtest, ns.detach, ns.i_understand)
         if command == "book":
             if cell is None or not cell.strip():
                 raise UsageError("%%paper book: put the sleeves (YAML or JSON list) in the cell body")
             ns.sleeves_json = json.dumps(_parse_sleeves(cell))
-            return self._start(spec_from_args(ns), ns.require_backtest, ns.detach)
+            return self._start(spec_from_args(ns), ns.require_backtest, ns.detach, ns.i_understand)
         if command == "backtest":
             session_id = api.backtest(None if ns.like else spec_from_args(ns), like=ns.like, bars=ns.bars, label=ns.label)
             print(f"backtest {session_id} recorded; compare it with %paper compare {session_id} PAPER_SESSION")
@@ -154,17 +154,22 @@ class PaperMagics(Magics):
             return view if view is not None else api.status(session_id)
         return self._frame(command, ns)
 
-    def _start(self, spec: Any, require_backtest: bool, detach: bool = False) -> None:
+    def _start(self, spec: Any, require_backtest: bool, detach: bool = False, i_understand: str | None = None) -> None:
+        """Start ``spec``; a live (REAL MONEY) one prints its summary and needs ``--i-understand U…``
+        (a notebook cannot prompt: the start card has the typed field)."""
         from kernelext.errors import SessionStartError
 
+        prepared = api.live_start(spec, confirm=False)  # gates 1-3, one line each
+        if prepared is not None:
+            print("*** REAL MONEY ***\n" + "\n".join(f"  {line}" for line in prepared.lines()))
         if detach:
-            session_id = api.start_spec(spec, require_backtest=require_backtest, detach=True)
+            session_id = api.start_spec(spec, require_backtest=require_backtest, detach=True, i_understand=i_understand)
             print(f"session {session_id} detached: runs in its own process under the supervisor")
             for extra in detached_lines(spec):
                 print(f"  {extra}")
             return self._attach(session_id)
         try:
-            runner = api.start_spec(spec, require_backtest=require_backtest)
+            runner = api.start_spec(spec, require_backtest=require_backtest, i_understand=i_understand)
         except SessionStartError as e:
             first, _, tail = str(e).partition("\n")
             _error(first)

@@ -15,6 +15,7 @@ from kernelext.venues.base import Badge, Choice, Command, Venue
 _PACKAGES: dict[str, str] = {
     "sandbox": "kernelext.venues.sandbox",
     "ib-paper": "kernelext.venues.ib",
+    "ib-live": "kernelext.venues.ib_live",  # hidden, and refused in one line, unless PAPERLAB_ENABLE_LIVE_TRADING
 }
 DEFAULT = "sandbox"
 LIVE_FEED = Badge("LIVE FEED")  # the badge of a feed no venue claims (a catalog, say)

@@ -233,6 +233,7 @@ class Venue(ABC):
     instrument_placeholder: str = "type to search, e.g. eth"
     panel: str = ""  # kind of its start-card panel in ``widgets/venues`` ("" = none)
     account_cash: bool = False  # the account brings its own cash: no starting cash (backtests copy it)
+    real_money: bool = False  # live trading: the edition flag, approvals, typed confirmation and live caps apply
     cli_help: Mapping[str, str] = {}  # flag -> its help on this venue (``--feed``, ``--account``, ...)
     start_lock: AbstractContextManager[Any]  # held around preflight and the session row
 

@@ -175,7 +175,7 @@ def test_app_shows_a_session_its_start_card_detached(paperlab_home: Path, monkey
     led = Ledger()
     led.create_session("det-1", label="detached", kind="paper", venue="sandbox", feed="replay", spec={},
                        started_at=now_ns(), status="starting", sleeves=[])
-    monkeypatch.setattr(sf, "launch", lambda spec, ledger=None, detach=False: "det-1" if detach else None)
+    monkeypatch.setattr(sf, "launch", lambda spec, ledger=None, detach=False, **_: "det-1" if detach else None)
     app = PaperApp(led)
     app.panel()
     app.start_card.detach.value = True

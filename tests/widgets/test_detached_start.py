@@ -132,7 +132,7 @@ def test_panel_start_card_hands_a_detached_session_to_its_host(home: Path, monke
     from widgets import startform as sf
 
     calls: list[tuple[Any, bool]] = []
-    monkeypatch.setattr(sf, "launch", lambda spec, ledger=None, detach=False: calls.append((spec, detach)) or "s-1")
+    monkeypatch.setattr(sf, "launch", lambda spec, ledger=None, detach=False, **_: calls.append((spec, detach)) or "s-1")
     started: list[Any] = []
     card = PanelStartCard(on_started=started.append)
     card.detach.value = True

@@ -34,8 +34,11 @@ IB_CLIENT = IB_VENUE.value  # "INTERACTIVE_BROKERS": the exec client's account i
 
 
 def target_for(spec: SessionSpec) -> GatewayTarget:
-    """The gateway of this session (env host/port), with the spec's account."""
-    base = GatewayTarget.from_env(paper=True)
+    """The gateway of this session (env host/port: the paper gateway, or the live one for a
+    real-money venue), with the spec's account."""
+    from kernelext import venues
+
+    base = GatewayTarget.from_env(paper=not venues.get(spec.venue).real_money)
     return replace(base, account_id=spec.account_id or base.account_id)
 
 

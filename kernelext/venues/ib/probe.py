@@ -56,6 +56,8 @@ COMPOSE_PATH = Path(__file__).resolve().parent / "gateway" / "compose.yaml"
 # absolute, so the command works from wherever the user is (a notebook's folder, say)
 START_COMMAND = shlex.join(["docker", "compose", "-f", str(COMPOSE_PATH), "--profile", "paper", "up", "-d", "ib-gateway"])
 HOST_ENV, PORT_ENV, CLIENT_ID_ENV = "PAPERLAB_IB_HOST", "PAPERLAB_IB_PORT", "PAPERLAB_IB_CLIENT_ID"
+LIVE_HOST_ENV, LIVE_PORT_ENV = "PAPERLAB_IB_LIVE_HOST", "PAPERLAB_IB_LIVE_PORT"
+LIVE_ACCOUNT_ENV = "PAPERLAB_IB_LIVE_ACCOUNT_ID"
 STATES = ("gateway down", "logged out", "not a paper account", "wrong port", "wrong account")
 
 log = logging.getLogger(__name__)
@@ -90,14 +92,21 @@ class GatewayTarget:
 
     @classmethod
     def from_env(cls, *, paper: bool = True, env: Mapping[str, str] | None = None) -> GatewayTarget:
-        """From PAPERLAB_IB_HOST/PORT/CLIENT_ID/ACCOUNT_ID; port 4002 paper, 4001 live."""
+        """From PAPERLAB_IB_HOST/PORT/CLIENT_ID/ACCOUNT_ID, port 4002 (the paper gateway); ``paper=False``:
+        the live gateway from PAPERLAB_IB_LIVE_HOST/PORT/ACCOUNT_ID, port 4001 (host and client id
+        fall back to the paper ones)."""
         env = os.environ if env is None else env
+        host = env.get(HOST_ENV, "").strip() or "127.0.0.1"
+        if paper:
+            return cls(host=host, port=_env_int(env, PORT_ENV, PAPER_PORT),
+                       client_id=_env_int(env, CLIENT_ID_ENV, DEFAULT_CLIENT_ID),
+                       account_id=env.get(ACCOUNT_ENV, "").strip(), paper=True)
         return cls(
-            host=env.get(HOST_ENV, "").strip() or "127.0.0.1",
-            port=_env_int(env, PORT_ENV, PAPER_PORT if paper else LIVE_PORT),
+            host=env.get(LIVE_HOST_ENV, "").strip() or host,
+            port=_env_int(env, LIVE_PORT_ENV, LIVE_PORT),
             client_id=_env_int(env, CLIENT_ID_ENV, DEFAULT_CLIENT_ID),
-            account_id=env.get(ACCOUNT_ENV, "").strip(),
-            paper=paper,
+            account_id=env.get(LIVE_ACCOUNT_ENV, "").strip(),
+            paper=False,
         )
 
     @property
@@ -186,8 +195,8 @@ def _pick_account(target: GatewayTarget, accounts: list[str]) -> str | ProbeFail
             f"account: {mask_account(target.account_id)} is not managed by the gateway at "
             f"{target.where} (it manages {', '.join(mask_account(a) for a in accounts)})",
         )
-    paper = [a for a in accounts if a.startswith("DU")]
-    return (paper or accounts)[0]
+    fitting = [a for a in accounts if a.startswith("DU") == target.paper]  # paper: DU…; live: the others
+    return (fitting or accounts)[0]
 
 
 async def _connect(ib: IB, target: GatewayTarget, timeout: float) -> ProbeFailure | None:
@@ -227,6 +236,9 @@ async def _read_account(ib: IB, target: GatewayTarget, deadline: float) -> Probe
         return account
     if target.paper and not account.startswith("DU"):
         return _not_paper(target, account)
+    if not target.paper and not account.startswith("U"):
+        return ProbeFailure("not a live account", f"IB Gateway at {target.where} has {mask_account(account)}, "
+                            "not a live account (U…); log the live gateway in with the live user")
     try:
         rows = await asyncio.wait_for(ib.accountSummaryAsync(account), max(deadline - time.monotonic(), 0.1))
     except TimeoutError:

@@ -46,17 +46,25 @@ from kernelext.venues.ib.probe import (
 def preflight(spec: SessionSpec, ledger: Ledger, *, timeout: float = 5.0) -> tuple[SessionSpec, AccountSnapshot]:
     """Refuse (``SpecError``, one line) unless the gateway is up with a paper account and free."""
     target = target_for(spec)
-    busy = active_session_on(ledger, target.where)
+    busy = active_session_on(ledger, target.where, spec.venue)
     if busy:
         raise SpecError(
-            f"venue: an ib-paper session ({busy}) is already running on the IB Gateway at {target.where}; "
+            f"venue: an {spec.venue} session ({busy}) is already running on the IB Gateway at {target.where}; "
             "IB allows one session per gateway login: stop it first"
+        )
+    other = OTHER_GATEWAY[spec.venue]
+    busy = next((sid for sid, _ in queries.active_session_specs(ledger, other)), None)
+    if busy:  # paper and live log in with the same IB username, and IB allows one login at a time
+        raise SpecError(
+            f"venue: an {other} session ({busy}) is using the {other.removeprefix('ib-')} gateway, and paper and live "
+            f"share one IB login; stop it before starting {spec.venue}"
         )
     result = probe_account(target, timeout=timeout)
     if not isinstance(result, AccountSnapshot):
         raise SpecError(f"venue: {result.message}")
-    if not result.is_paper:  # the probe refuses live accounts on the paper profile; belt and braces
-        raise SpecError(f"account: ib-paper needs a paper account (DU…), the gateway has {mask_account(result.account_id)}")
+    if result.is_paper != target.paper:  # the probe refuses the other kind of account; belt and braces
+        wanted = "a paper account (DU…)" if target.paper else "a live account (U…)"
+        raise SpecError(f"account: {spec.venue} needs {wanted}, the gateway has {mask_account(result.account_id)}")
     missing = missing_contracts(target, spec.instruments, timeout=timeout)
     if isinstance(missing, ProbeFailure):
         raise SpecError(f"venue: {missing.message}")
@@ -68,9 +76,13 @@ def preflight(spec: SessionSpec, ledger: Ledger, *, timeout: float = 5.0) -> tup
     return replace(spec, account_id=result.account_id, ib_gateway=target.where), result
 
 
-def active_session_on(ledger: Ledger, gateway: str) -> str | None:
-    """The id of an active ib-paper session on ``gateway``, if any."""
-    for sid, spec_json in queries.active_session_specs(ledger, "ib-paper"):
+OTHER_GATEWAY: dict[str, str] = {"ib-paper": "ib-live", "ib-live": "ib-paper"}
+"""The venue on the other gateway of the same IB login."""
+
+
+def active_session_on(ledger: Ledger, gateway: str, venue: str = "ib-paper") -> str | None:
+    """The id of an active ``venue`` session on ``gateway``, if any."""
+    for sid, spec_json in queries.active_session_specs(ledger, venue):
         try:
             if json.loads(spec_json or "{}").get("ib_gateway") == gateway:
                 return sid

@@ -59,7 +59,12 @@ class IbVenue(Venue):
         "outside_rth": "ib-paper: also trade outside regular trading hours",
         "account": "ib-paper: the DU... paper account (default $PAPERLAB_IB_ACCOUNT_ID or the gateway's)",
     }
-    start_lock = threading.Lock()  # preflight + session row of ib-paper sessions, one at a time
+    start_lock = threading.Lock()  # preflight + session row of IB sessions (paper and live), one at a time
+    account_env = ACCOUNT_ENV
+
+    def check_account(self, account_id: str) -> str:
+        """The account rule of this venue: a paper id (``DU…``), masked in the one-line refusal."""
+        return check_ib_account(account_id)
 
     # -- labels ------------------------------------------------------------------------------
 
@@ -77,11 +82,11 @@ class IbVenue(Venue):
         return (COMMAND,)
 
     def probe(self, ledger: Ledger, timeout: float) -> Any:
-        """The paper account at rest through IB Gateway (ib_async, never an order); health recorded."""
+        """The account at rest through IB Gateway (ib_async, never an order); health recorded."""
         from kernelext.venues.ib.health import record_result
         from kernelext.venues.ib.probe import GatewayTarget, probe_account
 
-        target = GatewayTarget.from_env(paper=True)
+        target = GatewayTarget.from_env(paper=not self.real_money)
         result = probe_account(target, timeout=timeout)
         record_result(ledger, target, result)  # health transitions are kept in the ledger
         return result
@@ -142,10 +147,11 @@ class IbVenue(Venue):
     # -- rules -------------------------------------------------------------------------------
 
     def validate(self, fields: VenueFields) -> VenueFields:
-        if fields.feed not in ("auto", FEED):
-            raise SpecError(f"feed: {self.name} takes its market data from IB; allowed: {FEED} (got {fields.feed!r})")
-        account = os.environ.get(ACCOUNT_ENV, "") if fields.account_id is None else fields.account_id
-        account = check_ib_account(account)
+        feed = self.feeds[0]
+        if fields.feed not in ("auto", feed):
+            raise SpecError(f"feed: {self.name} takes its market data from IB; allowed: {feed} (got {fields.feed!r})")
+        account = os.environ.get(self.account_env, "") if fields.account_id is None else fields.account_id
+        account = self.check_account(account)
         if fields.speed not in (None, "", "max"):
             raise SpecError(f"speed: {self.name} runs in real time; speed applies to the replay feed only")
         if fields.margin is not None:
@@ -155,7 +161,7 @@ class IbVenue(Venue):
                 raise SpecError(
                     f"instrument: {self.name} takes IB symbology SYMBOL.EXCHANGE like QQQ.NASDAQ (got {s.instrument!r})"
                 )
-        return replace(fields, feed=FEED, speed=None, account_id=account, outside_rth=bool(fields.outside_rth))
+        return replace(fields, feed=feed, speed=None, account_id=account, outside_rth=bool(fields.outside_rth))
 
     def quote_currencies(self, sleeves: tuple[Sleeve, ...], currency: str) -> set[str]:
         return {currency}
@@ -167,7 +173,7 @@ class IbVenue(Venue):
         from kernelext.venues.ib.health import record_result, watch_gateway
 
         resolved, account = session.preflight(spec, ledger)
-        note = (f"IB PAPER: account {mask_account(account.account_id)} at {resolved.ib_gateway}, "
+        note = (f"{self.badge(self.feeds[0]).text}: account {mask_account(account.account_id)} at {resolved.ib_gateway}, "
                 f"equity {account.equity:,.2f} {account.currency}")
 
         def after_create(led: Ledger) -> None:
