@@ -333,6 +333,8 @@ MAGIC_CASES: list[tuple[str, str | None, str]] = [
     ("%paper start --strategy ema_cross --instrument BTC/USD --report-every 4h", None, "report_every"),
     ("%paper start --strategy ema_cross --instrument BTC/USD --detach --report-at noon", None, "report_at"),
     ("%paper start --strategy ema_cross --instrument BTC/USD --detach --notify nope://x", None, "notify"),
+    ("%paper start --venue ib-live --strategy ibs_reversion --instrument QQQ.NASDAQ --i-understand U1234567", None,
+     "live trading is disabled in this build"),
 ]
 
 

@@ -62,6 +62,8 @@ def _runner(session_id: str, attempt: int, ledger: Any, *, restore: bool = False
     if row is None:
         raise NotFound(f"session: {session_id} is not in the ledger")
     spec = spec_from_dict(row["spec"])
+    if "…" in spec.account_id:  # the ledger keeps account ids masked: the venue's env account (this process's)
+        spec = dataclasses.replace(spec, account_id="")
     notes: tuple[str, ...] = ()
     restore = restore or attempt > 0
     if restore:

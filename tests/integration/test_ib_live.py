@@ -167,3 +167,11 @@ def test_each_gate_refuses_on_its_own_then_a_gated_live_session_fills_and_is_kil
     for path in [default_path(), *Path(default_path()).parent.rglob("*.log")]:
         data = Path(path).read_bytes()
         assert LIVE_ACCOUNT.encode() not in data, path
+
+    # the research ladder side by side: backtest, paper, live
+    bt = kernelext.backtest(like=paper_sid)
+    result = api.compare(bt, paper_sid, sid)
+    kinds = [c for c in result.table.columns if c.endswith(("(backtest)", "(paper)", "(live)"))]
+    assert [k.rsplit("(", 1)[1] for k in kinds] == ["backtest)", "paper)", "live)"]
+    live_column = result.table[kinds[2]].to_list()
+    assert any(v not in (None, "", "-") for v in live_column)
