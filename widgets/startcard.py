@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from kernelext import api
+from kernelext import api, venues
 from kernelext.events import CONTROL_VERBS, STAGES, Event, now_ns
 from kernelext.spec import EASTERN, SpecError
 from widgets import startform as sf
@@ -246,8 +246,10 @@ class SessionCard:
         started = f"started {_et(s.started_at)} ET" if s.started_at else "starting"
         until = f", auto-stop {_et(s.stop_at, '%H:%M')} ET" if s.stop_at else ""
         error = style.span(s.last_error, "paperlab-text-bad", "div") if s.last_error else ""
+        real_money = venues.get(spec.venue).real_money
+        tag = style.badge("REAL MONEY", "bad") if real_money else style.badge(s.feed.upper(), "dark")
         self.header.value = (
-            f"{style.badge(s.feed.upper(), 'dark')} <b>{style.esc(s.label)}</b> <code>{s.session_id}</code> "
+            f"{tag} <b>{style.esc(s.label)}</b> <code>{s.session_id}</code> "
             f"{style.span(f'{started}{until}; {spec.describe()}', 'paperlab-muted')}{error}"
         )
         eq, cur = s.equity, s.equity.get("currency", spec.currency)
