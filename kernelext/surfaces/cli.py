@@ -1,4 +1,4 @@
-"""The headless runner: ``paperlab paper|sessions|status|<control>|<frame>|logs|backtest|compare|serve|lab``
+"""The headless runner: ``paperlab paper|sessions|status|<control>|<frame>|logs|backtest|compare|serve|lab|api|token``
 (also ``python -m kernelext``).
 
 A thin handler over ``kernelext.api``: it parses words, calls the facade, prints.
@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from kernelext import api, venues
 from kernelext.errors import PaperLabError, SpecError, UsageError, one_line
 from kernelext.spec import SessionSpec
+from kernelext.surfaces.cli_api import add_api_command, cmd_api, cmd_token
 from kernelext.surfaces.cli_audit import add_audit_command, cmd_audit
 
 
@@ -177,6 +178,7 @@ def build_parser() -> OneLineParser:
     add_shell_commands(sub)
     add_report_command(sub)
     add_audit_command(sub)
+    add_api_command(sub)
     return parser
 
 
@@ -505,7 +507,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS.update({"audit": cmd_audit, "status": cmd_status, "report": cmd_report, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
+COMMANDS.update({"audit": cmd_audit, "api": cmd_api, "token": cmd_token, "status": cmd_status, "report": cmd_report, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
                  **dict.fromkeys(EXPORT_FRAMES, cmd_frame)})
 
 
