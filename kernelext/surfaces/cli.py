@@ -163,9 +163,14 @@ def build_parser() -> OneLineParser:
     for command in venues.commands():  # a venue's own subcommands
         command.configure(sub.add_parser(command.name, help=command.help))
     serve = sub.add_parser("serve", help="serve the PaperLab app (Paper and Sessions tabs)")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback needs --basic-auth)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback: TLS or --behind-proxy, and a password)")
     serve.add_argument("--port", type=int, default=5006)
-    serve.add_argument("--basic-auth", default=None, help="password for Panel's basic auth (or $PAPERLAB_APP_PASSWORD)")
+    serve.add_argument("--basic-auth", default=None, help=argparse.SUPPRESS)  # refused: see cmd_serve
+    serve.add_argument("--password-prompt", action="store_true",
+                       help="ask for the app password (else $PAPERLAB_APP_PASSWORD; none: generated, printed once)")
+    serve.add_argument("--certfile", default=None, help="TLS certificate (PEM)")
+    serve.add_argument("--keyfile", default=None, help="TLS private key (PEM)")
+    serve.add_argument("--behind-proxy", action="store_true", help="a TLS-terminating proxy fronts the app")
     serve.add_argument("--show", action="store_true", help="open a browser")
     lab = sub.add_parser("lab", help="open the notebooks in JupyterLab (the quickstart first); works as root too")
     lab.add_argument("notebook", nargs="?", default=None, help="notebook to open (default notebooks/01_quickstart.ipynb)")
@@ -351,10 +356,19 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
     if not 0 < ns.port < 65536:
         raise SpecError(f"port: expected 1-65535 (got {ns.port})")
+    if ns.basic_auth is not None:
+        raise UsageError("basic_auth: a password on the command line is seen by every local user (ps); set "
+                         "PAPERLAB_APP_PASSWORD (12+ characters) or use --password-prompt")
     serve = views.get("app")
     if serve is None:
         raise UsageError("serve: the app needs the widgets package (install paperlab with its UI)")
-    serve(ns.host, ns.port, basic_auth=ns.basic_auth, show=ns.show)
+    password = None
+    if ns.password_prompt:
+        import getpass
+
+        password = getpass.getpass("PaperLab app password (12+ characters): ") or None
+    serve(ns.host, ns.port, basic_auth=password, show=ns.show, certfile=ns.certfile, keyfile=ns.keyfile,
+          behind_proxy=ns.behind_proxy)
     return 0
 
 
