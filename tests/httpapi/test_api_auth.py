@@ -17,6 +17,10 @@ def error(response) -> str:  # noqa: ANN001
     return body["error"]
 
 
+def _name(server: Api, scope: str) -> str:
+    return f"{scope}-{server.url.rsplit(':', 1)[1]}"
+
+
 def test_401_without_or_with_a_bad_or_revoked_token(api_server: Api) -> None:
     with api_server.client(None) as anon:
         r = anon.get("/sessions")
@@ -73,6 +77,8 @@ def test_404_409_and_formats(api_server: Api) -> None:
         assert error(c.post("/tokens", json={"name": "x", "scope": "root"})).startswith("scope:")
         sid = c.post("/backtests", json={"strategy": "ema_cross", "instrument": "BTC/USD", "params": {"fast": 2, "slow": 5},
                                          "max_bars": 300}).json()["session_id"]
+        audited = c.get(f"/audit?session={sid}").json()
+        assert [(r["action"], r["actor"]) for r in audited] == [("api.request", f"{_name(api_server, 'admin')} via api")]
         as_json = c.get(f"/sessions/{sid}/frames/fills").json()
         assert as_json and {"side", "qty", "price"} <= set(as_json[0])
         csv = c.get(f"/sessions/{sid}/frames/fills", headers={"Accept": "text/csv"})

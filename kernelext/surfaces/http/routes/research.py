@@ -1,4 +1,5 @@
-"""Backtests, comparisons and reports."""
+"""Backtests, comparisons and reports (the facade does not audit backtests and reports: the
+route records an ``api.request`` row naming the token)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def backtest(body: BacktestBody, request: Request, caller: Caller = Depends(need
             spec = (api.spec(sleeves=sleeves, **options) if sleeves is not None
                     else api.spec(options.pop("strategy", None), options.pop("instrument", None), **options))
         session_id = api.backtest(spec, like=body.like, bars=body.bars, label=body.label)
+        api.record_audit("api.request", {"method": "POST", "path": "/backtests", "session_id": session_id})
     return json_response(api.backtest_summary(session_id), 201)
 
 
@@ -40,6 +42,8 @@ def report(session: str, format: str = Query("json", pattern="^(json|html)$"),
            caller: Caller = Depends(need("trade"))) -> Response:
     with acting(caller):
         result = api.report(session, notify=())
+        api.record_audit("api.request", {"method": "POST", "path": f"/sessions/{session}/report",
+                                         "session_id": result.session_id, "report": str(result.path)})
     if format == "html" and result.path is not None:
         return HTMLResponse(result.path.read_text(encoding="utf-8"))
     return json_response({"session_id": result.session_id, "path": str(result.path), "metrics": result.metrics,
