@@ -33,7 +33,7 @@ def create_app(config: ApiConfig | None = None, *, root_path: str = "") -> FastA
     app = FastAPI(title="PaperLab API", description=DESCRIPTION, version="1", root_path=root_path)
     app.state.paperlab = ApiState(config, Limits(config))
     errors.install(app)
-    for module in (sessions, frames, research, audit, tokens, ws):
+    for module in (research, frames, sessions, audit, tokens, ws):  # /sessions/{id}/report before /{verb}
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"], summary="Is the API up (no token needed, says nothing else)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -82,9 +83,15 @@ def install(app: FastAPI) -> None:
         message = "path: no such route" if exc.status_code == 404 else str(exc.detail)
         return error_response(exc.status_code, message, getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, (ValueError, KeyError)):
+    @app.middleware("http")
+    async def _unexpected(request: Request, call_next: Any) -> Any:
+        try:
+            return await call_next(request)
+        except (ValueError, KeyError) as exc:  # a message for the person from below the facade
             return error_response(400, one_line(exc))
-        log.exception("api: unexpected error")
-        return error_response(500, f"{one_line(exc)} (unexpected)")
+        except Exception as exc:  # noqa: BLE001  (a bug: one line here, the traceback in a crash log)
+            from kernelext.surfaces.crash import record
+
+            where = record(exc)
+            log.error("api: unexpected error %s (details in %s)", one_line(exc), where)
+            return error_response(500, f"{one_line(exc)} (unexpected; details in the server's crash log)")

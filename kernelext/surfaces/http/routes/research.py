@@ -33,7 +33,7 @@ def backtest(body: BacktestBody, request: Request, caller: Caller = Depends(need
 def compare(sessions: list[str] = Query(..., description="2 or 3 session ids (prefixes, 'latest')"),
             _: Caller = Depends(need("read"))) -> Response:
     result = api.compare(*sessions)
-    return json_response({"columns": result.columns, "table": result.table().to_dicts(),
+    return json_response({"columns": result.columns, "table": result.table.to_dicts(),
                           "assessment": result.assessment})
 
 
