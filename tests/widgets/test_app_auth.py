@@ -96,3 +96,42 @@ def test_a_password_is_generated_and_printed_once_beyond_loopback(capsys: pytest
     out = capsys.readouterr().out
     assert made and len(made) >= 12 and out.count(made) == 1
     assert app_password("0.0.0.0", PASSWORD) == PASSWORD and capsys.readouterr().out == ""
+
+
+def test_over_tls_the_login_cookies_are_secure(paperlab_home: Path, tmp_path: Path) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is missing (makes the test certificate)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    port = free_port()
+    server = serve(port=port, threaded=True, basic_auth=PASSWORD, certfile=str(cert), keyfile=str(key))
+    base = f"https://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                         urllib.request.HTTPCookieProcessor(jar))
+    try:
+        import time
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                opener.open(f"{base}/login", timeout=30).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the TLS app did not come up"
+                time.sleep(0.2)
+        data = urllib.parse.urlencode({"username": "alice", "password": PASSWORD}).encode()
+        opener.open(f"{base}/login", data=data, timeout=30).read()
+        user = next(c for c in jar if c.name == "user")
+        assert user.secure and user.get_nonstandard_attr("SameSite") == "Lax"
+        assert user.has_nonstandard_attr("HttpOnly")
+    finally:
+        server.stop()
