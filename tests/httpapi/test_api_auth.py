@@ -131,3 +131,22 @@ def test_websocket_needs_a_token_and_a_session(api_server: Api) -> None:
     with pytest.raises(InvalidStatus) as bad_after:
         connect(api_server.ws_url("/ws/sessions?after=x"), additional_headers=api_server.auth("read"))
     assert bad_after.value.response.status_code == 400
+
+
+def test_no_auth_on_loopback_acts_as_no_auth_admin_and_says_so(api_home) -> None:  # noqa: ANN001
+    from kernelext.surfaces.http.config import ApiConfig
+    from kernelext.surfaces.http.server import banner
+    from tests.httpapi.conftest import serve
+
+    text = banner("127.0.0.1", 8000, tls=False, no_auth=True, behind_proxy=False, config=ApiConfig(no_auth=True))
+    assert "WARNING: --no-auth" in text and "plk_" not in text
+    server = serve(ApiConfig(no_auth=True))
+    made = next(server)
+    try:
+        with made.client(None) as anon:
+            r = anon.post("/tokens", json={"name": "from-no-auth", "scope": "read"})
+            assert r.status_code == 201
+        rows = [r for r in api.audit().to_dicts() if r["action"] == "token.create" and "from-no-auth" in r["detail"]]
+        assert [r["actor"] for r in rows] == ["no-auth via api"]
+    finally:
+        server.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,6 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kernelext import api
 from kernelext.actor import acting_as
 from kernelext.surfaces.http.errors import ApiError
+
+if TYPE_CHECKING:
+    from kernelext.surfaces.http.app import ApiState
 
 NO_AUTH_NAME = "no-auth"
 BEARER = HTTPBearer(auto_error=False, description="a token from `paperlab token create --name NAME --scope SCOPE`")
@@ -30,9 +34,9 @@ class Caller:
         return api.TOKEN_SCOPES.index(self.scope) >= api.TOKEN_SCOPES.index(scope)
 
 
-def identify(state: object, authorization: str | None) -> Caller:
+def identify(state: ApiState, authorization: str | None) -> Caller:
     """The caller of an ``Authorization`` header value (401 when missing or not a live token)."""
-    if getattr(state, "config").no_auth:
+    if state.config.no_auth:
         return Caller(NO_AUTH_NAME, "admin")
     scheme, _, text = (authorization or "").partition(" ")
     if not text or scheme.lower() != "bearer":
@@ -46,11 +50,11 @@ def identify(state: object, authorization: str | None) -> Caller:
     return Caller(found["name"], found["scope"])
 
 
-def authorize(state: object, caller: Caller, scope: str) -> None:
+def authorize(state: ApiState, caller: Caller, scope: str) -> None:
     """403 unless ``caller`` has ``scope``; then count the request (429 beyond the rate)."""
     if not caller.allows(scope):
         raise ApiError(403, f"scope: this needs a {scope} token; token {caller.name} is {caller.scope}")
-    getattr(state, "limits").request(caller.name)
+    state.limits.request(caller.name)
 
 
 def need(scope: str) -> Callable[..., Caller]:
