@@ -35,6 +35,7 @@ router = APIRouter(tags=["streams"])
 BATCH = 1000
 FAST_S, SLOW_S, FAST_FOR_S = 0.025, 0.5, 1.0  # poll after a hub wake-up / otherwise; how long fast
 ALL_POLL_S = 0.1
+HUB_BUFFER = 64  # the hub's events only wake the stream up (the ledger gives them): keep few
 END_GRACE_S = 1.0  # after a session ended: read on this long for rows committed around the end
 
 
@@ -93,7 +94,7 @@ class Pump:
 
     def notify(self, _event: object) -> None:
         """Called on a node's publishing thread for each hub event: never blocks."""
-        if not self.wake.is_set():
+        if not self.wake.is_set() and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.wake.set)
 
     async def run(self, read: Callable[[], tuple[list[dict[str, Any]], bool]],
@@ -144,7 +145,7 @@ async def session_stream(ws: WebSocket, session: str) -> None:
         return
     await ws.accept()
     pump = Pump(ws)
-    view = await asyncio.to_thread(lambda: api.live_events(session_id, notify=pump.notify))
+    view = await asyncio.to_thread(lambda: api.live_events(session_id, notify=pump.notify, maxlen=HUB_BUFFER))
     cursor = {"events": after, "equity": after_equity}
 
     def read() -> tuple[list[dict[str, Any]], bool]:
