@@ -252,10 +252,12 @@ def build_app(ledger: Ledger | None = None) -> pn.viewable.Viewable:
     return PaperApp(ledger).panel()
 
 
-def check_bind(host: str, password: str | None, *, tls: bool = False, behind_proxy: bool = False) -> None:
-    """Refuse (one-line ``ValueError`` saying how) a non-loopback bind over plain HTTP, and a weak password."""
+def check_bind(host: str, password: str | None, *, tls: bool = False, behind_proxy: bool = False,
+               where: str = PASSWORD_ENV) -> None:
+    """Refuse (one-line ``ValueError`` saying how) a non-loopback bind over plain HTTP, and a weak password
+    (``where`` it came from names the field)."""
     if password is not None:
-        check_password(password)
+        check_password(password, where)
     if host not in LOOPBACK_HOSTS and not (tls or behind_proxy):
         raise ValueError(
             f"refusing to serve PaperLab on {host!r} over plain HTTP (anyone on the network could read the "
@@ -322,7 +324,8 @@ def serve(
     if bool(certfile) != bool(keyfile):
         raise ValueError("certfile: --certfile and --keyfile go together")
     explicit = basic_auth or os.environ.get(PASSWORD_ENV) or None
-    check_bind(host, explicit, tls=bool(certfile), behind_proxy=behind_proxy)
+    check_bind(host, explicit, tls=bool(certfile), behind_proxy=behind_proxy,
+               where="password" if basic_auth else PASSWORD_ENV)
     password = app_password(host, explicit)
     set_default_surface("app")  # controls, deletes and starts from the app are audited as such
     shared = api.open_ledger(ledger)
