@@ -1111,3 +1111,95 @@ def approvals(*, include_revoked: bool = False, ledger: Ledger | None = None) ->
               "revoked_by": pl_.Utf8, "revoked_ts": pl_.Int64}
     df = pl_.DataFrame(rows, schema=schema, orient="row") if rows else pl_.DataFrame(schema=schema)
     return df.with_columns(pl_.from_epoch("approved_ts", time_unit="ns").dt.replace_time_zone("UTC").alias("approved_at"))
+
+
+# -- the HTTP API: bearer tokens and the all-sessions event stream --------------------------------
+# A section of its own (``paperlab token``, ``kernelext.surfaces.http``). A token's secret is
+# returned once by ``create_token`` and only a salted scrypt hash is stored (``ledger/tokens.py``).
+
+__all__ += ["TOKEN_SCOPES", "create_token", "api_tokens", "revoke_token", "check_token", "all_events_after"]
+
+from kernelext.ledger.tokens import SCOPES as TOKEN_SCOPES  # noqa: E402
+
+
+def create_token(name: str, scope: str, *, ledger: Ledger | None = None) -> dict[str, Any]:
+    """A new API token ``{name, scope, id, token}``: ``token`` is the secret, shown this once."""
+    import re
+
+    from kernelext.actor import current
+    from kernelext.errors import Refused
+    from kernelext.ledger import queries
+    from kernelext.ledger.tokens import new_token
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
+        raise SpecError(f"name: 1-64 letters, digits, '_', '.' or '-' (got {name!r})")
+    if scope not in TOKEN_SCOPES:
+        raise SpecError(f"scope: {scope!r} is not a scope; allowed: {', '.join(TOKEN_SCOPES)}")
+    led = _ledger(ledger)
+    if any(t["name"] == name for t in queries.api_tokens(led, live_only=True)):
+        raise Refused(f"name: a token called {name} exists; revoke it first or pick another name")
+    text, token_id, secret = new_token()
+    led.insert_api_token(token_id, name, scope, secret, str(current()))
+    _audit_after("token.create", {"token": name, "scope": scope, "token_id": token_id}, led)
+    return {"name": name, "scope": scope, "id": token_id, "token": text}
+
+
+def api_tokens(*, ledger: Ledger | None = None) -> list[dict[str, Any]]:
+    """Every token (revoked ones too), oldest first: id, name, scope, who made and revoked it, when."""
+    from kernelext.ledger import queries
+
+    return queries.api_tokens(_ledger(ledger))
+
+
+def revoke_token(name: str, *, ledger: Ledger | None = None) -> str:
+    """Revoke the live token called ``name`` (it stops working at once); returns the name."""
+    from kernelext.actor import current
+
+    led = _ledger(ledger)
+    if not led.revoke_api_token(name, str(current())):
+        raise NotFound(f"token: no live token called {name!r}")
+    _audit_after("token.revoke", {"token": name}, led)
+    return name
+
+
+def check_token(text: str, *, ledger: Ledger | None = None) -> dict[str, Any] | None:
+    """The live token ``text`` is (``{id, name, scope}``), or None when it is not one (revoked: at once;
+    a token checked before skips the scrypt hash while its row is unchanged)."""
+    from kernelext.ledger import queries
+    from kernelext.ledger.tokens import secret_matches, split_token
+
+    parts = split_token(text or "")
+    row = queries.api_token(_ledger(ledger), parts[0]) if parts else None
+    if parts is None or row is None or row["revoked_ts"] is not None:
+        return None
+    seen = _hashlib.sha256(text.encode("utf-8")).hexdigest()  # in memory only: skips scrypt next time
+    if _checked_tokens.get(seen) != row["hash"]:
+        if not secret_matches(parts[1], row["salt"], row["hash"]):
+            return None
+        if len(_checked_tokens) > 1000:
+            _checked_tokens.clear()
+        _checked_tokens[seen] = row["hash"]
+    return {k: row[k] for k in ("id", "name", "scope")}
+
+
+import hashlib as _hashlib  # noqa: E402
+
+_checked_tokens: dict[str, str] = {}  # sha256(token) -> the stored hash it was checked against
+
+
+def all_events_after(after_id: int, *, limit: int = 5000,
+                     ledger: Ledger | None = None) -> tuple[list[tuple], int, bool]:
+    """Every session's event rows ``(id, session_id, sleeve, stage, message, ts, extras_json)`` after
+    ``events.id`` ``after_id`` (negative: none yet, from now on) -> (rows, the id to read after next time,
+    full) (``events_after``'s shape)."""
+    from kernelext.ledger import queries
+
+    led = _ledger(ledger)
+    top = queries.max_event_id(led)
+    if after_id < 0:  # from now on
+        return [], top, False
+    if top <= after_id:
+        return [], after_id, False
+    rows = queries.feed_all_events_between(led, after_id, top, limit)
+    full = len(rows) >= limit
+    return rows, (int(rows[-1][0]) if full else top), full

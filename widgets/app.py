@@ -7,7 +7,8 @@ The app process is a runner host: sessions started here run in it, or, with the 
 "Keep running" box ticked, detached in a supervised process of their own. The Paper tab
 shows the session started here or, when none is shown (or the shown one ended),
 the newest running session in the ledger, also one a notebook started. Binding
-to anything but loopback needs a password (Panel's basic auth). The header carries
+to anything but loopback needs TLS (or a TLS proxy) and a password of 12+ characters (generated and
+printed once when none is given); the login is ``widgets.app_auth`` (Panel's basic auth, throttled). The header carries
 the health chip of every venue with a gateway (``widgets.venues``; IB paper's: the ledger's
 latest ``gateway_health`` row, "not checked" when there is none), refreshed on the session poll.
 Everything is read through ``kernelext.api``.
@@ -39,6 +40,7 @@ from widgets.dashboard import SessionDashboard
 from widgets.sessions_view import SessionsView
 from widgets.ui import style
 from widgets.ui.post import Repeat, every
+from widgets.app_auth import PASSWORD_ENV, ThrottledAuthProvider, check_password, generated_password
 from widgets.venues import chip
 
 if TYPE_CHECKING:
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-PASSWORD_ENV = "PAPERLAB_APP_PASSWORD"
 POLL_MS = 1000
 NO_SESSION = "No running session. Start one above, or from a notebook (`kernelext.start(...)`); it shows here."
 
@@ -256,13 +257,28 @@ def build_app(ledger: Ledger | None = None) -> pn.viewable.Viewable:
     return PaperApp(ledger).panel()
 
 
-def check_bind(host: str, basic_auth: str | None) -> None:
-    """Refuse a non-loopback bind without a password (one-line ``ValueError`` saying how)."""
-    if host not in LOOPBACK_HOSTS and not basic_auth:
+def check_bind(host: str, password: str | None, *, tls: bool = False, behind_proxy: bool = False,
+               where: str = PASSWORD_ENV) -> None:
+    """Refuse (one-line ``ValueError`` saying how) a non-loopback bind over plain HTTP, and a weak password
+    (``where`` it came from names the field)."""
+    if password is not None:
+        check_password(password, where)
+    if host not in LOOPBACK_HOSTS and not (tls or behind_proxy):
         raise ValueError(
-            f"refusing to serve PaperLab on {host!r} without a password (anyone who reaches it could "
-            f"control sessions): set {PASSWORD_ENV} or pass --basic-auth, or bind to 127.0.0.1"
+            f"refusing to serve PaperLab on {host!r} over plain HTTP (anyone on the network could read the "
+            f"password): give --certfile and --keyfile, or --behind-proxy when a TLS proxy fronts it, "
+            f"or bind to 127.0.0.1"
         )
+
+
+def app_password(host: str, given: str | None) -> str | None:
+    """The password to serve with: ``given``, else ``$PAPERLAB_APP_PASSWORD``, else (beyond loopback)
+    a generated one, printed here once; None on loopback when none was given (no login)."""
+    password = given or os.environ.get(PASSWORD_ENV) or None
+    if password is None and host not in LOOPBACK_HOSTS:
+        password = generated_password()
+        print(f"PaperLab app password (generated, shown this once): {password}", flush=True)
+    return password
 
 
 def _websocket_origins(host: str, port: int) -> list[str]:
@@ -295,26 +311,39 @@ def serve(
     show: bool = False,
     ledger: Ledger | None = None,
     threaded: bool = False,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    behind_proxy: bool = False,
 ) -> Any:
     """Serve the app with ``pn.serve`` (blocks unless ``threaded``; then returns the server thread).
 
-    ``basic_auth`` (or ``$PAPERLAB_APP_PASSWORD``) turns on Panel's basic auth; it is
-    required for any host other than 127.0.0.1 / localhost / ::1. Sessions started in
-    the app run in this process and are stopped when a blocking ``serve`` returns.
-    Where the ledger has seen a venue's gateway (IB's), a health monitor probes it every 15 minutes.
+    ``basic_auth`` (the password; else ``$PAPERLAB_APP_PASSWORD``; at least 12 characters) turns on
+    the login (``widgets.app_auth``: throttled, audited, hardened cookies). Beyond 127.0.0.1 /
+    localhost / ::1 the app needs TLS (``certfile`` + ``keyfile``) or ``behind_proxy``, and a password
+    (none given: one is generated and printed once). Sessions started in the app run in this process
+    and are stopped when a blocking ``serve`` returns. Where the ledger has seen a venue's gateway
+    (IB's), a health monitor probes it every 15 minutes.
     """
     from kernelext.actor import set_default_surface
 
-    basic_auth = basic_auth or os.environ.get(PASSWORD_ENV) or None
-    check_bind(host, basic_auth)
+    if bool(certfile) != bool(keyfile):
+        raise ValueError("certfile: --certfile and --keyfile go together")
+    explicit = basic_auth or os.environ.get(PASSWORD_ENV) or None
+    check_bind(host, explicit, tls=bool(certfile), behind_proxy=behind_proxy,
+               where="password" if basic_auth else PASSWORD_ENV)
+    password = app_password(host, explicit)
     set_default_surface("app")  # controls, deletes and starts from the app are audited as such
     shared = api.open_ledger(ledger)
     for venue in venues.every():  # a venue in use here: keep the header's health chip current
         venue.watch_health(shared)
-    auth: dict[str, Any] = {}
-    if basic_auth:
-        auth = {"basic_auth": basic_auth,
-                "cookie_secret": os.environ.get("PAPERLAB_COOKIE_SECRET") or secrets.token_hex(32)}
+    options: dict[str, Any] = {}
+    if password:
+        options = {"auth_provider": ThrottledAuthProvider(password),
+                   "cookie_secret": os.environ.get("PAPERLAB_COOKIE_SECRET") or secrets.token_hex(32)}
+    if certfile:
+        options.update(ssl_certfile=certfile, ssl_keyfile=keyfile)
+    if behind_proxy:
+        options["xheaders"] = True  # the proxy's X-Forwarded-Proto: https makes cookies Secure
 
     def page() -> pn.viewable.Viewable:
         pn.extension("tabulator")
@@ -322,7 +351,7 @@ def serve(
 
     server = pn.serve(
         page, port=port, address=host, websocket_origin=_websocket_origins(host, port), show=show,
-        title="PaperLab", verbose=not threaded, threaded=threaded, **auth,
+        title="PaperLab", verbose=not threaded, threaded=threaded, **options,
     )
     if not threaded:
         _stop_local_sessions()
@@ -335,15 +364,19 @@ def _stop_local_sessions() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m widgets.app [--host H] [--port P] [--basic-auth PASSWORD] [--show]``."""
+    """``python -m widgets.app [--host H] [--port P] [--show] [--certfile F --keyfile F] [--behind-proxy]``
+    (the password: ``$PAPERLAB_APP_PASSWORD``, never the command line)."""
     parser = argparse.ArgumentParser(prog="python -m widgets.app", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5006)
-    parser.add_argument("--basic-auth", default=None, help=f"password (default: ${PASSWORD_ENV})")
     parser.add_argument("--show", action="store_true", help="open a browser tab")
+    parser.add_argument("--certfile", default=None)
+    parser.add_argument("--keyfile", default=None)
+    parser.add_argument("--behind-proxy", action="store_true")
     args = parser.parse_args(argv)
     try:
-        serve(args.host, args.port, basic_auth=args.basic_auth, show=args.show)
+        serve(args.host, args.port, show=args.show, certfile=args.certfile, keyfile=args.keyfile,
+              behind_proxy=args.behind_proxy)
     except ValueError as exc:
         parser.exit(2, f"error: {exc}\n")
 

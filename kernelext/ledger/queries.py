@@ -505,3 +505,32 @@ ORDER BY s.started_at DESC
 """,
         (strategy_key, instrument),
     )
+
+
+# -- API tokens (salted hashes; ledger/tokens.py writes them) ------------------------------------
+
+_TOKEN_COLS = "id, name, scope, salt, hash, created_ts, created_by, revoked_ts, revoked_by"
+
+
+def api_token(ledger: Ledger, token_id: str) -> dict[str, Any] | None:
+    """One token row by its public id (salt and hash included, for the check), or None."""
+    rows = ledger.query(f"SELECT {_TOKEN_COLS} FROM api_tokens WHERE id = ?", (token_id,))
+    return dict(zip(_TOKEN_COLS.split(", "), rows[0], strict=True)) if rows else None
+
+
+def api_tokens(ledger: Ledger, *, live_only: bool = False) -> list[dict[str, Any]]:
+    """Every token (or only the unrevoked), oldest first, without salt and hash."""
+    cols = "id, name, scope, created_ts, created_by, revoked_ts, revoked_by"
+    where = " WHERE revoked_ts IS NULL" if live_only else ""
+    rows = ledger.query(f"SELECT {cols} FROM api_tokens{where} ORDER BY created_ts", ())
+    return [dict(zip(cols.split(", "), r, strict=True)) for r in rows]
+
+
+def feed_all_events_between(ledger: Ledger, after_id: int, upto_id: int, limit: int) -> list[tuple]:
+    """id, session_id, sleeve, stage, message, ts, extras_json of every session's non-``equity.*``
+    events with ``after_id < id <= upto_id``, by id (the HTTP API's all-sessions stream)."""
+    return ledger.query(
+        "SELECT id, session_id, sleeve, stage, message, ts, extras_json FROM events WHERE id > ? AND id <= ?"
+        " AND stage NOT GLOB 'equity.*' ORDER BY id LIMIT ?",
+        (after_id, upto_id, limit),
+    )

@@ -3,7 +3,8 @@
 v1 sessions, sleeves, orders, fills, positions, events, equity, commands, audit;
 v2 cached venue instrument lists; v3 the bars each session's strategies saw;
 v4 ``gateway_health`` (IB Gateway transitions); v5 restore columns and ``strategy_state``;
-v6 the audit log made append-only by triggers, and ``approvals`` (live trading's gate 3).
+v6 the audit log made append-only by triggers, and ``approvals`` (live trading's gate 3);
+v7 ``api_tokens`` (the HTTP API's bearer tokens, salted hashes only).
 """
 
 from __future__ import annotations
@@ -113,6 +114,13 @@ MIGRATIONS: list[list[str]] = [
             params_json TEXT, paper_session TEXT NOT NULL, note TEXT NOT NULL, approved_by TEXT NOT NULL,
             approved_ts INTEGER NOT NULL, revoked_by TEXT, revoked_ts INTEGER)""",
         "CREATE INDEX approvals_key ON approvals(strategy_key, instrument)",
+    ],
+    [  # v7: API bearer tokens: a salted scrypt hash of each secret, never the secret (ledger/tokens.py)
+        """CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, scope TEXT NOT NULL, salt TEXT NOT NULL,
+            hash TEXT NOT NULL, created_ts INTEGER NOT NULL, created_by TEXT,
+            revoked_ts INTEGER, revoked_by TEXT)""",
+        "CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens(name) WHERE revoked_ts IS NULL",
     ],
 ]
 

@@ -26,12 +26,13 @@ from kernelext.ledger.commands import Commands
 from kernelext.ledger.routing import insert_rows, route_events
 from kernelext.ledger.sessions import Sessions
 from kernelext.ledger.spool import unspool_orphans
+from kernelext.ledger.tokens import Tokens
 from kernelext.ledger.venue_state import VenueState
 
 log = logging.getLogger(__name__)
 
 
-class Ledger(Sessions, Commands, VenueState, Audit, Approvals):
+class Ledger(Sessions, Commands, VenueState, Audit, Approvals, Tokens):
     """The SQLite ledger. Cheap to construct; one connection per thread, opened lazily."""
 
     def __init__(self, path: Path | str | None = None) -> None:

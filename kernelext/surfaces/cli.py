@@ -1,4 +1,4 @@
-"""The headless runner: ``paperlab paper|sessions|status|<control>|<frame>|logs|backtest|compare|serve|lab``
+"""The headless runner: ``paperlab paper|sessions|status|<control>|<frame>|logs|backtest|compare|serve|lab|api|token``
 (also ``python -m kernelext``).
 
 A thin handler over ``kernelext.api``: it parses words, calls the facade, prints.
@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from kernelext import api, venues
 from kernelext.errors import PaperLabError, SpecError, UsageError, one_line
 from kernelext.spec import SessionSpec
+from kernelext.surfaces.cli_api import add_api_command, cmd_api, cmd_token
 from kernelext.surfaces.cli_audit import add_audit_command, cmd_audit
 from kernelext.surfaces import cli_live
 
@@ -164,9 +165,14 @@ def build_parser() -> OneLineParser:
     for command in venues.commands():  # a venue's own subcommands
         command.configure(sub.add_parser(command.name, help=command.help))
     serve = sub.add_parser("serve", help="serve the PaperLab app (Paper and Sessions tabs)")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback needs --basic-auth)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback: TLS or --behind-proxy, and a password)")
     serve.add_argument("--port", type=int, default=5006)
-    serve.add_argument("--basic-auth", default=None, help="password for Panel's basic auth (or $PAPERLAB_APP_PASSWORD)")
+    serve.add_argument("--basic-auth", default=None, help=argparse.SUPPRESS)  # refused: see cmd_serve
+    serve.add_argument("--password-prompt", action="store_true",
+                       help="ask for the app password (else $PAPERLAB_APP_PASSWORD; none: generated, printed once)")
+    serve.add_argument("--certfile", default=None, help="TLS certificate (PEM)")
+    serve.add_argument("--keyfile", default=None, help="TLS private key (PEM)")
+    serve.add_argument("--behind-proxy", action="store_true", help="a TLS-terminating proxy fronts the app")
     serve.add_argument("--show", action="store_true", help="open a browser")
     lab = sub.add_parser("lab", help="open the notebooks in JupyterLab (the quickstart first); works as root too")
     lab.add_argument("notebook", nargs="?", default=None, help="notebook to open (default notebooks/01_quickstart.ipynb)")
@@ -180,6 +186,7 @@ def build_parser() -> OneLineParser:
     add_report_command(sub)
     add_audit_command(sub)
     cli_live.add_live_commands(sub)
+    add_api_command(sub)
     return parser
 
 
@@ -354,10 +361,19 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
     if not 0 < ns.port < 65536:
         raise SpecError(f"port: expected 1-65535 (got {ns.port})")
+    if ns.basic_auth is not None:
+        raise UsageError("basic_auth: a password on the command line is seen by every local user (ps); set "
+                         "PAPERLAB_APP_PASSWORD (12+ characters) or use --password-prompt")
     serve = views.get("app")
     if serve is None:
         raise UsageError("serve: the app needs the widgets package (install paperlab with its UI)")
-    serve(ns.host, ns.port, basic_auth=ns.basic_auth, show=ns.show)
+    password = None
+    if ns.password_prompt:
+        import getpass
+
+        password = getpass.getpass("PaperLab app password (12+ characters): ") or None
+    serve(ns.host, ns.port, basic_auth=password, show=ns.show, certfile=ns.certfile, keyfile=ns.keyfile,
+          behind_proxy=ns.behind_proxy)
     return 0
 
 
@@ -511,7 +527,8 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
 
 COMMANDS.update(cli_live.COMMANDS)
-COMMANDS.update({"audit": cmd_audit, "status": cmd_status, "report": cmd_report, "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
+COMMANDS.update({"audit": cmd_audit, "api": cmd_api, "token": cmd_token, "status": cmd_status, "report": cmd_report,
+                 "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
                  **dict.fromkeys(EXPORT_FRAMES, cmd_frame)})
 
 

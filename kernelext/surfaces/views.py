@@ -10,7 +10,8 @@ Kinds and what a factory takes:
 - ``status_card``: ``(runner)`` -> a displayable live status card of a session started here
 - ``dashboard``: ``(session_id)`` -> a displayable dashboard of any session
 - ``compare``: ``(*session_ids)`` -> a displayable comparison
-- ``app``: ``(host, port, basic_auth=..., show=...)`` serves the standalone app (blocks)
+- ``app``: ``(host, port, basic_auth=..., show=..., certfile=..., keyfile=..., behind_proxy=...)`` serves the
+  standalone app (blocks; ``basic_auth`` is the password, never from the command line)
 - ``lab``: unused by kernelext; free for UI packages
 """
 

@@ -53,15 +53,22 @@ def fetch(url: str, timeout: float = 30.0) -> tuple[str, str]:
             time.sleep(0.1)
 
 
-def test_public_bind_needs_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_public_bind_needs_tls_and_a_strong_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PAPERLAB_APP_PASSWORD", raising=False)
-    with pytest.raises(ValueError, match="PAPERLAB_APP_PASSWORD") as err:
+    with pytest.raises(ValueError, match="over plain HTTP") as err:
         serve(host="0.0.0.0")
     text = str(err.value)
-    assert "\n" not in text and "--basic-auth" in text and "0.0.0.0" in text
+    assert "\n" not in text and "--certfile" in text and "--behind-proxy" in text and "0.0.0.0" in text
     for host in ("127.0.0.1", "localhost", "::1"):
         check_bind(host, None)
-    check_bind("0.0.0.0", "s3cret")
+    check_bind("0.0.0.0", "a strong pass phrase", behind_proxy=True)
+    check_bind("0.0.0.0", None, tls=True)  # none given: serve generates one
+    for weak in ("a", " ", "s3cret", "elevenchars"):
+        with pytest.raises(ValueError, match=r"^PAPERLAB_APP_PASSWORD: the app password needs at least 12"):
+            check_bind("127.0.0.1", weak)
+    monkeypatch.setenv("PAPERLAB_APP_PASSWORD", "short")
+    with pytest.raises(ValueError, match="at least 12 characters"):
+        serve(port=free_port(), threaded=True)
 
 
 def test_served_app_page(paperlab_home: Path) -> None:
@@ -83,7 +90,7 @@ def test_served_app_page(paperlab_home: Path) -> None:
 
 def test_basic_auth_asks_for_a_login(paperlab_home: Path) -> None:
     port = free_port()
-    server = serve(port=port, threaded=True, basic_auth="s3cret")
+    server = serve(port=port, threaded=True, basic_auth="correct horse battery")
     try:
         url, body = fetch(f"http://127.0.0.1:{port}/")
         assert "/login" in url and 'type="password"' in body.replace("'", '"')

@@ -1,0 +1,1 @@
+"""One router per resource: sessions, frames, research (backtests, compare, reports), audit, tokens."""
