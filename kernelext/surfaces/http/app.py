@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from kernelext.surfaces.http import errors, ws
 from kernelext.surfaces.http.config import ApiConfig
 from kernelext.surfaces.http.limits import Limits
-from kernelext.surfaces.http.routes import audit, frames, research, sessions, tokens
+from kernelext.surfaces.http.routes import approvals, audit, frames, research, sessions, tokens
 
 DESCRIPTION = (
     "PaperLab's automation API: every call is `kernelext.api`. Authenticate with "
@@ -33,7 +33,7 @@ def create_app(config: ApiConfig | None = None, *, root_path: str = "") -> FastA
     app = FastAPI(title="PaperLab API", description=DESCRIPTION, version="1", root_path=root_path)
     app.state.paperlab = ApiState(config, Limits(config))
     errors.install(app)
-    for module in (research, frames, sessions, audit, tokens, ws):  # /sessions/{id}/report before /{verb}
+    for module in (research, frames, sessions, audit, approvals, tokens, ws):  # /sessions/{id}/report before /{verb}
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"], summary="Is the API up (no token needed, says nothing else)")

@@ -38,6 +38,29 @@ class StartBody(SpecBody):
 
     detach: bool = Field(False, description="run in a supervised process of its own")
     require_backtest: bool = Field(False, description="refuse unless a backtest of the same spec traded")
+    i_understand: str | None = Field(None, description="a live (REAL MONEY) start: the live account id, typed")
+
+
+class ApprovalBody(BaseModel):
+    """A live approval (``paperlab approve-live``): strategy, instrument, optional exact params, why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = Field(examples=["ibs_reversion"])
+    instrument: str = Field(examples=["QQQ.NASDAQ"])
+    params: dict[str, Any] | None = None
+    note: str = Field(examples=["four weeks of paper within the backtest's drawdown"])
+    paper_session: str | None = Field(None, description="the paper session that traded (default the newest)")
+
+
+class RevokeBody(BaseModel):
+    """Revoke the live approvals of a strategy on an instrument (``params``: only that one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str
+    instrument: str
+    params: dict[str, Any] | None = None
 
 
 class BacktestBody(SpecBody):

@@ -52,14 +52,15 @@ def start(body: StartBody, request: Request, caller: Caller = Depends(need("trad
     spec = _spec(body)  # bad input is 400 before anything counts against the limits
     state.limits.start(caller.name)
     with state.limits.ceiling(caller.name) as started, acting(caller):
-        found = api.start_spec(spec, require_backtest=body.require_backtest, detach=body.detach)
+        found = api.start_spec(spec, require_backtest=body.require_backtest, detach=body.detach,
+                               i_understand=body.i_understand)
         session_id = found if isinstance(found, str) else found.session_id
         started.append(session_id)
     return json_response({"session_id": session_id, "detached": body.detach}, 201)
 
 
 def _spec(body: StartBody) -> Any:
-    options = body.options("detach", "require_backtest")
+    options = body.options("detach", "require_backtest", "i_understand")
     if body.sleeves is not None:
         return api.spec(sleeves=options.pop("sleeves"), **options)
     if not body.strategy:
