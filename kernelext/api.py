@@ -724,11 +724,12 @@ def detached_ids(*, ledger: Ledger | None = None) -> set[str]:
     return {row["id"] for row in rows}
 
 
-def supervise() -> int:
-    """Run the supervisor in the foreground until SIGTERM/SIGINT (``paperlab supervise``)."""
+def supervise(cluster: str | None = None) -> int:
+    """Run the supervisor in the foreground until SIGTERM/SIGINT (``paperlab supervise``); ``cluster``
+    (``auto`` or a Ray address; default ``$PAPERLAB_CLUSTER``) places the sessions on a Ray cluster."""
     from kernelext.supervisor.daemon import serve
 
-    return serve()
+    return serve(cluster)
 
 
 def supervisor_pid() -> int | None:

@@ -55,6 +55,7 @@ STAGES: frozenset[str] = frozenset(
         "session.error",
         "session.relaunched",
         "session.restored",
+        "session.placed",
         "bar.received",
         "signal.emitted",
         "order.submitted",

@@ -30,6 +30,7 @@ from kernelext.ledger import Ledger, pid_alive, queries
 from kernelext.supervisor import files
 from kernelext.supervisor.duties import Duties
 from kernelext.supervisor.policy import DIED_STATUSES, HOUR_S, RelaunchPolicy, should_relaunch
+from kernelext.supervisor.cluster import DEAD
 from kernelext.supervisor.request import LAUNCH
 
 log = logging.getLogger("paperlab.supervisor")
@@ -57,6 +58,8 @@ class Watched:
     def exit_cause(self) -> str:
         if self.proc is not None and self.proc.returncode is not None:
             code = self.proc.returncode
+            if code == DEAD:
+                return f"process {self.pid} is gone with its cluster node or actor"
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             return f"process {self.pid} ended ({how})"
         return f"process {self.pid} is gone"
@@ -65,8 +68,11 @@ class Watched:
 class Supervisor:
     """Launch, watch, relaunch and adopt detached sessions of one ledger."""
 
-    def __init__(self, ledger: Ledger | None = None, policy: RelaunchPolicy | None = None) -> None:
+    def __init__(self, ledger: Ledger | None = None, policy: RelaunchPolicy | None = None,
+                 launcher: Any = None) -> None:
+        """``launcher``: a ``cluster.RayLauncher`` places sessions on a Ray cluster (None: processes here)."""
         self.ledger = ledger or Ledger()
+        self.launcher = launcher
         self.policy = policy or RelaunchPolicy()
         self.watched: dict[str, Watched] = {}
         self.host = socket.gethostname()
@@ -109,15 +115,28 @@ class Supervisor:
     def adopt(self) -> None:
         """Take over the detached sessions of this host: watch the running, relaunch the gone."""
         for row in queries.detached_sessions(self.ledger, LAUNCH, DIED_STATUSES):
+            sid, pid = row["id"], row.get("pid")
+            if self.launcher is not None:  # on a cluster: its actor says whether it still runs, any host
+                self._adopt_placed(sid, row)
+                continue
             if row.get("host") not in (None, self.host):
                 continue
-            sid, pid = row["id"], row.get("pid")
             w = Watched(sid, pid=pid, attempts=self._recent(sid, 10 * 365 * 24 * HOUR_S))
             self.watched[sid] = w
             if row["status"] != "crashed" and pid is not None and pid_alive(pid):
                 log.info("adopted %s (pid %d)", sid, pid)
             else:
                 w.cause = f"process {pid} was gone when the supervisor started"
+
+    def _adopt_placed(self, session_id: str, row: dict[str, Any]) -> None:
+        w = Watched(session_id, pid=row.get("pid"), attempts=self._recent(session_id, 10 * 365 * 24 * HOUR_S))
+        self.watched[session_id] = w
+        found = self.launcher.adopt(session_id)
+        if found is not None and row["status"] != "crashed" and found.poll() is None:
+            w.proc, w.pid = found, found.pid
+            log.info("adopted %s (pid %d on node %s)", session_id, found.pid, found.node[:8])
+        else:
+            w.cause = "its process was gone when the supervisor started"
 
     def _recent(self, session_id: str, window_s: float = HOUR_S) -> int:
         since = now_ns() - int(window_s * 1e9)
@@ -167,6 +186,15 @@ class Supervisor:
         """Start the session's process (the row has no pid until the process claims it);
         ``restore``: a resumed session (a relaunch, attempt > 0, always restores)."""
         self.ledger.claim_session(w.session_id, pid=None)
+        if self.launcher is not None:  # a Ray actor on the node Ray picks starts it
+            w.proc = self.launcher.launch(w.session_id, w.attempts, restore)
+            w.pid = w.proc.pid
+            self.ledger.write_events([Event(
+                w.session_id, None, "session.placed", f"placed on node {w.proc.node[:8]} ({w.proc.host}), pid {w.pid}",
+                now_ns(), {"node": w.proc.node, "host": w.proc.host, "pid": w.pid, "attempt": w.attempts},
+            )])
+            log.info("placed %s on node %s (pid %d, attempt %d)", w.session_id, w.proc.node[:8], w.pid, w.attempts)
+            return
         out = open(files.log_path(f"session-{w.session_id}"), "ab")  # noqa: SIM115  (the child keeps it)
         with out:
             w.proc = subprocess.Popen(
@@ -178,9 +206,14 @@ class Supervisor:
         log.info("launched %s (pid %d, attempt %d)", w.session_id, w.pid, w.attempts)
 
 
-def serve() -> int:
-    """``paperlab supervise``: run in the foreground until SIGTERM/SIGINT (0), or 0 at once when
-    another supervisor already runs for this ``PAPERLAB_HOME`` (it is said on stderr)."""
+def serve(cluster: str | None = None) -> int:
+    """``paperlab supervise [--ray auto|ADDRESS]``: run in the foreground until SIGTERM/SIGINT (0), or 0
+    at once when another supervisor already runs for this ``PAPERLAB_HOME`` (it is said on stderr).
+    ``cluster`` (or ``PAPERLAB_CLUSTER``): place sessions on that Ray cluster."""
+    from kernelext.supervisor.cluster import CLUSTER_ENV, RayLauncher
+
+    cluster = cluster or os.environ.get(CLUSTER_ENV) or None
+    launcher = RayLauncher(cluster) if cluster else None  # joins the cluster before taking the lock
     lock = files.acquire()
     if lock is None:
         print(f"supervisor: already running (pid {files.running_pid()})", file=sys.stderr)
@@ -190,7 +223,7 @@ def serve() -> int:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
-        Supervisor().run()
+        Supervisor(launcher=launcher).run()
     finally:
         lock.close()
     return 0

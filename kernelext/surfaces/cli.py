@@ -228,6 +228,8 @@ def add_supervisor_commands(sub: Any) -> None:
     """``paperlab supervise [--stop]``."""
     sup = sub.add_parser("supervise", help="run the supervisor of detached sessions in the foreground")
     sup.add_argument("--stop", action="store_true", help="stop the running supervisor (sessions keep running)")
+    sup.add_argument("--ray", default=None, metavar="auto|ADDRESS",
+                     help="place detached sessions on a Ray cluster (default $PAPERLAB_CLUSTER; none: this machine)")
 
 
 def cmd_paper_detached(ns: argparse.Namespace, spec: SessionSpec) -> int:
@@ -252,7 +254,7 @@ def cmd_paper_detached(ns: argparse.Namespace, spec: SessionSpec) -> int:
 
 def cmd_supervise(ns: argparse.Namespace) -> int:
     if not ns.stop:
-        return api.supervise()
+        return api.supervise(cluster=ns.ray)
     pid = api.stop_supervisor()
     print("supervisor: none running" if pid is None else f"supervisor {pid} stopped; sessions keep running")
     return 0
