@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
 import signal
 import socket
 import subprocess
@@ -94,8 +96,15 @@ def test_six_sessions_over_two_nodes_relaunch_and_kill_all(cluster: str, monkeyp
         assert restored, "the relaunch restores the session from the ledger"
         assert len(_events(ledger, victim, "session.placed")) == 2
 
+        t0_ns, t0 = time.time_ns(), time.perf_counter()
         killed = api.kill_all(timeout=120)
+        stopped_ms = 1e3 * (time.perf_counter() - t0)
         assert sorted(killed) == sorted(ids)
+        received = [1e-6 * (ev_ts - t0_ns) for s in ids
+                    for (ev_ts,) in ledger.query("SELECT MIN(ts) FROM events WHERE session_id = ? AND stage = 'control.kill'"
+                                                 " AND ts >= ?", (s, t0_ns))]
+        print(f"\nFIGURE cluster_kill_all sessions={SESSIONS} nodes=2 kill_received_ms p50={statistics.median(received):.0f}"
+              f" max={max(received):.0f} (goal 250 + network) all_stopped_ms={stopped_ms:.0f} (goal 1000 + network)")
         assert {ledger.session(s)["status"] for s in ids} == {"stopped"}
     finally:
         api.stop_supervisor()
