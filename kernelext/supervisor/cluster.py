@@ -11,7 +11,8 @@ claims its row and takes controls from the shared ledger as anywhere. A session 
 policy (a fresh actor, wherever Ray places it), restored from the ledger.
 
 Resource requests per session come from measurement (``tests/bench/test_bench_capacity.py``):
-``PAPERLAB_SESSION_CPUS`` (default 0.25) and ``PAPERLAB_SESSION_MEMORY_MB`` (default 600).
+``PAPERLAB_SESSION_CPUS`` (default 0.05) and ``PAPERLAB_SESSION_MEMORY_MB`` (default 400): a session
+process holds ~355 MB and uses ~0.01 core replaying a bar a second; a live feed with book depth costs more.
 
 A cluster on one machine's loopback (the tests) needs Ray to keep 127.0.0.1 as the node address:
 ``loopback_env()`` and ``python -m kernelext.supervisor.cluster start ...`` (a ``ray start`` that
@@ -50,8 +51,8 @@ def _requests() -> dict[str, Any]:
     from kernelext.errors import SpecError
 
     try:
-        cpus = float(os.environ.get(CPUS_ENV, "") or 0.25)
-        memory_mb = float(os.environ.get(MEMORY_ENV, "") or 600)
+        cpus = float(os.environ.get(CPUS_ENV, "") or 0.05)
+        memory_mb = float(os.environ.get(MEMORY_ENV, "") or 400)
     except ValueError:
         raise SpecError(f"{CPUS_ENV} / {MEMORY_ENV}: expected numbers (CPUs per session, MB per session)") from None
     if not (0 < cpus <= 64 and 50 <= memory_mb <= 65536):
