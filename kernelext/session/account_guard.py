@@ -154,6 +154,7 @@ class BarNotionalGate:
         self.risk = kernel.risk_engine
         self.forward = kernel.risk_engine.execute
         self.msgbus = kernel.msgbus
+        self._bar_types: dict[Any, list[Any]] = {}
 
     def install(self) -> BarNotionalGate:
         """Take the RiskEngine's ``execute`` endpoint; commands that pass go on to it."""
@@ -178,7 +179,10 @@ class BarNotionalGate:
         cap = self.risk.max_notional_per_order(iid)
         if not cap or self.cache.quote_tick(iid) is not None or self.cache.trade_tick(iid) is not None:
             return None
-        closes = [bar for bt in self.cache.bar_types(instrument_id=iid) if (bar := self.cache.bar(bt)) is not None]
+        types = self._bar_types.get(iid)
+        if not types:  # the instrument's bar types, looked up until it has some (then kept)
+            types = self._bar_types[iid] = self.cache.bar_types(instrument_id=iid)
+        closes = [bar for bt in types if (bar := self.cache.bar(bt)) is not None]
         instrument = self.cache.instrument(iid)
         if not closes or instrument is None:
             return None
