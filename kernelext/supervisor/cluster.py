@@ -32,7 +32,15 @@ CPUS_ENV, MEMORY_ENV = "PAPERLAB_SESSION_CPUS", "PAPERLAB_SESSION_MEMORY_MB"
 NAMESPACE = "paperlab"
 POLL_TIMEOUT_S = 5.0
 DEAD = -1000  # the returncode given to a session whose actor (or node) is gone
-_PASSED_ENV = ("PAPERLAB_HOME", "PAPERLAB_LEDGER_URL", "PAPERLAB_KRAKEN_HTTP", "PAPERLAB_KRAKEN_WS")
+_SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY")
+
+
+def passed_env() -> dict[str, str]:
+    """The ``PAPERLAB_*`` settings a session process needs on another node (ledger, home, venue
+    endpoints), never a secret: Ray keeps actor arguments in its cluster store. Credentials are read on
+    each node (its environment or its venue's ``.env``)."""
+    return {k: v for k, v in os.environ.items()
+            if k.startswith("PAPERLAB_") and not any(word in k for word in _SECRET_WORDS)}
 _LOOPBACK = ("127.0.0.1", "localhost")
 
 
@@ -161,7 +169,7 @@ class RayLauncher:
             _release(ray.get_actor(name, namespace=NAMESPACE))
         except ValueError:
             pass
-        env = {k: v for k in _PASSED_ENV if (v := os.environ.get(k))}
+        env = passed_env()
         actor = self.remote.options(
             name=name, namespace=NAMESPACE, lifetime="detached", scheduling_strategy="SPREAD", max_restarts=0,
             **self.requests,
