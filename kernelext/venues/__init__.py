@@ -14,6 +14,7 @@ from kernelext.venues.base import Badge, Choice, Command, Venue
 
 _PACKAGES: dict[str, str] = {
     "sandbox": "kernelext.venues.sandbox",
+    "binance-testnet": "kernelext.venues.binance",  # before ib-paper: its symbology (X.BINANCE) is the stricter
     "ib-paper": "kernelext.venues.ib",
 }
 DEFAULT = "sandbox"
