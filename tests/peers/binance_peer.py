@@ -354,6 +354,17 @@ class BinancePeer:
         self._send_balances(order.symbol)
         return {**order.as_rest(), "origClientOrderId": order.client_order_id, "transactTime": now_ms()}
 
+    def _delete_openOrders(self, args: dict[str, str]) -> list[dict[str, Any]]:
+        symbol = args.get("symbol", "")
+        self.exchange.market(symbol)
+        canceled = [self.exchange.cancel(symbol, o.order_id, None, now_ms())
+                    for o in self.exchange.working() if o.symbol == symbol]
+        for order in canceled:
+            self._report(order, "CANCELED")
+        if canceled:
+            self._send_balances(symbol)
+        return [{**o.as_rest(), "origClientOrderId": o.client_order_id} for o in canceled]
+
     def _get_order(self, args: dict[str, str]) -> dict[str, Any]:
         order = self.exchange.find(args.get("symbol", ""), _int(args.get("orderId")), args.get("origClientOrderId"))
         if order is None:
