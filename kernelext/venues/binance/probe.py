@@ -38,7 +38,7 @@ class OpenOrder:
 
 
 @dataclass(frozen=True)
-class TestnetAccount(AccountSnapshot):
+class AccountAtRest(AccountSnapshot):
     """A probe that read the account: balances as holdings (asset, amount) and open orders."""
 
     open_orders: tuple[OpenOrder, ...] = ()
@@ -75,7 +75,7 @@ def _signed_get(path: str, keys: Keys, timeout: float, **params: Any) -> Any:
         raise _Refused(DOWN, f"venue: the Binance testnet is not reachable at {http} ({scrub(str(reason), keys)})") from None
 
 
-def read_account(keys: Keys, timeout: float) -> TestnetAccount:
+def read_account(keys: Keys, timeout: float) -> AccountAtRest:
     """Balances and open orders (``_Refused`` with the reason otherwise)."""
     account = _signed_get("/api/v3/account", keys, timeout)
     orders = _signed_get("/api/v3/openOrders", keys, timeout)
@@ -86,11 +86,11 @@ def read_account(keys: Keys, timeout: float) -> TestnetAccount:
                      for b in balances if b["asset"] != QUOTE)
     open_orders = tuple(OpenOrder(o["symbol"] + SUFFIX, o["side"], o["type"], float(o["price"]), float(o["origQty"]),
                                   float(o["executedQty"])) for o in orders)
-    return TestnetAccount(account_id=keys.masked, equity=cash, cash=cash, buying_power=free, exposure=0.0,
+    return AccountAtRest(account_id=keys.masked, equity=cash, cash=cash, buying_power=free, exposure=0.0,
                           holdings=holdings, is_paper=True, currency=QUOTE, open_orders=open_orders)
 
 
-def probe_account(timeout: float = 5.0, keys: Keys | None = None) -> TestnetAccount | ProbeFailure:
+def probe_account(timeout: float = 5.0, keys: Keys | None = None) -> AccountAtRest | ProbeFailure:
     """The account at rest, or a ``ProbeFailure`` whose state is no keys / keys rejected / testnet down."""
     keys = keys or load_keys()
     if keys is None:
