@@ -14,7 +14,8 @@ from kernelext.venues.base import Badge, Choice, Command, Venue
 
 _PACKAGES: dict[str, str] = {
     "sandbox": "kernelext.venues.sandbox",
-    "binance-testnet": "kernelext.venues.binance",  # before ib-paper: its symbology (X.BINANCE) is the stricter
+    "binance-testnet": "kernelext.venues.binance",  # before ib-paper: X.BINANCE is Binance's, not IB's
+    "binance-sim": "kernelext.venues.binance.sim",
     "ib-paper": "kernelext.venues.ib",
 }
 DEFAULT = "sandbox"

@@ -12,6 +12,9 @@ TESTNET_FEED, SIM_FEED = "testnet", "binance"  # spec feeds: the testnet, Binanc
 KEYS_URL = "https://testnet.binance.vision"
 QUOTE = "USDT"  # the spot testnet's funding asset
 TAKER_FEE, MAKER_FEE = "0.001", "0.001"  # Binance spot's standard (VIP 0) schedule, 0.1% each
+REPLAY = "replay"  # the sandbox's offline feed: binance-sim falls back to it, and its REPLAY badge shows
+SIMULATED = ("SIMULATED: Binance public market data, local sandbox fills at Binance's quotes and trades "
+             "(fees 0.1% as Binance's standard schedule); no order reaches Binance")
 
 # Where the clients connect: Binance's own addresses unless these point elsewhere (the tests' peer).
 TESTNET_HTTP = "https://testnet.binance.vision"

@@ -9,7 +9,12 @@ from typing import Any
 from nautilus_trader.adapters.binance.data import BinanceCommonDataClient
 from nautilus_trader.adapters.binance.execution import BinanceCommonExecutionClient
 
+from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
+
 from kernelext.venues.base import FeedReport, VenueSession
+from kernelext.venues.binance.constants import BINANCE
+from kernelext.venues.sandbox.routing import route_bars_to_sandbox
+from kernelext.venues.sandbox.session import SandboxSession
 
 
 class BinanceSession(VenueSession):
@@ -51,3 +56,15 @@ def _connected(stream: Any) -> bool:
     """The WebSocket API socket is up and logged on."""
     client = stream._client
     return bool(client is not None and client.is_active() and stream.is_authenticated)
+
+
+class SimSession(SandboxSession):
+    """binance-sim: the sandbox's hooks, with the replay's bars routed to the sandbox on BINANCE."""
+
+    def add_client(self, client: Any) -> None:
+        if isinstance(client, SandboxExecutionClient):
+            self.sandbox = client
+            if self.route_bars:
+                route_bars_to_sandbox(client._msgbus, client, BINANCE)
+        else:
+            super().add_client(client)

@@ -40,3 +40,14 @@ def suggest(text: str) -> str:
     quote = "USDT" if quote == "USD" else quote
     base = base.split(".")[0].replace("XBT", "BTC")
     return f"{base}{quote}{SUFFIX}"
+
+
+def replay_pair(instrument: str) -> str | None:
+    """The replay pair whose generated path ``instrument`` replays offline (``BTCUSDT.BINANCE`` ->
+    ``BTC/USD``: a USD stablecoin replays USD), or None."""
+    from kernelext.venues.sandbox.instruments import PAIRS
+
+    quote = quote_of(instrument)
+    base = symbol_of(instrument)[: -len(quote)]
+    pair = f"{base}/{'USD' if quote in ('USDT', 'USDC', 'FDUSD') else quote}"
+    return pair if pair in PAIRS else None
