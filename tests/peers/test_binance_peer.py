@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import msgspec
 import pytest
+import tornado.httpclient
 import tornado.websocket
 from nautilus_trader.adapters.binance.common.schemas.account import BinanceOrder, BinanceUserTrade
 from nautilus_trader.adapters.binance.common.schemas.market import BinanceQuoteMsg
@@ -119,7 +120,7 @@ def test_user_stream_events_and_market_streams_decode_and_drop(peer: BinancePeer
             while await conn.read_message() is not None:  # frames sent before the reset, then the end
                 buffered += 1
                 assert buffered < 500
-        with pytest.raises(tornado.websocket.WebSocketError):
+        with pytest.raises(tornado.httpclient.HTTPClientError, match="503"):
             await tornado.websocket.websocket_connect(peer.ws_api_url)
 
     asyncio.run(run())
