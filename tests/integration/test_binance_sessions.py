@@ -218,3 +218,19 @@ def test_a_dropped_connection_reconnects_and_reconciles_nothing_doubled(peer: Bi
         runner.stop()
     _assert_fills_are_the_peers_trades(runner, peer)
     assert runner.status().fills == 2
+
+
+def test_backtest_like_a_testnet_session_uses_binances_fees(peer: BinancePeer) -> None:
+    """``backtest --like`` re-runs the session's bars on BINANCE with Binance's 0.1% schedule; compare works."""
+    runner = SessionRunner(_spec("ema_cross", {"fast": 1, "slow": 2, "warmup_bars": 0, "trade_notional": 1000})).start()
+    try:
+        _wait(lambda: runner.status().fills >= 3 and runner.status().bars >= 12, 60, "a few trades and bars")
+    finally:
+        runner.stop()
+    backtest_id = kernelext.backtest(like=runner.session_id)
+    bt = frames.fills(backtest_id)
+    assert bt.height > 0 and set(bt["fee_currency"]) == {"USDT"}
+    assert bt["instrument"].unique().to_list() == [INSTRUMENT]
+    for row in bt.iter_rows(named=True):
+        assert row["fee"] == pytest.approx(row["price"] * row["qty"] * 0.001, rel=1e-3)
+    assert kernelext.compare(backtest_id, runner.session_id).assessment
