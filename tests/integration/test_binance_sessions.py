@@ -209,6 +209,8 @@ def test_a_dropped_connection_reconnects_and_reconciles_nothing_doubled(peer: Bi
         _wait(lambda: runner.status().fills >= 2, 40, "the reconciled fill")
         _wait(lambda: peer.user_streams == 1 and peer.reconnects >= 1, 20, "the user data stream back")
         _wait(lambda: "feed.reconnected" in _stages(runner), 20, "feed.reconnected")
+        stages = _stages(runner)
+        assert "feed.stale" in stages and stages.index("feed.stale") < stages.index("feed.reconnected")
         _wait(lambda: any(o["status"] == "NEW" and o["side"] == "BUY" and o["orderId"] > 4_000_003
                           for o in peer.orders()), 20, "the grid re-placing a buy after the fill")
         bars = runner.status().bars

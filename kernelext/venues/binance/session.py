@@ -1,5 +1,5 @@
-"""A Binance session's hooks: the market data client it watches (stale / reconnected) and a
-cold start for second bars (Binance serves 1s klines, but the internal bars are built from trades)."""
+"""A Binance session's hooks: the clients it keeps and the user data stream it watches (stale /
+reconnected). Warm-up history comes from Binance's klines (spot serves 1s bars too)."""
 
 from __future__ import annotations
 
@@ -29,33 +29,35 @@ class BinanceSession(VenueSession):
         elif isinstance(client, BinanceCommonExecutionClient):
             self.exec_client = client
 
-    def configure_strategy(self, strategy: Any) -> None:
-        """Bars are built in the node from trades: no history to warm up on."""
-        if hasattr(strategy, "history_available"):
-            strategy.history_available = False
-
-    async def watch(self, report: FeedReport, interval_s: float = 0.25) -> None:
-        """The user data stream (orders' events) went down or came back; Nautilus reconnects,
-        logs on again, resubscribes and reconciles by itself: this only reports it."""
+    async def watch(self, report: FeedReport, interval_s: float = 0.1) -> None:
+        """The user data stream (orders' events) went down or came back. Nautilus reconnects,
+        logs on again, resubscribes and reconciles (mass status) by itself; its reconciliation
+        hook is wrapped to say so once it is done, and the socket is polled for going down."""
         if self.exec_client is None:
             return
         stream = self.exec_client._ws_client
+        reconcile = stream._on_resubscribe
+
+        async def reconciled() -> None:
+            if reconcile is not None:
+                await reconcile()
+            report("feed.reconnected", "Binance user data stream back; orders and balances reconciled", False)
+
+        stream._on_resubscribe = reconciled  # read at each resubscribe (not bound at connect)
         up = _connected(stream)
         while True:
             await asyncio.sleep(interval_s)
             now = _connected(stream)
-            if now != up:
-                up = now
-                if now:
-                    report("feed.reconnected", "Binance user data stream back; orders and balances reconciled", False)
-                else:
-                    report("feed.stale", "Binance connection lost; reconnecting", True)
+            if up and not now:
+                report("feed.stale", "Binance connection lost; reconnecting", True)
+            up = now
 
 
 def _connected(stream: Any) -> bool:
-    """The WebSocket API socket is up and logged on."""
+    """The WebSocket API socket is up (not reconnecting: Nautilus's client stays "active" then) and logged on."""
     client = stream._client
-    return bool(client is not None and client.is_active() and stream.is_authenticated)
+    return bool(client is not None and client.is_active() and not client.is_reconnecting()
+                and stream.is_authenticated)
 
 
 class SimSession(SandboxSession):
