@@ -116,3 +116,15 @@ def test_the_account_at_rest_and_why_there_is_nothing(peer: BinancePeer, monkeyp
     assert isinstance(nothing, ProbeFailure) and nothing.state == "no keys"
     (tmp_path / ".env").write_text(f"BINANCE_TESTNET_API_KEY={KEY}\nexport BINANCE_TESTNET_API_SECRET='{SECRET}'\n")
     assert load_keys() == Keys(KEY, SECRET), "a .env in the working directory"
+
+
+def test_paperlab_binance_status_reads_the_account_or_says_why_not(peer: BinancePeer, tmp_path: Path) -> None:
+    env = _env(tmp_path / "home", (peer.http_url, peer.ws_url, peer.ws_api_url))
+    seen = _cli(env, tmp_path, "binance", "status")
+    assert seen.returncode == 0, seen.stderr
+    assert "testnet account (key kEyZ…): 10,000.00 USDT" in seen.stdout and "open orders: 0" in seen.stdout
+    assert KEY not in seen.stdout + seen.stderr and SECRET not in seen.stdout + seen.stderr
+    assert peer.requests == ["GET account", "GET openOrders"], "read-only"
+    none = _cli(_env(tmp_path / "home", (peer.http_url, peer.ws_url, peer.ws_api_url), keys=False), tmp_path,
+                "binance", "status")
+    assert none.returncode == 1 and none.stderr.count("\n") == 1 and "testnet.binance.vision" in none.stderr

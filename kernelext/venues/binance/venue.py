@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from kernelext import venues
 from kernelext.spec import SessionSpec, Sleeve, SpecError
-from kernelext.venues.base import BacktestSetup, Badge, BarData, Choice, Prepared, Venue, VenueFields, VenuePlan
+from kernelext.venues.base import (
+    BacktestSetup, Badge, BarData, Choice, Command, Prepared, Venue, VenueFields, VenuePlan,
+)
 from kernelext.venues.binance import symbology
 from kernelext.venues.binance.constants import QUOTE, SIM_VENUE, TESTNET_FEED, TESTNET_VENUE
 
@@ -116,6 +118,11 @@ class BinanceTestnetVenue(BinanceVenue):
 
         note = preflight(spec)
         return Prepared(replace(spec, currency=QUOTE), (note,))
+
+    def commands(self) -> tuple[Command, ...]:
+        from kernelext.venues.binance.cli import COMMAND
+
+        return (COMMAND,)
 
     def probe(self, ledger: Ledger, timeout: float) -> Any:
         """The testnet account at rest: balances and open orders, or why not (read-only)."""
