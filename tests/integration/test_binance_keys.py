@@ -57,6 +57,7 @@ def test_keys_appear_in_no_output_log_or_ledger_row(peer: BinancePeer, tmp_path:
     assert run.returncode == 0, run.stderr
     assert peer.executions(), "the session traded"
     assert "BINANCE TESTNET" in run.stdout
+    assert "[ERROR]" not in run.stdout + run.stderr and not run.stderr.strip(), run.stderr
     outputs = [run.stdout, run.stderr, _cli(env, tmp_path, "sessions", "--json").stdout]
     files = [p for p in home.rglob("*") if p.is_file()]
     assert any(p.suffix == ".log" for p in files) and any("ledger" in p.name or p.suffix in (".db", ".sqlite")
