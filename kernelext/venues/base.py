@@ -233,6 +233,8 @@ class Venue(ABC):
     instrument_placeholder: str = "type to search, e.g. eth"
     panel: str = ""  # kind of its start-card panel in ``widgets/venues`` ("" = none)
     account_cash: bool = False  # the account brings its own cash: no starting cash (backtests copy it)
+    claims_orders: bool = False  # a real venue keeps a session's orders: each instrument's first sleeve
+    # claims the orders reconciliation brings back, so a relaunched session continues with them
     cli_help: Mapping[str, str] = {}  # flag -> its help on this venue (``--feed``, ``--account``, ...)
     start_lock: AbstractContextManager[Any]  # held around preflight and the session row
 

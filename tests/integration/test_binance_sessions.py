@@ -236,3 +236,32 @@ def test_backtest_like_a_testnet_session_uses_binances_fees(peer: BinancePeer) -
     for row in bt.iter_rows(named=True):
         assert row["fee"] == pytest.approx(row["price"] * row["qty"] * 0.001, rel=1e-3)
     assert kernelext.compare(backtest_id, runner.session_id).assessment
+
+
+def test_a_relaunched_session_continues_with_the_testnets_orders(peer: BinancePeer) -> None:
+    """The first run dies with its grid resting at the venue (its cancels fail, as after a crash);
+    the relaunch (same session, restored) claims those orders instead of laying a second grid,
+    and one of them filling is recorded once, the grid re-placing its buy."""
+    peer.set_price("BTCUSDT", BID, ASK)
+    spec = _spec("grid", {"step_pct": 0.5, "levels": 1, "warmup_bars": 0, "trade_notional": 500})
+    first = SessionRunner(spec).start()
+    _wait(lambda: len([o for o in peer.orders() if o["status"] == "NEW"]) == 2, 40, "the grid resting")
+    peer.refuse_cancels = True
+    first.stop()
+    peer.refuse_cancels = False
+    resting = [o["clientOrderId"] for o in peer.orders() if o["status"] == "NEW"]
+    assert len(resting) == 2
+    again = SessionRunner(spec, session_id=first.session_id, existing=True, restore=True).start()
+    try:
+        _wait(lambda: again.status().bars >= 3, 30, "the relaunch trading")
+        assert len(peer.orders()) == 3, "no second grid: the relaunch continues with the venue's orders"
+        claimed = {o.client_order_id.value for o in again.node.kernel.cache.orders_open()}
+        assert claimed == set(resting)
+        sell = max(float(o["price"]) for o in peer.orders() if o["status"] == "NEW")
+        peer.set_price("BTCUSDT", sell + 1, sell + 1.1)
+        _wait(lambda: any(o["side"] == "BUY" and o["status"] == "NEW" and o["clientOrderId"] not in resting
+                          for o in peer.orders()), 30, "the grid re-placing its buy after the fill")
+    finally:
+        again.stop()
+    assert again.state == "stopped", again.last_error
+    _assert_fills_are_the_peers_trades(again, peer)

@@ -114,6 +114,7 @@ class BinancePeer:
         self.requests: list[str] = []  # "METHOD path" of every REST call, "WS method" of every WS API call
         self.reconnects = 0  # WebSocket API connections opened after one was lost
         self._rejects: list[tuple[int, str]] = []
+        self.refuse_cancels = False  # cancels answered -2011 (orders stay, as after a crash)
         self._refuse_until = 0.0
         self._lock = threading.RLock()
         self._conns: set[_Ws] = set()
@@ -348,6 +349,8 @@ class BinancePeer:
         return {**order.as_rest(), "transactTime": now_ms(), "fills": fills}
 
     def _delete_order(self, args: dict[str, str]) -> dict[str, Any]:
+        if self.refuse_cancels:
+            raise RestError(400, -2011, "Unknown order sent.")
         order = self.exchange.cancel(args.get("symbol", ""), _int(args.get("orderId")),
                                      args.get("origClientOrderId"), now_ms())
         self._report(order, "CANCELED")
@@ -355,6 +358,8 @@ class BinancePeer:
         return {**order.as_rest(), "origClientOrderId": order.client_order_id, "transactTime": now_ms()}
 
     def _delete_openOrders(self, args: dict[str, str]) -> list[dict[str, Any]]:
+        if self.refuse_cancels:
+            raise RestError(400, -2011, "Unknown order sent.")
         symbol = args.get("symbol", "")
         self.exchange.market(symbol)
         canceled = [self.exchange.cancel(symbol, o.order_id, None, now_ms())

@@ -85,6 +85,7 @@ class BinanceTestnetVenue(BinanceVenue):
     feeds = (TESTNET_FEED,)
     backtest_feed = TESTNET_FEED
     account_cash = True
+    claims_orders = True  # the testnet keeps a session's orders: a relaunch continues with them
     cli_help = {
         "instrument": "on binance-* Binance symbology, e.g. BTCUSDT.BINANCE",
         "bar_spec": f"{BAR_SPEC} on binance-* (bars built from Binance trades)",
