@@ -1,5 +1,6 @@
 """Testnet API keys: from ``BINANCE_TESTNET_API_KEY`` / ``BINANCE_TESTNET_API_SECRET`` (the adapter's
-own names) or a git-ignored ``.env`` beside the working directory; never printed, logged or stored.
+own names), else a git-ignored ``.env`` in the working directory or beside this venue
+(``kernelext/venues/binance/.env``); never printed, logged or stored.
 
 ``Keys`` repr is masked; only the client configs built at node time hold the raw values.
 """
@@ -51,12 +52,18 @@ def _dotenv(path: Path) -> dict[str, str]:
     return out
 
 
+BESIDE = Path(__file__).with_name(".env")
+
+
 def load_keys(env: dict[str, str] | None = None, dotenv: Path | None = None) -> Keys | None:
-    """The testnet keys from the environment, else from ``.env`` (cwd); None when either is missing."""
+    """The testnet keys from the environment, else from ``.env`` (cwd, then beside the venue);
+    None when either is missing."""
     env = dict(os.environ) if env is None else env
     key, secret = env.get(KEY_ENV, "").strip(), env.get(SECRET_ENV, "").strip()
-    if not (key and secret):
-        found = _dotenv(dotenv or Path.cwd() / ".env")
+    for path in ([dotenv] if dotenv else [Path.cwd() / ".env", BESIDE]):
+        if key and secret:
+            break
+        found = _dotenv(path)
         key, secret = key or found.get(KEY_ENV, ""), secret or found.get(SECRET_ENV, "")
     return Keys(key, secret) if key and secret else None
 
