@@ -38,6 +38,7 @@ import tornado.websocket
 
 from tests.peers.binance_exchange import Exchange, Execution, Order, RestError, fmt, now_ms
 
+KLINE_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 SIGNED = {"account", "order", "openOrders", "allOrders", "myTrades", "account/commission"}
 KEYED = {"userDataStream"}
 RATE_LIMITS = [
@@ -319,8 +320,22 @@ class BinancePeer:
                 "askQty": "1.00000000"}
 
     def _get_klines(self, args: dict[str, str]) -> list[Any]:
-        self.exchange.market(args.get("symbol", ""))
-        return []  # no history: strategies start cold on the peer
+        """Klines of the peer's own tape (its printed trades), oldest first, as Binance's rows."""
+        m = self.exchange.market(args.get("symbol", ""))
+        step = KLINE_MS.get(args.get("interval", ""))
+        if step is None:
+            raise RestError(400, -1120, "Invalid interval.")
+        start, end = int(args.get("startTime", 0)), int(args.get("endTime", now_ms()))
+        bars: dict[int, list[Any]] = {}
+        for t in m.tape:
+            if start <= t.ts_ms <= end:
+                bar = bars.setdefault(t.ts_ms // step * step, [t.price, t.price, t.price, t.price, 0, 0, 0])
+                bar[1], bar[2], bar[3] = max(bar[1], t.price), min(bar[2], t.price), t.price
+                bar[4], bar[5], bar[6] = bar[4] + t.qty, bar[5] + t.qty * t.price, bar[6] + 1
+        rows = [[o, fmt(b[0]), fmt(b[1]), fmt(b[2]), fmt(b[3]), fmt(b[4]), o + step - 1, fmt(b[5]), b[6], fmt(0),
+                 fmt(0), "0"] for o, b in sorted(bars.items())
+                if start <= o <= end and o + step <= now_ms()]  # opening in the window, closed
+        return rows[-int(args.get("limit", 500)):]
 
     def _get_account(self, args: dict[str, str]) -> dict[str, Any]:
         return {"makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
