@@ -38,8 +38,8 @@ def test_public_data_with_sandbox_fills_labelled_simulated(peer: BinancePeer) ->
                       venue="binance-sim", starting_cash="10000 USDT")
     runner = SessionRunner(spec).start()
     try:
-        assert runner.spec.feed == "binance" and runner.status().feed == "binance"
-        assert venues.badge(runner.spec.feed).text == "SIMULATED"
+        assert runner.spec.feed == "simulated" and runner.status().feed == "simulated"
+        assert venues.badge(runner.spec.feed).text == "SIMULATED" == runner.spec.feed.upper()
         assert any(n.startswith("SIMULATED:") for n in runner.notes), runner.notes
         wait_for(lambda: runner.status().fills >= 1, "the sandbox's entry fill", 40, 0.1)
         peer.set_price("BTCUSDT", BID * 1.01, ASK * 1.01)
@@ -49,7 +49,7 @@ def test_public_data_with_sandbox_fills_labelled_simulated(peer: BinancePeer) ->
         assert fills["side"].to_list()[:2] == ["BUY", "SELL"]
         assert fills["price"][0] == ASK, "the sandbox fills a market buy at Binance's ask"
         assert fills["fee"][0] == pytest.approx(fills["price"][0] * fills["qty"][0] * 0.001, rel=1e-6)
-        assert runner.ledger.session(runner.session_id)["feed"] == "binance"
+        assert runner.ledger.session(runner.session_id)["feed"] == "simulated"
     finally:
         runner.stop()
     assert runner.state == "stopped", runner.last_error
@@ -73,7 +73,7 @@ def test_unreachable_binance_replays_offline_labelled_replay(paperlab_home: Path
     rows = json.loads(_cli(env, tmp_path, "sessions", "--json").stdout)
     assert [(r["venue"], r["feed"]) for r in rows] == [("binance-sim", "replay")]
     assert rows[0]["fills"] > 0, "the replay traded on BINANCE instruments"
-    asked = _cli(env, tmp_path, *base, "--feed", "binance", "--for", "5s")
+    asked = _cli(env, tmp_path, *base, "--feed", "simulated", "--for", "5s")
     err = asked.stderr.strip().splitlines()
     assert asked.returncode != 0 and len(err) == 1 and "feed: Binance is not reachable" in err[0], asked.stderr
     assert len(json.loads(_cli(env, tmp_path, "sessions", "--json").stdout)) == 1, "the refused start wrote nothing"

@@ -27,7 +27,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import tornado.escape

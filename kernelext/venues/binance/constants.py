@@ -8,7 +8,8 @@ from nautilus_trader.model.identifiers import Venue
 
 BINANCE = Venue("BINANCE")
 TESTNET_VENUE, SIM_VENUE = "binance-testnet", "binance-sim"
-TESTNET_FEED, SIM_FEED = "testnet", "binance"  # spec feeds: the testnet, Binance public data
+TESTNET_FEED, SIM_FEED = "testnet", "simulated"  # spec feeds: the testnet; Binance public data, simulated fills
+# (surfaces print the feed in capitals: [TESTNET], [SIMULATED])
 KEYS_URL = "https://testnet.binance.vision"
 QUOTE = "USDT"  # the spot testnet's funding asset
 TAKER_FEE, MAKER_FEE = "0.001", "0.001"  # Binance spot's standard (VIP 0) schedule, 0.1% each

@@ -38,14 +38,14 @@ def reachable(symbols: list[str], timeout: float = 5.0) -> str | None:
 
 
 class BinanceSimVenue(BinanceVenue):
-    """``--venue binance-sim``: feeds ``auto``, ``binance`` (live public data) and ``replay``."""
+    """``--venue binance-sim``: feeds ``auto``, ``simulated`` (Binance public data, sandbox fills) and ``replay``."""
 
     name = SIM_VENUE
     summary = "binance-sim (Binance public data, simulated fills)"
     feeds = (SIM_FEED,)
     backtest_feed = REPLAY
     form_fields = frozenset({"starting_cash", "speed"})
-    cli_help = {"feed": "binance-sim: binance (public data) or auto (Binance if it answers within 5 s, else replay)"}
+    cli_help = {"feed": "binance-sim: simulated (Binance public data, sandbox fills) or auto (Binance if it answers within 5 s, else replay)"}
     start_lock = nullcontext()
 
     def choices(self) -> tuple[Choice, ...]:
