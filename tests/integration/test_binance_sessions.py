@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from nautilus_trader.accounting.factory import AccountFactory
+from nautilus_trader.model.identifiers import Venue
 
 import kernelext
 from kernelext import frames
@@ -244,7 +246,11 @@ def test_backtest_like_a_testnet_session_uses_binances_fees(peer: BinancePeer) -
 
 def test_a_relaunched_session_continues_with_the_testnets_orders(peer: BinancePeer) -> None:
     """The first run dies with its grid resting at the venue (its cancels fail, as after a crash);
-    the relaunch (same session, restored) claims those orders instead of laying a second grid."""
+    the relaunch (same session, restored) claims those orders instead of laying a second grid,
+    and one of them filling is recorded once, the grid re-placing its buy. In a process where a
+    simulated exchange ran on BINANCE (a backtest, binance-sim), the testnet's account stays the
+    venue's own (reported), so the fill is not counted twice (AccountBalanceNegative)."""
+    AccountFactory.register_calculated_account("BINANCE")  # as a backtest on BINANCE does, process-wide
     peer.set_price("BTCUSDT", BID, ASK)
     spec = _spec("grid", {"step_pct": 0.5, "levels": 1, "warmup_bars": 0, "trade_notional": 500})
     first = SessionRunner(spec).start()
@@ -258,11 +264,17 @@ def test_a_relaunched_session_continues_with_the_testnets_orders(peer: BinancePe
     try:
         _wait(lambda: again.status().bars >= 3, 30, "the relaunch trading")
         assert len(peer.orders()) == 3, "no second grid: the relaunch continues with the venue's orders"
-        claimed = {o.client_order_id.value: o.strategy_id.value for o in again.node.kernel.cache.orders_open()}
+        cache = again.node.kernel.cache
+        claimed = {o.client_order_id.value: o.strategy_id.value for o in cache.orders_open()}
         assert claimed == dict.fromkeys(resting, "Grid-001"), "the grid's own orders again"
+        account = cache.account_for_venue(Venue("BINANCE"))
+        assert account is not None and not account.calculate_account_state, "the venue's reported account"
+        sell = max(float(o["price"]) for o in peer.orders() if o["status"] == "NEW")
+        peer.set_price("BTCUSDT", sell + 1, sell + 1.1)
+        _wait(lambda: any(o["side"] == "BUY" and o["status"] == "NEW" and o["clientOrderId"] not in resting
+                          for o in peer.orders()), 30, "the grid re-placing its buy after the fill")
         assert again.state == "running", again.last_error
     finally:
         again.stop()
     assert again.state == "stopped", again.last_error
-    assert not [o for o in peer.orders() if o["status"] == "NEW"], "its stop cancels them as its own"
     _assert_fills_are_the_peers_trades(again, peer)

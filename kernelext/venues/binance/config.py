@@ -27,7 +27,12 @@ from kernelext.venues.base import Client, TelemetryOptions, VenuePlan
 from kernelext.venues.binance.constants import BINANCE, QUOTE, testnet_urls
 from kernelext.venues.binance.credentials import NO_KEYS, Keys, load_keys
 
-CLIENT = BINANCE.value  # "BINANCE": data and execution client names (the account issuer)
+CLIENT = BINANCE.value  # "BINANCE": the data client's name
+# The execution client's name is its account's issuer ("BINANCE_TESTNET-SPOT-master"): not "BINANCE",
+# which Nautilus marks process-wide as a *calculated* account once a simulated exchange (a
+# backtest, binance-sim's sandbox) has run on BINANCE in this process; the testnet's account is
+# the venue's own (reported), and its fills must not be counted a second time.
+EXEC_CLIENT = "BINANCE_TESTNET"
 NOTE = ("BINANCE TESTNET: Binance's spot testnet matching engine with test funds; "
         "a spot cash account (long-flat: a short signal closes the long)")
 
@@ -65,7 +70,7 @@ def plan(spec: SessionSpec) -> VenuePlan:
         raise SpecError(NO_KEYS)
     return VenuePlan(
         data_clients=(Client(CLIENT, data_client_config(spec, keys), BinanceLiveDataClientFactory),),
-        exec_clients=(Client(CLIENT, exec_client_config(spec, keys), BinanceLiveExecClientFactory),),
+        exec_clients=(Client(EXEC_CLIENT, exec_client_config(spec, keys), BinanceLiveExecClientFactory),),
         settlement_currency=QUOTE,
         submit_rate=spec.risk.max_order_submit_rate,
         telemetry=TelemetryOptions(venue=BINANCE, starting_cash=None, live_feed=True, cash_account=True),

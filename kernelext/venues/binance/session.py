@@ -28,6 +28,8 @@ class BinanceSession(VenueSession):
             self.market_client = client
         elif isinstance(client, BinanceCommonExecutionClient):
             self.exec_client = client
+            # its account's issuer is the client's name, not the venue's: say which venue it is
+            client._cache.set_account_id_for_venue(BINANCE, client.account_id)
 
     async def watch(self, report: FeedReport, interval_s: float = 0.1) -> None:
         """The user data stream (orders' events) went down or came back. Nautilus reconnects,
