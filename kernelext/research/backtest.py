@@ -31,7 +31,7 @@ from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.config import DataCatalogConfig, LoggingConfig
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import AccountType, OmsType, TradingState
+from nautilus_trader.model.enums import AccountType, AggregationSource, OmsType, TradingState
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
@@ -83,11 +83,17 @@ def _catalog_bars(spec: SessionSpec, count: int | None) -> BarData:
 
 
 def session_bars(session_id: str, ledger: Ledger) -> BarData:
-    """Exactly the bars an earlier session's strategies saw (history = their warm-up)."""
+    """Exactly the bars an earlier session's strategies saw (history = their warm-up).
+
+    Bars the session built in its node from trades (INTERNAL, on a live crypto feed) come back
+    as EXTERNAL bars of the same spec: ``BacktestEngine.add_data`` takes external bars only."""
     history: dict[str, list[Bar]] = {}
     live: dict[str, list[Bar]] = {}
     for bar_type_str, ts, o, h, lo, c, v, hist in queries.bars(ledger, session_id):
         bar_type = BarType.from_str(bar_type_str)
+        if bar_type.is_internally_aggregated():
+            bar_type = BarType(bar_type.instrument_id, bar_type.spec, AggregationSource.EXTERNAL)
+            bar_type_str = str(bar_type)
         iid = bar_type.instrument_id.value
         p, q = venues.owner_of(iid).bar_precision(iid)
         bar = Bar(bar_type, Price(o, p), Price(h, p), Price(lo, p), Price(c, p), Quantity(v, q), ts, ts)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
@@ -21,8 +23,12 @@ from kernelext.strategies import registry
 
 def build_strategies(spec: SessionSpec, bar_type_of: Callable[[Sleeve], str]) -> list[tuple[Strategy, str]]:
     """``(strategy, sleeve name)`` for every sleeve; ``bar_type_of`` gives each sleeve's bar type.
-    On a venue whose account cannot short (spot cash), strategies run long-flat."""
-    long_only = venues.get(spec.venue).long_only(spec)
+    On a venue whose account cannot short (spot cash), strategies run long-flat. On a venue that
+    keeps the session's orders (``Venue.claims_orders``), each instrument's first sleeve claims the
+    orders reconciliation brings back (Nautilus's ``external_order_claims``)."""
+    venue = venues.get(spec.venue)
+    long_only = venue.long_only(spec)
+    claimed: set[str] = set()
     out = []
     for i, sleeve in enumerate(spec.sleeves):
         entry = registry.get(sleeve.strategy_key)
@@ -34,6 +40,9 @@ def build_strategies(spec: SessionSpec, bar_type_of: Callable[[Sleeve], str]) ->
             order_id_tag=sleeve_tag(i),
             long_only=long_only,
         )
+        if venue.claims_orders and sleeve.instrument_id not in claimed:
+            claimed.add(sleeve.instrument_id)
+            config = msgspec.structs.replace(config, external_order_claims=[InstrumentId.from_str(sleeve.instrument_id)])
         out.append((registry.build_strategy(entry, config), sleeve.name))
     return out
 

@@ -14,6 +14,8 @@ from kernelext.venues.base import Badge, Choice, Command, Venue
 
 _PACKAGES: dict[str, str] = {
     "sandbox": "kernelext.venues.sandbox",
+    "binance-testnet": "kernelext.venues.binance",  # before ib-paper: X.BINANCE is Binance's, not IB's
+    "binance-sim": "kernelext.venues.binance.sim",
     "ib-paper": "kernelext.venues.ib",
     "ib-live": "kernelext.venues.ib_live",  # hidden, and refused in one line, unless PAPERLAB_ENABLE_LIVE_TRADING
 }

@@ -234,6 +234,8 @@ class Venue(ABC):
     panel: str = ""  # kind of its start-card panel in ``widgets/venues`` ("" = none)
     account_cash: bool = False  # the account brings its own cash: no starting cash (backtests copy it)
     real_money: bool = False  # live trading: the edition flag, approvals, typed confirmation and live caps apply
+    claims_orders: bool = False  # a real venue keeps a session's orders: each instrument's first sleeve
+    # claims the orders reconciliation brings back, so a relaunched session continues with them
     cli_help: Mapping[str, str] = {}  # flag -> its help on this venue (``--feed``, ``--account``, ...)
     start_lock: AbstractContextManager[Any]  # held around preflight and the session row
 
