@@ -1,4 +1,7 @@
-"""Ledger: schema, routing, idempotence, writer thread, crash durability, control queue, audit."""
+"""Ledger: schema, routing, idempotence, writer thread, crash durability, control queue, audit.
+
+Every test on a ``home`` (or ``ledger``) runs twice: on SQLite, and on PostgreSQL (a real server
+from ``tests/pg.py``, a fresh schema per test, reached through ``PAPERLAB_LEDGER_URL``)."""
 
 from __future__ import annotations
 
@@ -20,16 +23,27 @@ import pytest
 from tests.helpers import wait_for
 from kernelext.events import Event
 from kernelext.ledger import MIGRATIONS, Ledger, LedgerWriter, pid_alive, queries
+from kernelext.ledger.busy import integrity_errors
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 SID = "sess-0001"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An isolated PAPERLAB_HOME (never ~/.paperlab)."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated PAPERLAB_HOME (never ~/.paperlab); on PostgreSQL, PAPERLAB_LEDGER_URL too."""
     monkeypatch.setenv("PAPERLAB_HOME", str(tmp_path / "home"))
+    if request.param == "postgresql":
+        monkeypatch.setenv("PAPERLAB_LEDGER_URL", request.getfixturevalue("pg_url"))
+    else:
+        monkeypatch.delenv("PAPERLAB_LEDGER_URL", raising=False)
     return tmp_path / "home"
+
+
+def drop_trigger(led: Ledger, name: str) -> None:
+    """Drop an audit trigger behind the ledger's back, as a person with database access could."""
+    led._con().execute(f"DROP TRIGGER {name}" + (" ON audit" if led.url else ""))
 
 
 @pytest.fixture
@@ -104,6 +118,18 @@ def count(led: Ledger, table: str, sid: str = SID) -> int:
 # -- schema and connections ---------------------------------------------------
 def test_location_wal_pragmas_and_schema(home: Path) -> None:
     led = Ledger()
+    if led.url:  # PostgreSQL: the schema and its bookkeeping tables; files stay in PAPERLAB_HOME
+        assert led.journal_mode == "postgresql" and led.schema_version == len(MIGRATIONS)
+        assert led.path.parent == home and not led.path.exists() and "***" in led.where
+        tables = {r[0] for r in led.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+        assert {"sessions", "sleeves", "orders", "fills", "positions", "events", "equity", "commands", "audit",
+                "bars", "approvals", "api_tokens", "paperlab_schema", "paperlab_version"} <= tables
+        led.close()
+        again = Ledger()
+        assert again.schema_version == len(MIGRATIONS)
+        again.close()
+        return
     assert led.path == home / "ledger.sqlite" and led.path.exists()
     assert led.journal_mode == "wal"
     con = led._con()
@@ -125,7 +151,7 @@ def test_each_thread_has_its_own_connection(ledger: Ledger) -> None:
     t.start()
     t.join()
     assert seen[0] != id(ledger._con())
-    assert ledger.journal_mode == "wal"
+    assert ledger.journal_mode == ("postgresql" if ledger.url else "wal")
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:
@@ -406,7 +432,7 @@ CRASH_SCRIPT = textwrap.dedent(
     import os, sys
     from kernelext.events import Event
     from kernelext.ledger import Ledger, LedgerWriter
-    led = Ledger(sys.argv[1])
+    led = Ledger(None if sys.argv[1] == "-" else sys.argv[1])  # "-": PAPERLAB_LEDGER_URL
     led.create_session("crash-1", label="c", kind="paper", venue="sandbox", feed="replay",
                        spec={}, sleeves=[], started_at=1, status="running")
     w = LedgerWriter(led)
@@ -426,18 +452,19 @@ CRASH_SCRIPT = textwrap.dedent(
 
 
 def test_kill_9_keeps_committed_rows_and_session_is_marked_crashed(home: Path) -> None:
+    pg = bool(os.environ.get("PAPERLAB_LEDGER_URL"))
     path = home / "crash.sqlite"
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-c", CRASH_SCRIPT, str(path), "5000"],
+        [sys.executable, "-c", CRASH_SCRIPT, "-" if pg else str(path), "5000"],
         capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
     )
     assert proc.returncode == -9, proc.stderr
     n = int(proc.stdout.split("committed")[1].split()[0])
     assert n == 5000
-    led = Ledger(path)
-    assert led.journal_mode == "wal"
+    led = Ledger(None if pg else path)
+    assert led.journal_mode == ("postgresql" if pg else "wal")
     assert count(led, "fills", "crash-1") == n
     assert led.session("crash-1")["status"] == "running"
     found = time.time_ns()
@@ -493,7 +520,7 @@ def test_command_queue_concurrent_takers_never_share(ledger: Ledger) -> None:
     lock = threading.Lock()
 
     def take() -> None:
-        other = Ledger(ledger.path)  # a separate connection set, as another process would have
+        other = Ledger(ledger.location)  # a separate connection set, as another process would have
         for _ in range(20):
             got = [c[0] for c in other.take_commands(SID)]
             with lock:
@@ -517,9 +544,9 @@ def test_audit_chain_verifies_and_detects_tampering(ledger: Ledger) -> None:
     rows = ledger.query("SELECT prev_hash, hash FROM audit ORDER BY id")
     assert [r[0] for r in rows[1:]] == [r[1] for r in rows[:-1]]
     con = ledger._con()
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(integrity_errors(), match="append-only"):
         con.execute("UPDATE audit SET detail_json = '{}' WHERE id = 2")
-    con.execute("DROP TRIGGER audit_no_update")
+    drop_trigger(ledger, "audit_no_update")
     con.execute("UPDATE audit SET detail_json = '{\"id\":\"x\",\"n\":1}' WHERE id = 2")
     check = ledger.verify_audit()
     assert not check and check.broken_row == 2 and "edited" in check.line()
@@ -529,9 +556,9 @@ def test_audit_detects_a_removed_row_and_a_cut_tail(ledger: Ledger) -> None:
     for i in range(4):
         ledger.append_audit("bob", "approve", {"i": i})
     con = ledger._con()
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(integrity_errors(), match="append-only"):
         con.execute("DELETE FROM audit WHERE id = 2")
-    con.execute("DROP TRIGGER audit_no_delete")
+    drop_trigger(ledger, "audit_no_delete")
     con.execute("DELETE FROM audit WHERE id = 4")
     check = ledger.verify_audit()
     assert check.broken_row == 4 and "end of the log" in check.line()
