@@ -86,7 +86,7 @@ class Ledger(Sessions, Commands, VenueState, Audit, Approvals, Tokens):
             reason = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()
             reason = reason.replace(url, masked)
             if isinstance(e, psycopg.OperationalError):
-                raise SpecError(f"{where}: cannot reach the ledger at {masked} ({reason}); start the server or "
+                raise SpecError(f"{where}: cannot open the ledger at {masked} ({reason}); start the server or "
                                 "fix the URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)") from None
             raise SpecError(f"{where}: {masked} cannot hold a PaperLab ledger ({reason})") from None
 

@@ -143,7 +143,7 @@ def test_a_cut_tail_is_still_named_after_the_copy(pg_url: str, paperlab_home: Pa
 
 @pytest.mark.parametrize(("url", "said"), [
     ("mysql://u:hunter2-pw@127.0.0.1/x", "the scheme is 'mysql'"),
-    ("postgresql://u:hunter2-pw@127.0.0.1:1/x", "cannot reach the ledger at postgresql://u:***@127.0.0.1:1/x"),
+    ("postgresql://u:hunter2-pw@127.0.0.1:1/x", "cannot open the ledger at postgresql://u:***@127.0.0.1:1/x"),
     ("postgresql://u:hunter2-pw@127.0.0.1:99999/x", "does not parse"),
 ])
 def test_a_bad_url_or_a_server_that_is_down_is_one_line_without_the_password(url: str, said: str,
