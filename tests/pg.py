@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+             default=Path("/usr/lib/postgresql/15/bin"))  # Debian's newest installed server
 DATABASE = "paperlab"
 PASSWORD = "s3cret-pg-pw"  # the tests check it never shows
 
 
-def _bin(name: str) -> str | None:
+def pg_bin(name: str) -> str | None:
     found = PG_BIN / name
     return str(found) if found.exists() else shutil.which(name)
 
@@ -62,11 +63,11 @@ class PgServer:
             shutil.chown(pwfile, "nobody", "nogroup")
         run = lambda cmd: subprocess.run(_as_server_user(cmd), check=True, capture_output=True, text=True,  # noqa: E731
                                          cwd=self.root, timeout=120)
-        run([_bin("initdb"), "-D", str(self.data), "-U", "paperlab", "--pwfile", str(pwfile), "-A", "scram-sha-256",
+        run([pg_bin("initdb"), "-D", str(self.data), "-U", "paperlab", "--pwfile", str(pwfile), "-A", "scram-sha-256",
              "--no-sync", "-E", "UTF8", "--locale", "C"])
         opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
                 " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        run([_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", opts, "-w", "-t", "60", "start"])
+        run([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", opts, "-w", "-t", "60", "start"])
         import psycopg
 
         admin = self.url.rsplit("/", 1)[0] + "/postgres"
@@ -95,14 +96,14 @@ class PgServer:
             pass
 
     def stop(self) -> None:
-        subprocess.run(_as_server_user([_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
+        subprocess.run(_as_server_user([pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
                        capture_output=True, cwd=self.root, timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
 def available() -> bool:
     """True when PostgreSQL's server tools are installed."""
-    return _bin("initdb") is not None and _bin("pg_ctl") is not None
+    return pg_bin("initdb") is not None and pg_bin("pg_ctl") is not None
 
 
 @pytest.fixture(scope="session")

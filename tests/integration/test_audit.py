@@ -18,7 +18,7 @@ from kernelext import api
 from kernelext.ledger import Ledger, default_path
 from kernelext.surfaces.cli import main
 from tests.helpers import wait_for
-from tests.pg import PG_BIN, pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.pg import pg_bin, pg_server, pg_url  # noqa: F401  (fixtures)
 
 
 def _details(df: pl.DataFrame, action: str) -> list[dict]:
@@ -101,7 +101,7 @@ def test_on_postgresql_verify_names_a_row_edited_with_psql(paperlab_home: Path, 
     ledger = Ledger()
     for verb in ("approve", "revoke", "approve"):
         api.record_audit(f"test.{verb}", {"session_id": "s-1"}, ledger=ledger)
-    psql = [str(PG_BIN / "psql"), "-X", "-v", "ON_ERROR_STOP=1", pg_url]
+    psql = [str(pg_bin("psql")), "-X", "-v", "ON_ERROR_STOP=1", pg_url]
     refused = subprocess.run([*psql, "-c", "UPDATE audit SET actor = 'mallory' WHERE id = 2"],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "append-only" in refused.stderr
