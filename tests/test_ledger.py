@@ -589,3 +589,47 @@ def test_home_logs_and_ledger_files_are_owner_only(tmp_path: Path, monkeypatch: 
     led.close()
     config = _logging(str(home / "logs"), "nautilus-1")  # Nautilus's log rotates by size
     assert config.log_file_max_size == 50 * 1024 * 1024 and config.log_file_max_backup_count == 5
+
+
+# -- what live views poll, and a PostgreSQL connection that drops ---------------------------------
+def test_data_version_moves_when_any_connection_commits(ledger: Ledger) -> None:
+    before = ledger.data_version()
+    assert ledger.data_version() == before  # nothing committed: the same token
+    other = Ledger(ledger.location)  # another process's connection
+    other.enqueue_command(SID, "pause")
+    moved = ledger.data_version()
+    assert moved != before
+    ledger.append_audit("me", "x", {})  # a commit of this very connection moves it too
+    assert ledger.data_version() != moved
+    seen: list[Any] = []
+    t = threading.Thread(target=lambda: seen.append(ledger.data_version()))
+    t.start()
+    t.join()
+    assert seen[0] != ledger.data_version()  # another thread's token never equals this one's
+    other.close()
+
+
+def test_a_dropped_postgresql_connection_is_retried_never_dropped(pg_url: str, home: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server ends the writer's connection (a restart, a failover, an idle timeout) mid-stream:
+    the writer waits, reconnects and commits everything, once."""
+    if not os.environ.get("PAPERLAB_LEDGER_URL"):
+        pytest.skip("PostgreSQL only")
+    import psycopg
+
+    led = Ledger()
+    make_session(led, SID)
+    writer = LedgerWriter(led)
+    admin = psycopg.connect(os.environ["PAPERLAB_LEDGER_URL"], autocommit=True)
+    for k in range(3):
+        for i in range(500):
+            writer.put(fill_event(f"O-{k}-{i}", f"T-{k}-{i}", i))
+        wait_for(lambda: count(led, "fills") > 500 * k, "some fills committed")  # noqa: B023
+        ended = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name"
+                              " = 'paperlab' AND pid <> %s", (led._con().raw.info.backend_pid,)).fetchall()
+        assert ended, "no writer connection to end"
+    assert writer.flush(60)
+    assert count(led, "fills") == 1500 and writer.dropped == 0 and writer.errors == 0
+    writer.close()
+    admin.close()
+    led.close()
