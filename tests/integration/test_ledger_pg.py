@@ -155,3 +155,29 @@ def test_a_bad_url_or_a_server_that_is_down_is_one_line_without_the_password(url
     assert proc.returncode == 2, proc.stderr
     assert err.startswith("paperlab: error: PAPERLAB_LEDGER_URL") and "\n" not in err and said in err, err
     assert "hunter2" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_detached_session_runs_under_the_supervisor_on_postgresql(on_pg: str, paperlab_home: Path) -> None:
+    from tests.integration.test_supervisor import DEADLINE_S, DETACH, _kill, detach
+
+    led = Ledger()
+    sid = None
+    try:
+        sid, cli_pid = detach(paperlab_home, DETACH)  # the CLI, the supervisor and the session all get the URL
+        wait_for(lambda: (led.session(sid) or {}).get("status") == "running", "the detached session to run", DEADLINE_S)
+        pid = led.session(sid)["pid"]
+        assert pid not in (None, os.getpid(), cli_pid) and api.supervisor_pid() not in (None, pid)
+        wait_for(lambda: frames.bars(sid, ledger=led).height > 0, "bars recorded by the session process")
+        api.control(sid, "kill", ledger=led)
+        wait_for(lambda: led.session(sid)["status"] == "stopped", "the session stopped", DEADLINE_S)
+    finally:
+        pids = [r["pid"] for r in api.session_processes(ledger=led) if r.get("pid") not in (None, os.getpid())]
+        supervisor = api.supervisor_pid()
+        if supervisor is not None:
+            api.stop_supervisor()
+            _kill(supervisor)
+        for pid in pids:
+            _kill(pid)
+        led.close()
+    logs = "".join(p.read_text(errors="replace") for p in paperlab_home.rglob("*.log"))
+    assert PASSWORD not in logs
