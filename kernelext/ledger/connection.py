@@ -224,11 +224,9 @@ class PgConnection:
         import zlib
 
         import psycopg
-        from psycopg.adapt import Dumper
-        from psycopg.types.numeric import Int8Dumper
 
         raw = psycopg.connect(url or "", autocommit=True, connect_timeout=10, application_name="paperlab")
-        raw.adapters.register_dumper(bool, _bool_dumper(Dumper, Int8Dumper))  # SQLite's booleans are 0/1
+        raw.adapters.register_dumper(bool, _bool_as_int())  # SQLite's booleans are 0/1 (BIGINT columns)
         current = raw.execute("SELECT current_schema()").fetchone()
         key = zlib.crc32(str(current[0] if current else "").encode()) - (1 << 31)
         con = cls(raw, key)
@@ -284,8 +282,11 @@ class PgConnection:
         self.raw.close()
 
 
-def _bool_dumper(dumper: type, int8: type) -> type:
-    class BoolAsInt(int8):  # type: ignore[misc, valid-type]
+def _bool_as_int() -> type:
+    """A psycopg dumper sending Python booleans as int8 1/0, as SQLite stores them."""
+    from psycopg.types.numeric import Int8Dumper
+
+    class BoolAsInt(Int8Dumper):
         def dump(self, obj: bool) -> bytes:
             return b"1" if obj else b"0"
 
