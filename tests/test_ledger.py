@@ -633,3 +633,38 @@ def test_a_dropped_postgresql_connection_is_retried_never_dropped(pg_url: str, h
     writer.close()
     admin.close()
     led.close()
+
+
+def test_a_reader_following_ids_misses_no_row_of_concurrent_writers(ledger: Ledger) -> None:
+    """Feeds and the API's ?after= read ``id > last seen``: ids must become visible in order, even
+    with several processes committing at once (PostgreSQL: the writers' advisory lock)."""
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def write(k: int) -> None:
+        led = Ledger(ledger.location)  # its own connections, as another process
+        for i in range(60):
+            led.write_events([Event(SID, "a", "bar.received", "bar", i, {"k": k, "i": i}) for _ in range(3)])
+        led.close()
+
+    def follow() -> None:
+        led = Ledger(ledger.location)
+        last = 0
+        while not stop.is_set() or last < queries.max_event_id(led):
+            upto = queries.max_event_id(led)
+            rows = queries.feed_all_events_between(led, last, upto, 10_000)
+            seen.extend(r[0] for r in rows)
+            last = upto
+        led.close()
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    reader.join(30)
+    every = [r[0] for r in ledger.query("SELECT id FROM events ORDER BY id")]
+    assert len(every) == 4 * 60 * 3 and seen == every
