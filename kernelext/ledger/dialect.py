@@ -61,13 +61,15 @@ def is_url(value: object) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for every message, log line and banner)."""
+    """``url`` with its password (in the user part or a ``password=`` parameter) replaced by ``***``
+    (for every message, log line and banner)."""
+    url = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
     try:
         parts = urlsplit(url)
+        if parts.password is None:
+            return url
     except ValueError:
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    if parts.password is None:
-        return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 

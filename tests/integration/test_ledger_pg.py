@@ -181,3 +181,13 @@ def test_a_detached_session_runs_under_the_supervisor_on_postgresql(on_pg: str, 
         led.close()
     logs = "".join(p.read_text(errors="replace") for p in paperlab_home.rglob("*.log"))
     assert PASSWORD not in logs
+
+
+def test_the_password_is_masked_wherever_a_url_carries_it() -> None:
+    from kernelext.ledger.dialect import mask_url
+
+    assert mask_url("postgresql://u:p%40ss@db:5432/x") == "postgresql://u:***@db:5432/x"
+    assert mask_url("postgresql://db/x?user=u&password=sec&sslmode=require") == (
+        "postgresql://db/x?user=u&password=***&sslmode=require")
+    assert mask_url("postgresql://u@db/x") == "postgresql://u@db/x"
+    assert "pw" not in mask_url("postgresql://u:pw@[::1/x")  # does not parse: masked all the same
