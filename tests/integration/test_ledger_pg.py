@@ -141,46 +141,25 @@ def test_a_cut_tail_is_still_named_after_the_copy(pg_url: str, paperlab_home: Pa
     lite.close()
 
 
-@pytest.mark.parametrize(("url", "said"), [
-    ("mysql://u:hunter2-pw@127.0.0.1/x", "the scheme is 'mysql'"),
-    ("postgresql://u:hunter2-pw@127.0.0.1:1/x", "cannot open the ledger at postgresql://u:***@127.0.0.1:1/x"),
-    ("postgresql://u:hunter2-pw@127.0.0.1:99999/x", "does not parse"),
+@pytest.mark.parametrize(("url", "said", "subprocess_"), [
+    ("mysql://u:hunter2-pw@127.0.0.1/x", "the scheme is 'mysql'", False),
+    ("postgresql://u:hunter2-pw@127.0.0.1:1/x", "cannot open the ledger at postgresql://u:***@127.0.0.1:1/x", True),
+    ("postgresql://u:hunter2-pw@127.0.0.1:99999/x", "does not parse", False),
 ])
-def test_a_bad_url_or_a_server_that_is_down_is_one_line_without_the_password(url: str, said: str,
-                                                                               paperlab_home: Path) -> None:
-    env = {**os.environ, "PAPERLAB_HOME": str(paperlab_home), "PAPERLAB_LEDGER_URL": url}
-    proc = subprocess.run([sys.executable, "-m", "kernelext", "sessions"], capture_output=True, text=True, env=env,
-                          timeout=120, cwd=REPO)
-    err = proc.stderr.strip()
-    assert proc.returncode == 2, proc.stderr
-    assert err.startswith("paperlab: error: PAPERLAB_LEDGER_URL") and "\n" not in err and said in err, err
-    assert "hunter2" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
-
-
-def test_a_detached_session_runs_under_the_supervisor_on_postgresql(on_pg: str, paperlab_home: Path) -> None:
-    from tests.integration.test_supervisor import DEADLINE_S, DETACH, _kill, detach
-
-    led = Ledger()
-    sid = None
-    try:
-        sid, cli_pid = detach(paperlab_home, DETACH)  # the CLI, the supervisor and the session all get the URL
-        wait_for(lambda: (led.session(sid) or {}).get("status") == "running", "the detached session to run", DEADLINE_S)
-        pid = led.session(sid)["pid"]
-        assert pid not in (None, os.getpid(), cli_pid) and api.supervisor_pid() not in (None, pid)
-        wait_for(lambda: frames.bars(sid, ledger=led).height > 0, "bars recorded by the session process")
-        api.control(sid, "kill", ledger=led)
-        wait_for(lambda: led.session(sid)["status"] == "stopped", "the session stopped", DEADLINE_S)
-    finally:
-        pids = [r["pid"] for r in api.session_processes(ledger=led) if r.get("pid") not in (None, os.getpid())]
-        supervisor = api.supervisor_pid()
-        if supervisor is not None:
-            api.stop_supervisor()
-            _kill(supervisor)
-        for pid in pids:
-            _kill(pid)
-        led.close()
-    logs = "".join(p.read_text(errors="replace") for p in paperlab_home.rglob("*.log"))
-    assert PASSWORD not in logs
+def test_a_bad_url_or_a_server_that_is_down_is_one_line_without_the_password(
+        url: str, said: str, subprocess_: bool, paperlab_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PAPERLAB_LEDGER_URL", url)
+    if subprocess_:  # as a person runs it: one line on stderr, no traceback
+        proc = subprocess.run([sys.executable, "-m", "kernelext", "sessions"], capture_output=True, text=True,
+                              env={**os.environ}, timeout=120, cwd=REPO)
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    else:
+        code = main(["sessions"])
+        out, err = capsys.readouterr()
+    assert code == 2, err
+    assert err.startswith("paperlab: error: PAPERLAB_LEDGER_URL") and err.count("\n") == 1 and said in err, err
+    assert "hunter2" not in out + err and "Traceback" not in err
 
 
 def test_the_password_is_masked_wherever_a_url_carries_it() -> None:
