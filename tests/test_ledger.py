@@ -668,3 +668,15 @@ def test_a_reader_following_ids_misses_no_row_of_concurrent_writers(ledger: Ledg
     reader.join(30)
     every = [r[0] for r in ledger.query("SELECT id FROM events ORDER BY id")]
     assert len(every) == 4 * 60 * 3 and seen == every
+
+
+def test_connections_of_ended_threads_are_not_hoarded(ledger: Ledger) -> None:
+    """Views and servers read from short-lived threads; on PostgreSQL each connection is a server
+    process (~100 allowed), so one left by an ended thread is closed when the next one opens."""
+    for _ in range(5):
+        t = threading.Thread(target=lambda: ledger.query("SELECT 1"))
+        t.start()
+        t.join()
+    # PostgreSQL: this thread's and the last thread's (closed when the next thread opens one);
+    # SQLite keeps its (cheap) file handles until close()
+    assert len(ledger._connections) == (2 if ledger.url else 6)

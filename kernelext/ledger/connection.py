@@ -104,11 +104,26 @@ class Connections:
             self.close_thread()
             con = None
         if con is None:
+            if self.url:
+                self._close_orphans()
             con = PgConnection.open(self.url, self._local) if self.url else self._connect()
             self._local.con = con
             with self._lock:
                 self._connections.append(con)
         return con
+
+    def _close_orphans(self) -> None:
+        """Close the PostgreSQL connections of threads that ended without ``close_thread`` (a server
+        allows ~100 connections: a process whose short-lived threads read the ledger must not hoard them)."""
+        with self._lock:
+            gone = [c for c in self._connections if isinstance(c, PgConnection) and not c.owner.is_alive()]
+            for c in gone:
+                self._connections.remove(c)
+        for c in gone:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001  (already broken: nothing to close)
+                log.debug("closing an orphaned ledger connection failed", exc_info=True)
 
     def _connect(self) -> sqlite3.Connection:
         """A new autocommit connection with WAL, synchronous=NORMAL, busy_timeout=5000."""
@@ -217,6 +232,7 @@ class PgConnection:
         self.raw = raw
         self._lock_key = lock_key
         self.total_changes = 0
+        self.owner = threading.current_thread()  # the thread it belongs to (see Connections._close_orphans)
 
     @classmethod
     def open(cls, url: str | None, local: threading.local) -> PgConnection:
