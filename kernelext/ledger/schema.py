@@ -7,7 +7,8 @@ v6 the audit log made append-only by triggers, and ``approvals`` (live trading's
 v7 ``api_tokens`` (the HTTP API's bearer tokens, salted hashes only).
 
 On PostgreSQL the same migrations run through :func:`kernelext.ledger.dialect.migration`, the
-version kept in ``paperlab_schema``.
+version kept in ``paperlab_schema``: write a new migration in SQLite's dialect and check that it
+translates (the ledger tests build every PostgreSQL ledger from all of them).
 """
 
 from __future__ import annotations
