@@ -680,3 +680,17 @@ def test_connections_of_ended_threads_are_not_hoarded(ledger: Ledger) -> None:
     # PostgreSQL: this thread's and the last thread's (closed when the next thread opens one);
     # SQLite keeps its (cheap) file handles until close()
     assert len(ledger._connections) == (2 if ledger.url else 6)
+
+
+def test_stage_globs_match_as_in_sqlite(ledger: Ledger) -> None:
+    """``GLOB`` is ``LIKE`` on PostgreSQL: ``*`` and ``?`` are wildcards, ``%`` and ``_`` are not."""
+    for i, stage in enumerate(("order.filled", "order.denied", "orderXfilled", "equity.update", "risk.halted",
+                               "feed_stale", "feedXstale", "100%.done", "1000.done")):
+        ledger.write_events([Event(SID, "a", stage, stage, i, {})])
+    stages = lambda pattern: [r[3] for r in queries.events(ledger, SID, pattern)]  # noqa: E731
+    assert stages("order.*") == ["order.filled", "order.denied"]
+    assert stages("order?filled") == ["order.filled", "orderXfilled"]
+    assert stages("feed_stale") == ["feed_stale"] and stages("100%.done") == ["100%.done"]
+    upto = queries.max_event_id(ledger)
+    assert "equity.update" not in [r[2] for r in queries.feed_events_between(ledger, SID, 0, upto, 100)]
+    assert [r[2] for r in queries.feed_latest_events(ledger, SID, upto, 2, glob="feed*")] == ["feedXstale", "feed_stale"]

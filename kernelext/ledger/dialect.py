@@ -1,7 +1,7 @@
 """The ledger's SQL is written once, in SQLite's dialect with ``?`` placeholders; this module turns
 it into PostgreSQL's (``PAPERLAB_LEDGER_URL=postgresql://...``), in one place.
 
-- statements: ``?`` -> ``%s`` (a literal ``%`` doubled), ``INSERT OR IGNORE`` -> ``ON CONFLICT DO
+- statements: ``?`` -> ``%s`` (a literal ``%`` doubled; so no ``?`` inside a string literal), ``INSERT OR IGNORE`` -> ``ON CONFLICT DO
   NOTHING``, two-argument ``MIN``/``MAX`` -> ``LEAST``/``GREATEST``, ``json_extract(col, '$.k')`` ->
   ``col::jsonb ->> 'k'``, ``GLOB`` -> ``LIKE`` (``*`` and ``?`` only; no ``[...]`` classes), SQLite's
   ``+column`` (no index) -> ``column``, ``sqlite_sequence`` -> ``paperlab_sequence``;
@@ -131,7 +131,8 @@ _LIKE_OF_GLOB = r"LIKE replace(replace(replace(replace(%s, '%%', '\%%'), '_', '\
 
 
 def _glob_literal(m: re.Match[str]) -> str:
-    text = m.group(1).replace("%", "\\%").replace("_", "\\_").replace("*", "%").replace("?", "_")
+    text = m.group(1).replace("%%", "%")  # (translate doubled it already)
+    text = text.replace("%", "\\%").replace("_", "\\_").replace("*", "%").replace("?", "_")
     return "LIKE '" + text.replace("%", "%%") + "'"
 
 
