@@ -16,6 +16,7 @@ import pytest
 import kernelext
 from kernelext import api, frames
 from kernelext.ledger import Ledger, default_path
+from kernelext.research.backtest import fills_as_rows, run_backtest
 from kernelext.surfaces.cli import main
 from tests.helpers import wait_for
 from tests.integration.test_cli import PAPER, Running
@@ -60,6 +61,16 @@ def test_a_replay_session_records_the_same_frames_on_postgresql_as_on_sqlite(on_
         assert a.schema == b.schema, name
         assert a.equals(b), f"{name} differ:\n{a}\n{b}"
     assert frames.bars(on_postgres, ledger=pg).height == BARS
+    # what the node did is what Nautilus's BacktestEngine does on the same bars (parity)
+    spec = api.spec("ema_cross", "BTC/USD", params={"fast": 8, "slow": 21}, feed="replay", speed="max",
+                    max_bars=BARS, seed=11, anchor_ns=ANCHOR_NS)
+    _, engine_fills = run_backtest(spec, anchor_ns=ANCHOR_NS, bars=BARS)
+    assert [(r["sleeve"], r["side"], round(r["qty"], 8), round(r["price"], 8))
+            for r in fills.sort("ts_ns", "sleeve").iter_rows(named=True)] == fills_as_rows(engine_fills)
+    # a recorded backtest (the thread writer, no audit rows) lands on PostgreSQL too
+    bt = kernelext.backtest(strategy="ema_cross", instrument="BTC/USD", bars=300)
+    assert frames.sessions(pg).filter(pl.col("session_id") == bt)["kind"].to_list() == ["backtest"]
+    assert frames.bars(bt, ledger=pg).height == 300
     stages = lambda led, sid: sorted(frames.events(sid, ledger=led)["stage"].to_list())  # noqa: E731
     assert stages(pg, on_postgres) == stages(lite, on_sqlite)
     # the order intents are in the chain, which verifies
