@@ -241,7 +241,11 @@ class PgConnection:
 
         import psycopg
 
-        raw = psycopg.connect(url or "", autocommit=True, connect_timeout=10, application_name="paperlab")
+        # keepalives and a TCP user timeout: a server gone silent (a network partition) fails a statement
+        # within ~30 s, which the writers treat as busy (retry, spool), instead of hanging for ~15 min
+        raw = psycopg.connect(url or "", autocommit=True, connect_timeout=10, application_name="paperlab",
+                              keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+                              tcp_user_timeout=30_000)
         raw.adapters.register_dumper(bool, _bool_as_int())  # SQLite's booleans are 0/1 (BIGINT columns)
         current = raw.execute("SELECT current_schema()").fetchone()
         key = zlib.crc32(str(current[0] if current else "").encode()) - (1 << 31)
