@@ -710,9 +710,9 @@ def _check_supervised_ledger(led: Ledger) -> None:
     from kernelext.errors import Refused
     from kernelext.ledger import default_path
 
-    if led.path.resolve() != default_path().expanduser().resolve():
-        raise Refused(f"detach: detached sessions use the ledger of $PAPERLAB_HOME ({default_path()}), "
-                      f"not {led.path}; point PAPERLAB_HOME at its folder")
+    if not led.is_default:
+        raise Refused(f"detach: detached sessions use the ledger of $PAPERLAB_LEDGER_URL or else $PAPERLAB_HOME "
+                      f"({default_path()}), not {led.where}; point PAPERLAB_HOME (or PAPERLAB_LEDGER_URL) at it")
 
 
 def detached_ids(*, ledger: Ledger | None = None) -> set[str]:
@@ -1074,6 +1074,19 @@ def audit(session: str | None = None, *, since: str | None = None, limit: int | 
 def verify_audit(*, ledger: Ledger | None = None) -> Any:
     """Check the audit chain from its first row (``AuditCheck``: ``ok``, ``rows``, ``broken_row``, ``line()``)."""
     return _ledger(ledger).verify_audit()
+
+
+def copy_ledger(to: str | None = None, *, source: str | None = None) -> Any:
+    """Copy the SQLite ledger (``source``: a file or its folder; default ``$PAPERLAB_HOME``'s) into the
+    empty PostgreSQL ledger at ``to`` (default ``$PAPERLAB_LEDGER_URL``); ``CopyResult`` (``line()``)."""
+    from kernelext.ledger import default_path
+    from kernelext.ledger.connection import ledger_url
+    from kernelext.ledger.copy import copy_ledger as _copy
+
+    target = to or ledger_url()
+    if not target:
+        raise SpecError("to: give a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (or set PAPERLAB_LEDGER_URL)")
+    return _copy(source or default_path(), target)
 
 
 # -- live approvals (the research ladder's last rung) -----------------------------------------------

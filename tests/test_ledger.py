@@ -1,4 +1,7 @@
-"""Ledger: schema, routing, idempotence, writer thread, crash durability, control queue, audit."""
+"""Ledger: schema, routing, idempotence, writer thread, crash durability, control queue, audit.
+
+Every test on a ``home`` (or ``ledger``) runs twice: on SQLite, and on PostgreSQL (a real server
+from ``tests/pg.py``, a fresh schema per test, reached through ``PAPERLAB_LEDGER_URL``)."""
 
 from __future__ import annotations
 
@@ -20,16 +23,27 @@ import pytest
 from tests.helpers import wait_for
 from kernelext.events import Event
 from kernelext.ledger import MIGRATIONS, Ledger, LedgerWriter, pid_alive, queries
+from kernelext.ledger.busy import integrity_errors
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 SID = "sess-0001"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An isolated PAPERLAB_HOME (never ~/.paperlab)."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated PAPERLAB_HOME (never ~/.paperlab); on PostgreSQL, PAPERLAB_LEDGER_URL too."""
     monkeypatch.setenv("PAPERLAB_HOME", str(tmp_path / "home"))
+    if request.param == "postgresql":
+        monkeypatch.setenv("PAPERLAB_LEDGER_URL", request.getfixturevalue("pg_url"))
+    else:
+        monkeypatch.delenv("PAPERLAB_LEDGER_URL", raising=False)
     return tmp_path / "home"
+
+
+def drop_trigger(led: Ledger, name: str) -> None:
+    """Drop an audit trigger behind the ledger's back, as a person with database access could."""
+    led._con().execute(f"DROP TRIGGER {name}" + (" ON audit" if led.url else ""))
 
 
 @pytest.fixture
@@ -104,6 +118,18 @@ def count(led: Ledger, table: str, sid: str = SID) -> int:
 # -- schema and connections ---------------------------------------------------
 def test_location_wal_pragmas_and_schema(home: Path) -> None:
     led = Ledger()
+    if led.url:  # PostgreSQL: the schema and its bookkeeping tables; files stay in PAPERLAB_HOME
+        assert led.journal_mode == "postgresql" and led.schema_version == len(MIGRATIONS)
+        assert led.path.parent == home and not led.path.exists() and "***" in led.where
+        tables = {r[0] for r in led.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+        assert {"sessions", "sleeves", "orders", "fills", "positions", "events", "equity", "commands", "audit",
+                "bars", "approvals", "api_tokens", "paperlab_schema", "paperlab_version"} <= tables
+        led.close()
+        again = Ledger()
+        assert again.schema_version == len(MIGRATIONS)
+        again.close()
+        return
     assert led.path == home / "ledger.sqlite" and led.path.exists()
     assert led.journal_mode == "wal"
     con = led._con()
@@ -125,7 +151,7 @@ def test_each_thread_has_its_own_connection(ledger: Ledger) -> None:
     t.start()
     t.join()
     assert seen[0] != id(ledger._con())
-    assert ledger.journal_mode == "wal"
+    assert ledger.journal_mode == ("postgresql" if ledger.url else "wal")
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:
@@ -406,7 +432,7 @@ CRASH_SCRIPT = textwrap.dedent(
     import os, sys
     from kernelext.events import Event
     from kernelext.ledger import Ledger, LedgerWriter
-    led = Ledger(sys.argv[1])
+    led = Ledger(None if sys.argv[1] == "-" else sys.argv[1])  # "-": PAPERLAB_LEDGER_URL
     led.create_session("crash-1", label="c", kind="paper", venue="sandbox", feed="replay",
                        spec={}, sleeves=[], started_at=1, status="running")
     w = LedgerWriter(led)
@@ -426,18 +452,19 @@ CRASH_SCRIPT = textwrap.dedent(
 
 
 def test_kill_9_keeps_committed_rows_and_session_is_marked_crashed(home: Path) -> None:
+    pg = bool(os.environ.get("PAPERLAB_LEDGER_URL"))
     path = home / "crash.sqlite"
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-c", CRASH_SCRIPT, str(path), "5000"],
+        [sys.executable, "-c", CRASH_SCRIPT, "-" if pg else str(path), "5000"],
         capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
     )
     assert proc.returncode == -9, proc.stderr
     n = int(proc.stdout.split("committed")[1].split()[0])
     assert n == 5000
-    led = Ledger(path)
-    assert led.journal_mode == "wal"
+    led = Ledger(None if pg else path)
+    assert led.journal_mode == ("postgresql" if pg else "wal")
     assert count(led, "fills", "crash-1") == n
     assert led.session("crash-1")["status"] == "running"
     found = time.time_ns()
@@ -493,7 +520,7 @@ def test_command_queue_concurrent_takers_never_share(ledger: Ledger) -> None:
     lock = threading.Lock()
 
     def take() -> None:
-        other = Ledger(ledger.path)  # a separate connection set, as another process would have
+        other = Ledger(ledger.location)  # a separate connection set, as another process would have
         for _ in range(20):
             got = [c[0] for c in other.take_commands(SID)]
             with lock:
@@ -517,9 +544,9 @@ def test_audit_chain_verifies_and_detects_tampering(ledger: Ledger) -> None:
     rows = ledger.query("SELECT prev_hash, hash FROM audit ORDER BY id")
     assert [r[0] for r in rows[1:]] == [r[1] for r in rows[:-1]]
     con = ledger._con()
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(integrity_errors(), match="append-only"):
         con.execute("UPDATE audit SET detail_json = '{}' WHERE id = 2")
-    con.execute("DROP TRIGGER audit_no_update")
+    drop_trigger(ledger, "audit_no_update")
     con.execute("UPDATE audit SET detail_json = '{\"id\":\"x\",\"n\":1}' WHERE id = 2")
     check = ledger.verify_audit()
     assert not check and check.broken_row == 2 and "edited" in check.line()
@@ -529,9 +556,9 @@ def test_audit_detects_a_removed_row_and_a_cut_tail(ledger: Ledger) -> None:
     for i in range(4):
         ledger.append_audit("bob", "approve", {"i": i})
     con = ledger._con()
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(integrity_errors(), match="append-only"):
         con.execute("DELETE FROM audit WHERE id = 2")
-    con.execute("DROP TRIGGER audit_no_delete")
+    drop_trigger(ledger, "audit_no_delete")
     con.execute("DELETE FROM audit WHERE id = 4")
     check = ledger.verify_audit()
     assert check.broken_row == 4 and "end of the log" in check.line()
@@ -562,3 +589,108 @@ def test_home_logs_and_ledger_files_are_owner_only(tmp_path: Path, monkeypatch: 
     led.close()
     config = _logging(str(home / "logs"), "nautilus-1")  # Nautilus's log rotates by size
     assert config.log_file_max_size == 50 * 1024 * 1024 and config.log_file_max_backup_count == 5
+
+
+# -- what live views poll, and a PostgreSQL connection that drops ---------------------------------
+def test_data_version_moves_when_any_connection_commits(ledger: Ledger) -> None:
+    before = ledger.data_version()
+    assert ledger.data_version() == before  # nothing committed: the same token
+    other = Ledger(ledger.location)  # another process's connection
+    other.enqueue_command(SID, "pause")
+    moved = ledger.data_version()
+    assert moved != before
+    ledger.append_audit("me", "x", {})  # a commit of this very connection moves it too
+    assert ledger.data_version() != moved
+    seen: list[Any] = []
+    t = threading.Thread(target=lambda: seen.append(ledger.data_version()))
+    t.start()
+    t.join()
+    assert seen[0] != ledger.data_version()  # another thread's token never equals this one's
+    other.close()
+
+
+def test_a_dropped_postgresql_connection_is_retried_never_dropped(pg_url: str, home: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server ends the writer's connection (a restart, a failover, an idle timeout) mid-stream:
+    the writer waits, reconnects and commits everything, once."""
+    if not os.environ.get("PAPERLAB_LEDGER_URL"):
+        pytest.skip("PostgreSQL only")
+    import psycopg
+
+    led = Ledger()
+    make_session(led, SID)
+    writer = LedgerWriter(led)
+    admin = psycopg.connect(os.environ["PAPERLAB_LEDGER_URL"], autocommit=True)
+    for k in range(3):
+        for i in range(500):
+            writer.put(fill_event(f"O-{k}-{i}", f"T-{k}-{i}", i))
+        wait_for(lambda: count(led, "fills") > 500 * k, "some fills committed")  # noqa: B023
+        ended = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name"
+                              " = 'paperlab' AND pid <> %s", (led._con().raw.info.backend_pid,)).fetchall()
+        assert ended, "no writer connection to end"
+    assert writer.flush(60)
+    assert count(led, "fills") == 1500 and writer.dropped == 0 and writer.errors == 0
+    writer.close()
+    admin.close()
+    led.close()
+
+
+def test_a_reader_following_ids_misses_no_row_of_concurrent_writers(ledger: Ledger) -> None:
+    """Feeds and the API's ?after= read ``id > last seen``: ids must become visible in order, even
+    with several processes committing at once (PostgreSQL: the writers' advisory lock)."""
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def write(k: int) -> None:
+        led = Ledger(ledger.location)  # its own connections, as another process
+        for i in range(60):
+            led.write_events([Event(SID, "a", "bar.received", "bar", i, {"k": k, "i": i}) for _ in range(3)])
+        led.close()
+
+    def follow() -> None:
+        led = Ledger(ledger.location)
+        last = 0
+        while not stop.is_set() or last < queries.max_event_id(led):
+            upto = queries.max_event_id(led)
+            rows = queries.feed_all_events_between(led, last, upto, 10_000)
+            seen.extend(r[0] for r in rows)
+            last = upto
+        led.close()
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    reader.join(30)
+    every = [r[0] for r in ledger.query("SELECT id FROM events ORDER BY id")]
+    assert len(every) == 4 * 60 * 3 and seen == every
+
+
+def test_connections_of_ended_threads_are_not_hoarded(ledger: Ledger) -> None:
+    """Views and servers read from short-lived threads; on PostgreSQL each connection is a server
+    process (~100 allowed), so one left by an ended thread is closed when the next one opens."""
+    for _ in range(5):
+        t = threading.Thread(target=lambda: ledger.query("SELECT 1"))
+        t.start()
+        t.join()
+    # PostgreSQL: this thread's and the last thread's (closed when the next thread opens one);
+    # SQLite keeps its (cheap) file handles until close()
+    assert len(ledger._connections) == (2 if ledger.url else 6)
+
+
+def test_stage_globs_match_as_in_sqlite(ledger: Ledger) -> None:
+    """``GLOB`` is ``LIKE`` on PostgreSQL: ``*`` and ``?`` are wildcards, ``%`` and ``_`` are not."""
+    for i, stage in enumerate(("order.filled", "order.denied", "orderXfilled", "equity.update", "risk.halted",
+                               "feed_stale", "feedXstale", "100%.done", "1000.done")):
+        ledger.write_events([Event(SID, "a", stage, stage, i, {})])
+    stages = lambda pattern: [r[3] for r in queries.events(ledger, SID, pattern)]  # noqa: E731
+    assert stages("order.*") == ["order.filled", "order.denied"]
+    assert stages("order?filled") == ["order.filled", "orderXfilled"]
+    assert stages("feed_stale") == ["feed_stale"] and stages("100%.done") == ["100%.done"]
+    upto = queries.max_event_id(ledger)
+    assert "equity.update" not in [r[2] for r in queries.feed_events_between(ledger, SID, 0, upto, 100)]
+    assert [r[2] for r in queries.feed_latest_events(ledger, SID, upto, 2, glob="feed*")] == ["feedXstale", "feed_stale"]

@@ -1,23 +1,41 @@
 """The ledger writer as a child process: what is put is committed, flushes wait for it, the
-parent's death (even kill -9) loses nothing already sent, a dead child never hangs a flush."""
+parent's death (even kill -9) loses nothing already sent, a dead child never hangs a flush.
+The tests on a ``where`` run on SQLite and on PostgreSQL (``tests/pg.py``)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from kernelext.events import Event
 from kernelext.ledger import Ledger, ProcessLedgerWriter, spool_dir
 from kernelext.ledger.spool import read_events
 from tests.helpers import wait_for
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 SID = "sess-proc"
 
 
-def _ledger(home: Path) -> Ledger:
-    led = Ledger(home / "ledger.sqlite")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the ledger is: a file in ``tmp_path``, or a PostgreSQL schema (PAPERLAB_LEDGER_URL;
+    its spool in ``tmp_path``, PAPERLAB_HOME)."""
+    monkeypatch.setenv("PAPERLAB_HOME", str(tmp_path))
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        monkeypatch.setenv("PAPERLAB_LEDGER_URL", url)
+        return url
+    monkeypatch.delenv("PAPERLAB_LEDGER_URL", raising=False)
+    return str(tmp_path / "ledger.sqlite")
+
+
+def _ledger(where: str | Path) -> Ledger:
+    led = Ledger(where if not isinstance(where, Path) else where / "ledger.sqlite")
     led.create_session(SID, label="p", kind="paper", venue="sandbox", feed="replay", spec={}, sleeves=[], started_at=1)
     return led
 
@@ -31,8 +49,8 @@ def _fill(k: int) -> Event:
     })
 
 
-def test_put_flush_close_and_counters(tmp_path: Path) -> None:
-    led = _ledger(tmp_path)
+def test_put_flush_close_and_counters(where: str) -> None:
+    led = _ledger(where)
     writer = ProcessLedgerWriter(led)
     for k in range(3000):
         writer.put(_fill(k))
@@ -47,25 +65,26 @@ def test_put_flush_close_and_counters(tmp_path: Path) -> None:
     assert writer.dropped == 1
 
 
-def test_parent_killed_minus_9_loses_nothing_already_sent(tmp_path: Path) -> None:
-    _ledger(tmp_path).close()
-    script = textwrap.dedent(f"""
-        import os, signal, time
+def test_parent_killed_minus_9_loses_nothing_already_sent(where: str) -> None:
+    _ledger(where).close()
+    script = textwrap.dedent("""
+        import os, signal, sys, time
         from kernelext.events import Event
         from kernelext.ledger import Ledger, ProcessLedgerWriter
         from tests.test_ledger_process import _fill
-        writer = ProcessLedgerWriter(Ledger({str(tmp_path / "ledger.sqlite")!r}))
+        writer = ProcessLedgerWriter(Ledger(None if sys.argv[1] == "-" else sys.argv[1]))
         for k in range(2000):
             writer.put(_fill(k))
         time.sleep(1.0)  # sent to the child, never flushed
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     # the child inherits this stderr pipe: run() returns once the orphaned child has exited too
-    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], timeout=60,
+    arg = "-" if os.environ.get("PAPERLAB_LEDGER_URL") else where  # the URL by environment
+    proc = subprocess.run([sys.executable, "-c", script, arg], cwd=Path(__file__).resolve().parents[1], timeout=60,
                           stderr=subprocess.PIPE, text=True)
     assert proc.returncode == -9
     assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
-    led = Ledger(tmp_path / "ledger.sqlite")
+    led = Ledger(where)
     for _ in range(100):  # the orphaned child finishes its last transaction, then exits
         if led.query("SELECT COUNT(*) FROM fills")[0][0] == 2000:
             break
@@ -74,17 +93,20 @@ def test_parent_killed_minus_9_loses_nothing_already_sent(tmp_path: Path) -> Non
 
 
 HOLDER = textwrap.dedent("""
-    import sqlite3, sys, time
-    con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-    con.execute("BEGIN IMMEDIATE")
+    import sys, time
+    from kernelext.ledger import Ledger
+    led = Ledger(None if sys.argv[1] == "-" else sys.argv[1])
+    held = led.transaction()  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the ledger's advisory lock
+    held.__enter__()
     print("locked", flush=True)
     time.sleep(600)
 """)
 
 
-def _hold(path: Path) -> subprocess.Popen:
+def _hold(led: Ledger) -> subprocess.Popen:
     """Another process holding the ledger's write lock until it is killed."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "-" if led.url else str(led.path)],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     return holder
 
@@ -94,20 +116,20 @@ def _release(holder: subprocess.Popen) -> None:
     holder.wait(10)
 
 
-def _spooling(tmp_path: Path, fills: int, spooled: int) -> tuple[Ledger, ProcessLedgerWriter, subprocess.Popen]:
+def _spooling(where: str, fills: int, spooled: int) -> tuple[Ledger, ProcessLedgerWriter, subprocess.Popen]:
     """A writer (100 events in memory at most) given ``fills`` fills while another process holds
     the ledger, once at least ``spooled`` of them are in its spool file; release the holder after."""
-    led = _ledger(tmp_path)
+    led = _ledger(where)
     writer = ProcessLedgerWriter(led, memory_limit=100)
-    holder = _hold(led.path)
+    holder = _hold(led)
     for k in range(fills):
         writer.put(_fill(k))
     wait_for(lambda: writer.spooled >= spooled, "events spooled while the ledger is held", 60)
     return led, writer, holder
 
 
-def test_a_busy_ledger_spools_past_the_bound_and_loses_nothing(tmp_path: Path) -> None:
-    led, writer, holder = _spooling(tmp_path, 3000, 1)
+def test_a_busy_ledger_spools_past_the_bound_and_loses_nothing(where: str) -> None:
+    led, writer, holder = _spooling(where, 3000, 1)
     try:
         assert writer.flush(0.5) is False and writer.dropped == 0 and writer.ledger_pending > 0
         (spooled_file,) = spool_dir(led.path).glob("*.pickle")
@@ -121,8 +143,8 @@ def test_a_busy_ledger_spools_past_the_bound_and_loses_nothing(tmp_path: Path) -
     assert writer.close() and not list(spool_dir(led.path).glob("*.pickle"))
 
 
-def test_a_writer_killed_while_spooled_loses_nothing_it_spooled(tmp_path: Path) -> None:
-    led, writer, holder = _spooling(tmp_path, 2000, 1000)
+def test_a_writer_killed_while_spooled_loses_nothing_it_spooled(where: str) -> None:
+    led, writer, holder = _spooling(where, 2000, 1000)
     try:
         writer._proc.kill()
         writer._proc.wait(10)
@@ -131,15 +153,15 @@ def test_a_writer_killed_while_spooled_loses_nothing_it_spooled(tmp_path: Path) 
     (spooled_file,) = spool_dir(led.path).glob("*.pickle")
     on_disk = {e.extras["trade_id"] for e in read_events(spooled_file) if e.stage == "order.filled"}
     assert len(on_disk) >= 1000
-    reopened = Ledger(led.path)  # the next open puts the spool into the ledger
+    reopened = Ledger(led.location)  # the next open puts the spool into the ledger
     stored = {r[0] for r in reopened.query("SELECT trade_id FROM fills")}
     assert on_disk <= stored and reopened.query("SELECT COUNT(*) FROM fills")[0][0] == len(stored)
     assert not list(spool_dir(led.path).glob("*.pickle"))
     writer.close(5)
 
 
-def test_a_dead_child_never_hangs_a_flush(tmp_path: Path) -> None:
-    writer = ProcessLedgerWriter(_ledger(tmp_path))
+def test_a_dead_child_never_hangs_a_flush(where: str) -> None:
+    writer = ProcessLedgerWriter(_ledger(where))
     writer.put(_fill(1))
     assert writer.flush(10)
     writer._proc.kill()

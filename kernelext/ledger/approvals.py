@@ -20,10 +20,10 @@ class Approvals(Connections):
         with self.transaction() as con:
             cur = con.execute(
                 "INSERT INTO approvals(strategy_key, instrument, params_json, paper_session, note, approved_by,"
-                " approved_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " approved_ts) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (strategy_key, instrument, params_json, paper_session, note, approved_by, ts),
             )
-            approval_id = int(cur.lastrowid or 0)
+            approval_id = int(cur.fetchone()[0])
             append_rows(con, [(ts, approved_by, "live.approve", {**audit, "approval_id": approval_id})])
         return approval_id
 

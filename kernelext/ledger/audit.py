@@ -4,7 +4,9 @@ Each row holds the SHA-256 of its own content (ts, actor, action, detail) chaine
 previous row's hash. SQLite triggers refuse UPDATE and DELETE (schema v6); whoever drops
 them and edits a row, deletes one, or cuts the tail is named by :meth:`Audit.verify_audit`.
 Rows are appended inside the caller's ``BEGIN IMMEDIATE`` transaction, so the chain is one
-line even with several processes writing.
+line even with several processes writing. On PostgreSQL a plpgsql trigger refuses UPDATE,
+DELETE and TRUNCATE, the transaction holds the ledger's advisory lock, and ``paperlab_sequence``
+plays ``sqlite_sequence`` (ids without gaps, the highest ever given kept for the cut-tail check).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,7 @@ class AuditCheck:
         return f"audit chain broken at row {self.broken_row}: {self.problem}"
 
 
-def append_rows(con: sqlite3.Connection, rows: Iterable[tuple[int, str, str, dict[str, Any]]]) -> str | None:
+def append_rows(con: Any, rows: Iterable[tuple[int, str, str, dict[str, Any]]]) -> str | None:
     """Append ``(ts, actor, action, detail)`` rows to the chain on ``con``, inside the caller's
     ``BEGIN IMMEDIATE`` transaction; return the last hash (None when there were no rows)."""
     prev: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -17,10 +18,20 @@ MAX_BACKOFF_S = 1.0
 
 def is_busy(exc: BaseException) -> bool:
     """True for SQLite's 'database is locked/busy' (another writer holds the ledger), a full disk
-    or an I/O error: errors that go away, unlike a statement that can never succeed."""
-    return isinstance(exc, sqlite3.OperationalError) and any(
-        word in str(exc).lower() for word in ("locked", "busy", "disk", "i/o")
-    )
+    or an I/O error: errors that go away, unlike a statement that can never succeed. PostgreSQL:
+    its OperationalError family (a lock wait past ``lock_timeout``, a serialization failure or
+    deadlock, a server that is down, restarting or out of disk, a dropped connection) and a
+    connection closed under us (InterfaceError)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(word in str(exc).lower() for word in ("locked", "busy", "disk", "i/o"))
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
+def integrity_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes of a constraint a row breaks (SQLite's and, once loaded, psycopg's)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.IntegrityError,) + ((psycopg.IntegrityError,) if psycopg is not None else ())
 
 
 def backoff(delay: float) -> float:
@@ -34,7 +45,7 @@ def when_free(fn: Callable[[], T], *, wait_s: float = 60.0, what: str = "ledger 
     while True:
         try:
             return fn()
-        except sqlite3.OperationalError as e:
+        except Exception as e:
             if not is_busy(e) or time.monotonic() >= deadline:
                 raise
             delay = backoff(delay)

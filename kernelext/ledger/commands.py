@@ -17,10 +17,10 @@ class Commands(Connections):
         """Queue a control command for a session (any process); return its id."""
         with self.transaction() as con:
             cur = con.execute(
-                "INSERT INTO commands(session_id, command, args_json, created_ts) VALUES (?, ?, ?, ?)",
+                "INSERT INTO commands(session_id, command, args_json, created_ts) VALUES (?, ?, ?, ?) RETURNING id",
                 (session_id, command, dumps(args or {}), now_ns()),
             )
-            return int(cur.lastrowid)
+            return int(cur.fetchone()[0])
 
     def take_commands(self, session_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         """Atomically take the session's pending commands (each is taken once), oldest first."""

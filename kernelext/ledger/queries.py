@@ -268,8 +268,8 @@ def resume_after_ts(ledger: Ledger, session_id: str) -> int | None:
     """The ts of the last live bar recorded for every bar type of the session (the earliest of
     each type's last), or None when none was recorded: where a relaunched feed continues."""
     row = ledger.query(
-        "SELECT MIN(last) FROM (SELECT MAX(ts) AS last FROM bars WHERE session_id = ? AND historical = 0"
-        " GROUP BY bar_type)", (session_id,),
+        "SELECT MIN(last_ts) FROM (SELECT MAX(ts) AS last_ts FROM bars WHERE session_id = ? AND historical = 0"
+        " GROUP BY bar_type) AS per_type", (session_id,),
     )
     return row[0][0] if row else None
 
@@ -277,8 +277,9 @@ def resume_after_ts(ledger: Ledger, session_id: str) -> int | None:
 def common_bars(ledger: Ledger, a: str, b: str) -> tuple[int, int]:
     """(bars of ``a`` and ``b`` at the same bar type and ts, of those with identical OHLCV)."""
     n, same = ledger.query(
-        "SELECT COUNT(*), COALESCE(SUM(x.open IS y.open AND x.high IS y.high AND x.low IS y.low"
-        " AND x.close IS y.close AND x.volume IS y.volume), 0)"
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN x.open IS NOT DISTINCT FROM y.open"
+        " AND x.high IS NOT DISTINCT FROM y.high AND x.low IS NOT DISTINCT FROM y.low"
+        " AND x.close IS NOT DISTINCT FROM y.close AND x.volume IS NOT DISTINCT FROM y.volume THEN 1 ELSE 0 END), 0)"
         " FROM bars x JOIN bars y ON y.session_id = ? AND y.bar_type = x.bar_type AND y.ts = x.ts"
         " AND y.historical = 0 WHERE x.session_id = ? AND x.historical = 0",
         (b, a),
@@ -498,10 +499,12 @@ def paper_sessions_that_traded(ledger: Ledger, strategy_key: str, instrument: st
     ``instrument`` (at least one fill), newest first."""
     return ledger.query(
         """
-SELECT s.id, (SELECT COUNT(*) FROM fills f WHERE f.session_id = s.id AND f.sleeve = x.sleeve) AS n
-FROM sessions s JOIN sleeves x ON x.session_id = s.id
-WHERE s.kind = 'paper' AND x.strategy_key = ? AND x.instrument = ? AND n > 0
-ORDER BY s.started_at DESC
+SELECT id, n FROM (
+    SELECT s.id, s.started_at,
+           (SELECT COUNT(*) FROM fills f WHERE f.session_id = s.id AND f.sleeve = x.sleeve) AS n
+    FROM sessions s JOIN sleeves x ON x.session_id = s.id
+    WHERE s.kind = 'paper' AND x.strategy_key = ? AND x.instrument = ?) AS traded
+WHERE n > 0 ORDER BY started_at DESC
 """,
         (strategy_key, instrument),
     )

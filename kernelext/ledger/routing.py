@@ -5,8 +5,8 @@ risk decision, modify, cancel) to the audit chain, all in one transaction."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterable
+from typing import Any
 
 from kernelext.events import ORDER_INTENT_STAGES, ORDER_STAGES, POSITION_STAGES, Event
 from kernelext.ledger.audit import append_rows
@@ -226,7 +226,7 @@ def route_events(events: Iterable[Event]) -> _Rows | None:
     return rows
 
 
-def insert_rows(con: sqlite3.Connection, rows: _Rows, *, audit: bool = True) -> None:
+def insert_rows(con: Any, rows: _Rows, *, audit: bool = True) -> None:
     """Insert/upsert routed rows on ``con`` (inside the caller's transaction); order intents
     join the audit chain unless ``audit`` is False (a backtest's simulated orders)."""
     con.executemany(_SQL_EVENT, rows.events)

@@ -5,12 +5,17 @@ v2 cached venue instrument lists; v3 the bars each session's strategies saw;
 v4 ``gateway_health`` (IB Gateway transitions); v5 restore columns and ``strategy_state``;
 v6 the audit log made append-only by triggers, and ``approvals`` (live trading's gate 3);
 v7 ``api_tokens`` (the HTTP API's bearer tokens, salted hashes only).
+
+On PostgreSQL the same migrations run through :func:`kernelext.ledger.dialect.migration`, the
+version kept in ``paperlab_schema``: write a new migration in SQLite's dialect and check that it
+translates (the ledger tests build every PostgreSQL ledger from all of them).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from typing import Any
+
+from kernelext.ledger import dialect
 
 # The tables whose rows belong to one session (``session_id``): deleted with it.
 SESSION_TABLES: tuple[str, ...] = (
@@ -125,25 +130,44 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 
-def user_version(con: sqlite3.Connection) -> int:
-    """``PRAGMA user_version``: how many MIGRATIONS the file has."""
+def _is_pg(con: Any) -> bool:
+    return getattr(con, "dialect", "sqlite") == "postgresql"
+
+
+def user_version(con: Any) -> int:
+    """``PRAGMA user_version``: how many MIGRATIONS the ledger has (PostgreSQL: ``paperlab_schema``,
+    0 before the first migration)."""
+    if _is_pg(con):
+        if con.execute("SELECT to_regclass('paperlab_schema')").fetchone()[0] is None:
+            return 0
+        found = con.execute("SELECT version FROM paperlab_schema").fetchone()
+        return int(found[0]) if found else 0
     return int(con.execute("PRAGMA user_version").fetchone()[0])
 
 
-def journal_mode(con: sqlite3.Connection) -> str:
+def journal_mode(con: Any) -> str:
     """``PRAGMA journal_mode`` (``wal``)."""
     return str(con.execute("PRAGMA journal_mode").fetchone()[0])
 
 
-def migrate(con: sqlite3.Connection, path: Path) -> int:
+def migrate(con: Any, where: object) -> int:
     """Apply the pending MIGRATIONS inside the caller's transaction; return the version found."""
     target = len(MIGRATIONS)
+    pg = _is_pg(con)
+    if pg:
+        for sql in dialect.BOOTSTRAP:
+            con.raw.execute(sql)
     version = user_version(con)
     if version > target:
-        raise RuntimeError(f"ledger {path} has schema v{version}, newer than this code (v{target})")
+        raise RuntimeError(f"ledger {where} has schema v{version}, newer than this code (v{target})")
     for statements in MIGRATIONS[version:]:
-        for sql in statements:
-            con.execute(sql)
-    con.execute(f"PRAGMA user_version={target}")
+        for sql in dialect.migration(statements) if pg else statements:
+            if pg:
+                con.raw.execute(sql)  # DDL as is: no placeholders
+            else:
+                con.execute(sql)
+    if pg:
+        con.raw.execute("UPDATE paperlab_schema SET version = %s", (target,))
+    else:
+        con.execute(f"PRAGMA user_version={target}")
     return version
-

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from kernelext.events import now_ns
+from kernelext.ledger.busy import integrity_errors
 from kernelext.ledger.codec import dumps
 from kernelext.ledger.connection import Connections
 from kernelext.ledger.schema import SESSION_TABLES
@@ -21,6 +21,7 @@ SESSION_STATUSES: frozenset[str] = frozenset(
     {"starting", "running", "paused", "stopped", "error", "crashed"}
 )
 ACTIVE_STATUSES: tuple[str, ...] = ("starting", "running", "paused")
+SESSION_COLUMNS = ("id, label, kind, venue, feed, spec_json, status, started_at, ended_at, last_error, pid, host")
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -51,7 +52,7 @@ def _check_status(status: str) -> None:
         raise ValueError(f"unknown session status {status!r}; one of {sorted(SESSION_STATUSES)}")
 
 
-def _delete(con: sqlite3.Connection, ids: list[str]) -> None:
+def _delete(con: Any, ids: list[str]) -> None:
     """Delete sessions ``ids`` and their rows in every table, inside the caller's transaction."""
     keys = [(i,) for i in ids]
     for table in SESSION_TABLES:
@@ -99,7 +100,7 @@ class Sessions(Connections):
                     " bar_spec, params_json, strategy_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     sleeve_rows,
                 )
-        except sqlite3.IntegrityError as exc:
+        except integrity_errors() as exc:
             raise ValueError(f"session {session_id!r} cannot be created: {exc}") from exc
 
     def set_status(
@@ -135,7 +136,7 @@ class Sessions(Connections):
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         """The session row as a dict (with ``spec`` decoded and its ``sleeves``), or None."""
-        found = self.query_dicts("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        found = self.query_dicts(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
         if not found:
             return None
         out = found[0]

@@ -1,4 +1,5 @@
-"""The :class:`Ledger`: one SQLite file in WAL mode under ``$PAPERLAB_HOME``.
+"""The :class:`Ledger`: one SQLite file in WAL mode under ``$PAPERLAB_HOME``, or a PostgreSQL
+database (``PAPERLAB_LEDGER_URL``).
 
 Every event envelope lands in ``events``; the order/fill/position/equity stages
 are also routed to their own tables. Sessions, sleeves, a cross-process command
@@ -19,10 +20,11 @@ from pathlib import Path
 
 from kernelext.events import Event
 from kernelext.errors import SpecError
-from kernelext.ledger import schema
+from kernelext.ledger import dialect, schema
 from kernelext.ledger.approvals import Approvals
 from kernelext.ledger.audit import Audit
 from kernelext.ledger.commands import Commands
+from kernelext.ledger.connection import ledger_url
 from kernelext.ledger.routing import insert_rows, route_events
 from kernelext.ledger.sessions import Sessions
 from kernelext.ledger.spool import unspool_orphans
@@ -33,14 +35,24 @@ log = logging.getLogger(__name__)
 
 
 class Ledger(Sessions, Commands, VenueState, Audit, Approvals, Tokens):
-    """The SQLite ledger. Cheap to construct; one connection per thread, opened lazily."""
+    """The ledger (SQLite or PostgreSQL). Cheap to construct; one connection per thread, opened lazily."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        """Open (create, migrate) the ledger at ``path`` (a file, a directory, or the default).
+        """Open (create, migrate) the ledger at ``path`` (a file, a directory, a ``postgresql://``
+        URL, or the default: ``$PAPERLAB_LEDGER_URL`` when set, else ``$PAPERLAB_HOME``'s file).
 
         A place that cannot hold a ledger (a file, an unwritable folder, a file that is not
-        a PaperLab ledger) is one-line ``SpecError`` naming ``PAPERLAB_HOME``; nothing is changed.
+        a PaperLab ledger) is one-line ``SpecError`` naming ``PAPERLAB_HOME``; a bad URL or a server
+        that cannot be reached one naming ``PAPERLAB_LEDGER_URL`` (its password masked); nothing is changed.
         """
+        url = path if dialect.is_url(path) else (ledger_url() if path is None else None)
+        if url:
+            self._open_pg(url, "ledger URL" if path is not None else dialect.URL_ENV)
+        else:
+            self._open_sqlite(path)
+        unspool_orphans(self)  # events a dead writer spooled while the ledger was busy
+
+    def _open_sqlite(self, path: Path | str | None) -> None:
         where = "ledger path" if path is not None else "PAPERLAB_HOME"
         try:
             super().__init__(path)
@@ -57,7 +69,26 @@ class Ledger(Sessions, Commands, VenueState, Audit, Approvals, Tokens):
                 raise SpecError(f"{where}: cannot open {self.path} ({e}); point it at a folder you can write") from None
             raise SpecError(f"{where}: {self.path} is not a PaperLab ledger ({e}); move it aside "
                             "(nothing was changed) or point PAPERLAB_HOME at another folder") from None
-        unspool_orphans(self)  # events a dead writer spooled while the ledger was busy
+
+    def _open_pg(self, url: str, where: str) -> None:
+        masked = dialect.mask_url(url)
+        problem = dialect.check_url(url)
+        if problem:
+            raise SpecError(f"{dialect.url_help()}; {problem}: {masked}".replace(
+                dialect.URL_ENV + ":", where + ":", 1)) from None
+        super().__init__(url)
+        import psycopg
+
+        try:
+            self._migrate()
+        except psycopg.Error as e:
+            self.close()
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()
+            reason = reason.replace(url, masked)
+            if isinstance(e, psycopg.OperationalError):
+                raise SpecError(f"{where}: cannot open the ledger at {masked} ({reason}); start the server or "
+                                "fix the URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)") from None
+            raise SpecError(f"{where}: {masked} cannot hold a PaperLab ledger ({reason})") from None
 
     def _migrate(self) -> None:
         """Apply the pending migrations in one transaction."""
@@ -65,8 +96,8 @@ class Ledger(Sessions, Commands, VenueState, Audit, Approvals, Tokens):
         if self.schema_version == target:
             return
         with self.transaction() as con:
-            version = schema.migrate(con, self.path)
-        log.info("ledger %s migrated from v%d to v%d", self.path, version, target)
+            version = schema.migrate(con, self.where)
+        log.info("ledger %s migrated from v%d to v%d", self.where, version, target)
 
     def write_events(self, events: Iterable[Event], *, audit: bool = True) -> int:
         """Store events and route them to orders/fills/positions/equity (and order intents to

@@ -1,5 +1,6 @@
 """The child of :class:`~kernelext.ledger.writers.ProcessLedgerWriter`:
-``python -m kernelext.ledger.writer_process PATH [MEMORY_LIMIT]``.
+``python -m kernelext.ledger.writer_process PATH [MEMORY_LIMIT]`` (PATH ``-``: the PostgreSQL
+ledger of ``$PAPERLAB_LEDGER_URL``).
 
 A reader thread takes length-prefixed pickled frames (``(event tuples, flush ids)``) from stdin
 until EOF; the main thread commits each through a :class:`~kernelext.ledger.backlog.Backlog` (a busy ledger is waited
@@ -77,7 +78,7 @@ def child_main(path: str, memory_limit: int = MEMORY_LIMIT) -> int:
     """Read frames from stdin until EOF, commit them, answer flushes on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we end: EOF
     logging.basicConfig(level=logging.WARNING, format="paperlab ledger writer: %(message)s")
-    ledger = Ledger(Path(path))
+    ledger = Ledger(None if path == "-" else Path(path))
     ledger.set_busy_timeout(BUSY_TIMEOUT_S)
     backlog = Backlog(ledger, memory_limit=memory_limit)
     answers = _Answers(sys.stdout.buffer)

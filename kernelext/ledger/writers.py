@@ -39,6 +39,7 @@ import time
 from typing import Any
 
 from kernelext.events import Event
+from kernelext.ledger.dialect import URL_ENV
 from kernelext.ledger.backlog import BUSY_TIMEOUT_S, CLOSE_WAIT_S, MEMORY_LIMIT, Backlog
 from kernelext.ledger.store import Ledger
 
@@ -241,9 +242,13 @@ class ProcessLedgerWriter(EventQueue):
         self._lock = threading.Lock()
         self._wake = threading.Event()  # a flush or close cuts the feeder's gathering short
         self._done = threading.Event()  # the child committed everything and said so
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if ledger.url:  # the URL (and its password) by environment, never on a command line
+            env[URL_ENV] = ledger.url
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "kernelext.ledger.writer_process", str(ledger.path), str(memory_limit)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [sys.executable, "-m", "kernelext.ledger.writer_process", "-" if ledger.url else str(ledger.path),
+             str(memory_limit)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
             # its own process group: a kernel interrupt (jupyter_client signals the kernel's
             # group) or Ctrl-C in a terminal must not kill the ledger's writer
             start_new_session=True,

@@ -22,6 +22,7 @@ from kernelext.errors import PaperLabError, SpecError, UsageError, one_line
 from kernelext.spec import SessionSpec
 from kernelext.surfaces.cli_api import add_api_command, cmd_api, cmd_token
 from kernelext.surfaces.cli_audit import add_audit_command, cmd_audit
+from kernelext.surfaces.cli_ledger import add_ledger_command, cmd_ledger
 from kernelext.surfaces import cli_live
 
 
@@ -185,6 +186,7 @@ def build_parser() -> OneLineParser:
     add_shell_commands(sub)
     add_report_command(sub)
     add_audit_command(sub)
+    add_ledger_command(sub)
     cli_live.add_live_commands(sub)
     add_api_command(sub)
     return parser
@@ -529,7 +531,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
 
 COMMANDS.update(cli_live.COMMANDS)
-COMMANDS.update({"audit": cmd_audit, "api": cmd_api, "token": cmd_token, "status": cmd_status, "report": cmd_report,
+COMMANDS.update({"audit": cmd_audit, "ledger": cmd_ledger, "api": cmd_api, "token": cmd_token, "status": cmd_status, "report": cmd_report,
                  "logs": cmd_logs, **dict.fromkeys(api.CONTROL_VERBS, cmd_control),
                  **dict.fromkeys(EXPORT_FRAMES, cmd_frame)})
 

@@ -77,7 +77,7 @@ def test_the_ledger_feed_reads_only_when_the_ledger_changed(paperlab_home: Path)
     real = led.query
     led.query = lambda *a, **k: reads.append(a) or real(*a, **k)  # type: ignore[method-assign]
     assert feed.poll() == [] and reads == []  # unchanged: nothing read
-    other = Ledger(led.path)  # another connection (as another process would)
+    other = Ledger(led.location)  # another connection (as another process would)
     other.write_events([Event("A", None, "session.running", "running", T0, {})])
     assert [e["stage"] for e in feed.poll()] == ["session.running"] and reads
     other.close()
