@@ -86,7 +86,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         self.adopt()
-        log.info("supervising %s (pid %d)", self.ledger.path, os.getpid())
+        log.info("supervising %s (pid %d)", self.ledger.where, os.getpid())
         while not self._stop:
             try:
                 self.tick()

@@ -2,7 +2,7 @@
 loopback (``python -m kernelext.supervisor.cluster start``, Ray's own ``ray start`` keeping
 127.0.0.1), the supervisor placing 6 replay sessions over both nodes; ``kill -9`` of one session's
 process is seen and the session relaunched with its state restored; ``kill --all`` reaches every
-node; the cluster is stopped. Nothing listens or connects beyond 127.0.0.1.
+node; the cluster is stopped. The ledger is the tests' PostgreSQL (``tests/pg.py``). Nothing listens or connects beyond 127.0.0.1.
 
 Marked ``cluster``: CI runs it once, after the default suite (like the benchmarks)."""
 
@@ -73,9 +73,12 @@ def _events(ledger: Ledger, sid: str, stage: str) -> list[dict]:
     return [json.loads(r[0] or "{}") for r in rows]
 
 
-def test_six_sessions_over_two_nodes_relaunch_and_kill_all(cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_six_sessions_over_two_nodes_relaunch_and_kill_all(cluster: str, pg_url: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CLUSTER_ENV, cluster)
+    monkeypatch.setenv("PAPERLAB_LEDGER_URL", pg_url)  # the shared ledger every node's sessions write
     ledger = Ledger()
+    assert ledger.dialect == "postgresql"
     ids = [api.start("ema_cross", "BTC/USD", params={"fast": 2, "slow": 5}, feed="replay", speed=120, detach=True)
            for _ in range(SESSIONS)]
     try:
