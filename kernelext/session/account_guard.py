@@ -34,8 +34,9 @@ ENDPOINT = "RiskEngine.execute"
 MARKET_BUFFER = Decimal("0.005")  # a market order may fill this much beyond the price it was sized at
 
 
-class CashGuard:
-    """Denies spot cash buys the account cannot pay for (installed on a kernel's message bus)."""
+class SubmitGuard:
+    """A pre-trade check in front of the RiskEngine's ``execute`` endpoint (on a kernel's message bus):
+    a submit it refuses (``refusal``) is denied in one line; every other command goes on unchanged."""
 
     def __init__(self, kernel: Any) -> None:
         self.cache = kernel.cache
@@ -44,14 +45,14 @@ class CashGuard:
         self.msgbus = kernel.msgbus
         self.denied = 0
 
-    def install(self) -> CashGuard:
-        """Take the RiskEngine's ``execute`` endpoint; commands that pass go on to it."""
+    def install(self) -> Any:
+        """Take the endpoint from ``forward``; commands that pass go on to it."""
         self.msgbus.deregister(ENDPOINT, self.forward)
         self.msgbus.register(ENDPOINT, self.check)
         return self
 
     def check(self, command: Any) -> None:
-        """A submit the account cannot carry is denied; every other command goes on."""
+        """A refused submit is denied; every other command goes on."""
         if isinstance(command, SubmitOrder):
             reason = self.refusal(command.order)
             if reason is not None:
@@ -59,6 +60,14 @@ class CashGuard:
                 self.risk._deny_order(command.order, reason)
                 return
         self.forward(command)
+
+    def refusal(self, order: Any) -> str | None:
+        """Why ``order`` is refused, or None."""
+        return None
+
+
+class CashGuard(SubmitGuard):
+    """Denies spot cash buys the account cannot pay for."""
 
     def refusal(self, order: Any) -> str | None:
         """Why the buy cannot be paid for, or None (sells and margin accounts: the RiskEngine's)."""
@@ -145,31 +154,13 @@ class MarginGuard(CashGuard):
         return equity, used
 
 
-class BarNotionalGate:
+class BarNotionalGate(SubmitGuard):
     """Denies a MARKET order over the max notional per order, priced at the last bar close, when the
     cache has no quote or trade to price it (the RiskEngine would pass it unchecked)."""
 
     def __init__(self, kernel: Any) -> None:
-        self.cache = kernel.cache
-        self.risk = kernel.risk_engine
-        self.forward = kernel.risk_engine.execute
-        self.msgbus = kernel.msgbus
+        super().__init__(kernel)
         self._bar_types: dict[Any, list[Any]] = {}
-
-    def install(self) -> BarNotionalGate:
-        """Take the RiskEngine's ``execute`` endpoint; commands that pass go on to it."""
-        self.msgbus.deregister(ENDPOINT, self.forward)
-        self.msgbus.register(ENDPOINT, self.check)
-        return self
-
-    def check(self, command: Any) -> None:
-        """A bar-priced MARKET order over the cap is denied; every other command goes on."""
-        if isinstance(command, SubmitOrder):
-            reason = self.refusal(command.order)
-            if reason is not None:
-                self.risk._deny_order(command.order, reason)
-                return
-        self.forward(command)
 
     def refusal(self, order: Any) -> str | None:
         """``NOTIONAL_EXCEEDS_MAX_PER_ORDER: ...`` (the RiskEngine's words), or None."""
