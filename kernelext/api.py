@@ -151,8 +151,7 @@ def _audit_start(session_spec: SessionSpec, session_id: str, ledger: Ledger | No
     _audit_after("session.start", {
         "session_id": session_id, "venue": session_spec.venue, "feed": session_spec.feed,
         "detached": detached,
-        "sleeves": [{"strategy": s.strategy_key, "instrument": s.instrument, "params": s.params}
-                    for s in session_spec.sleeves],
+        "sleeves": _sleeves_detail(session_spec),
         "caps": {"max_notional_per_order": session_spec.risk.max_notional_per_order,
                  "max_order_submit_rate": session_spec.risk.max_order_submit_rate,
                  "max_drawdown_pct": session_spec.risk.max_drawdown_pct},
@@ -190,8 +189,12 @@ def _live_detail(prepared: Any) -> dict[str, Any]:
                      "max_order_submit_rate": spec_.risk.max_order_submit_rate},
             "ceilings": dict(zip(("max_notional", "max_submit_rate"), real_money.ceilings(), strict=True)),
             "approvals": [a["id"] for a in prepared.approvals],
-            "sleeves": [{"strategy": s.strategy_key, "instrument": s.instrument, "params": s.params}
-                        for s in spec_.sleeves]}
+            "sleeves": _sleeves_detail(spec_)}
+
+
+def _sleeves_detail(session_spec: SessionSpec) -> list[dict[str, Any]]:
+    """What runs, for an audit row: each sleeve's strategy, instrument and params."""
+    return [{"strategy": s.strategy_key, "instrument": s.instrument, "params": s.params} for s in session_spec.sleeves]
 
 
 def start(strategy: str, instrument: str, *, params: dict[str, Any] | str | None = None,

@@ -8,14 +8,9 @@ replay pair (``BTCUSDT.BINANCE`` replays ``BTC/USD``'s generated path), relabell
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
-from nautilus_trader.common.providers import InstrumentProvider
-from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.identifiers import ClientId, InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
 
 from kernelext.venues.binance.backtest import instrument
@@ -54,25 +49,10 @@ class _Relabelled:
 
 
 class BinanceReplayDataClient(ReplayDataClient):
-    """The replay client on BINANCE (its venue is fixed at construction, hence its own ``__init__``)."""
+    """The replay client on BINANCE."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, msgbus: Any, cache: Any, clock: Any,
-                 config: ReplayDataClientConfig) -> None:
-        LiveMarketDataClient.__init__(self, loop=loop, client_id=ClientId(REPLAY_CLIENT), venue=BINANCE,
-                                      msgbus=msgbus, cache=cache, clock=clock,
-                                      instrument_provider=InstrumentProvider(), config=config)
-        self._config = config
-        self._anchor_ns = config.anchor_ns if config.anchor_ns is not None else time.time_ns()
-        self._sources: dict[BarType, Any] = {}
-        self._streams: dict[BarType, asyncio.Task] = {}
-        self._tick_subs: set[InstrumentId] = set()
-        self._pending_requests = 0
-        self._catalog = None
-        self.idle_check: Callable[[], bool] | None = None
-        self.before_bar: Callable[[Bar], None] | None = None
-        self.on_bar_sent: Callable[[Bar], None] | None = None
-        self.bars_sent = 0
-        self.exhausted = asyncio.Event()
+    VENUE = BINANCE
+    CLIENT = REPLAY_CLIENT
 
     def _source(self, bar_type: BarType) -> Any:
         src = self._sources.get(bar_type)

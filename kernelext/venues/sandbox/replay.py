@@ -77,7 +77,11 @@ class _CatalogSource:
 
 
 class ReplayDataClient(LiveMarketDataClient):
-    """Replays bars (and trade ticks derived from them) into a live node."""
+    """Replays bars (and trade ticks derived from them) into a live node (on ``VENUE``, as ``CLIENT``:
+    another venue's replay is a subclass naming its own)."""
+
+    VENUE = KRAKEN
+    CLIENT = REPLAY_CLIENT
 
     def __init__(
         self,
@@ -89,8 +93,8 @@ class ReplayDataClient(LiveMarketDataClient):
     ) -> None:
         super().__init__(
             loop=loop,
-            client_id=ClientId(REPLAY_CLIENT),
-            venue=KRAKEN,
+            client_id=ClientId(self.CLIENT),
+            venue=self.VENUE,
             msgbus=msgbus,
             cache=cache,
             clock=clock,
