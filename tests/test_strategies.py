@@ -12,7 +12,6 @@ import pytest
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.backtest.engine import BacktestEngineConfig
-from nautilus_trader.config import LoggingConfig
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.currencies import BTC
 from nautilus_trader.model.currencies import USD
@@ -30,6 +29,7 @@ from nautilus_trader.model.objects import Money
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 from nautilus_trader.trading.strategy import Strategy
+from kernelext.session.node import process_logging
 
 import kernelext.strategies as ks
 
@@ -104,7 +104,7 @@ def make_engine(catalog_path: str | None = None) -> BacktestEngine:
 
         kwargs["catalogs"] = [DataCatalogConfig(path=catalog_path)]
     engine = BacktestEngine(
-        config=BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), **kwargs),
+        config=BacktestEngineConfig(logging=process_logging("BACKTESTER-001"), **kwargs),
     )
     engine.add_venue(
         venue=KRAKEN,

@@ -28,7 +28,7 @@ from typing import Any
 
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
-from nautilus_trader.config import DataCatalogConfig, LoggingConfig
+from nautilus_trader.config import DataCatalogConfig
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import AccountType, AggregationSource, OmsType, TradingState
@@ -40,11 +40,8 @@ from kernelext.events import now_ns
 from kernelext.venues.base import BacktestSetup, BarData
 from kernelext.session.hub import Hub
 from kernelext.ledger import Ledger, LedgerWriter, queries
-from kernelext.paths import private_dir
 from kernelext.session import recording
-from kernelext.session.logs import process_log, stderr_file
-from kernelext.session.nautilus_log import divert_stderr
-from kernelext.session.node import logging_config
+from kernelext.session.node import process_logging
 from kernelext.session.sleeves import build_strategies
 from kernelext import venues
 from kernelext.spec import SessionSpec, SpecError, spec_from_dict
@@ -104,20 +101,11 @@ def session_bars(session_id: str, ledger: Ledger) -> BarData:
 # -- the engine ---------------------------------------------------------------------------------
 
 
-def _process_logging(trader_id: str) -> LoggingConfig:
-    """The process's Nautilus logging, as a paper session sets it: Nautilus sets its logger up once per
-    process, so a backtest that bypassed logging first would silence every later session's log."""
-    log_path, _ = process_log(trader_id)
-    private_dir(log_path.parent)
-    divert_stderr(stderr_file(log_path))
-    return logging_config(str(log_path.parent), log_path.stem)
-
-
 def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str, setup: BacktestSetup) -> BacktestEngine:
     engine = BacktestEngine(
         BacktestEngineConfig(
             trader_id=trader_id,
-            logging=_process_logging(trader_id),
+            logging=process_logging(trader_id),
             catalogs=[DataCatalogConfig(path=catalog_dir)],
             run_analysis=False,
         )

@@ -27,6 +27,9 @@ from nautilus_trader.config import (
 from nautilus_trader.model.identifiers import InstrumentId
 
 from kernelext import venues
+from kernelext.paths import private_dir
+from kernelext.session.logs import process_log, stderr_file
+from kernelext.session.nautilus_log import divert_stderr
 from kernelext.spec import SessionSpec
 from kernelext.venues.base import VenuePlan
 
@@ -99,6 +102,16 @@ def logging_config(log_directory: str | None, log_file_name: str | None) -> Logg
         log_file_name=log_file_name,
         log_colors=False,
     )
+
+
+def process_logging(trader_id: str) -> LoggingConfig:
+    """This process's Nautilus logging, as a paper session sets it. Nautilus sets its logger up once per
+    process, by its first node or engine: anything built with other logging first (a backtest that
+    bypassed logging, a bare node) would silence every later session's log file."""
+    log_path, _ = process_log(trader_id)
+    private_dir(log_path.parent)
+    divert_stderr(stderr_file(log_path))
+    return logging_config(str(log_path.parent), log_path.stem)
 
 
 def _risk_engine(rate: str, notional: dict[str, int]) -> LiveRiskEngineConfig:

@@ -7,7 +7,6 @@ we add it there and say so in one line.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,11 +44,14 @@ def lab_command(notebook: str | None = None, *, port: int | None = None, open_br
 
 
 def run_lab(notebook: str | None = None, *, port: int | None = None, open_browser: bool = True) -> int:
-    """Run JupyterLab in the foreground; returns its exit code."""
+    """Run JupyterLab in the foreground, in this process's place (so a signal to ``paperlab lab``
+    reaches JupyterLab itself, never leaving it running orphaned); returns only if it cannot start."""
     cmd = lab_command(notebook, port=port, open_browser=open_browser)
     if "--allow-root" in cmd:
         print("note: running as root, so JupyterLab starts with --allow-root", file=sys.stderr, flush=True)
+    sys.stdout.flush()
     try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+        os.execv(cmd[0], cmd)
+    except OSError as exc:
+        print(f"paperlab lab: cannot start JupyterLab: {exc}", file=sys.stderr)
+        return 1

@@ -82,7 +82,8 @@ def test_start_fill_kill_and_history(page: Any, app_url: str, paperlab_home: Pat
     page.locator(".paperlab-sessions .tabulator-row").first.wait_for(timeout=30_000)
     row = page.locator(".paperlab-sessions .tabulator-row", has_text=session_id).first
     row.wait_for(timeout=30_000)
-    assert "stopped" in row.inner_text()
+    # the history re-reads statuses every 5 s: the stop shows within one tick
+    wait_for(lambda: "stopped" in row.inner_text(), "the session's row saying stopped", 30)
     screenshot(page, "served-app-sessions")
 
 

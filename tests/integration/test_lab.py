@@ -21,6 +21,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _contents(url: str) -> dict | None:
+    """JupyterLab's answer at ``url``, or None while it does not answer yet (a loaded machine)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.load(r)
+    except OSError:
+        return None
+
+
 def test_paperlab_lab_serves_the_quickstart(paperlab_home) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -35,8 +44,8 @@ def test_paperlab_lab_serves_the_quickstart(paperlab_home) -> None:
                                      if (m := re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=\w+", ln))), None),
                        "JupyterLab's URL with its token", timeout=90)
         token = url.rsplit("=", 1)[1]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/01_quickstart.ipynb?token={token}&content=0") as r:
-            model = json.load(r)
+        model = wait_for(lambda: _contents(f"http://127.0.0.1:{port}/api/contents/01_quickstart.ipynb?token={token}&content=0"),
+                         f"the quickstart from JupyterLab (its output: {lines[-20:]})", timeout=60)
         assert model["type"] == "notebook" and model["name"] == "01_quickstart.ipynb"
         root_note = any("running as root, so JupyterLab starts with --allow-root" in ln for ln in lines)
         assert root_note == (os.geteuid() == 0)

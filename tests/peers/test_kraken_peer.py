@@ -18,9 +18,10 @@ from typing import Any
 import kernelext.compat  # noqa: F401  (first: puts back the host's loop policy)
 import pytest
 from kernelext.compat import new_node_loop
+from kernelext.session.node import process_logging
 from nautilus_trader.adapters.kraken import KrakenDataClientConfig, KrakenLiveDataClientFactory
 from nautilus_trader.common.actor import Actor
-from nautilus_trader.config import ActorConfig, InstrumentProviderConfig, LoggingConfig, TradingNodeConfig
+from nautilus_trader.config import ActorConfig, InstrumentProviderConfig, TradingNodeConfig
 from nautilus_trader.core.nautilus_pyo3 import KrakenProductType
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import Bar, BarType, QuoteTick, TradeTick
@@ -88,7 +89,7 @@ class NodeThread:
         )
         return TradingNodeConfig(
             trader_id="PEER-001",
-            logging=LoggingConfig(log_level="ERROR", log_colors=False),
+            logging=process_logging("PEER-001"),
             data_clients={"KRAKEN": kraken},
             timeout_connection=15.0,
             timeout_disconnection=2.0,

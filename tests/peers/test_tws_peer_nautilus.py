@@ -21,6 +21,7 @@ from typing import Any
 import kernelext.compat  # noqa: F401  (first: puts back the host's loop policy)
 import pytest
 from kernelext.compat import new_node_loop
+from kernelext.session.node import process_logging
 from nautilus_trader.adapters.interactive_brokers import factories as ib_factories
 from nautilus_trader.adapters.interactive_brokers.config import (
     InteractiveBrokersDataClientConfig,
@@ -149,8 +150,9 @@ class NodeThread:
                       dockerized_gateway=None, connection_timeout=10, request_timeout_secs=5)
         return TradingNodeConfig(
             trader_id="PEER-IB-001",
-            logging=LoggingConfig(log_level="ERROR", log_colors=False, log_directory=LOG_DIR,
-                                  log_level_file="DEBUG" if LOG_DIR else None, log_file_name="tws-peer-node"),
+            logging=(LoggingConfig(log_level="ERROR", log_colors=False, log_directory=LOG_DIR,
+                                   log_level_file="DEBUG", log_file_name="tws-peer-node")
+                     if LOG_DIR else process_logging("PEER-IB-001")),
             data_clients={"IB": InteractiveBrokersDataClientConfig(
                 ibg_client_id=DATA_CLIENT_ID, use_regular_trading_hours=False, **common)},
             exec_clients={"IB": InteractiveBrokersExecClientConfig(
