@@ -74,13 +74,14 @@ class _Answers:
             self.say(f"state {now[0]} {now[1]}\n")
 
 
-def child_main(path: str, memory_limit: int = MEMORY_LIMIT) -> int:
-    """Read frames from stdin until EOF, commit them, answer flushes on stdout."""
+def child_main(path: str, memory_limit: int = MEMORY_LIMIT, audit: int = 1) -> int:
+    """Read frames from stdin until EOF, commit them, answer flushes on stdout (``audit=0``: order
+    intents do not join the audit chain: a backtest's simulated orders)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we end: EOF
     logging.basicConfig(level=logging.WARNING, format="paperlab ledger writer: %(message)s")
     ledger = Ledger(None if path == "-" else Path(path))
     ledger.set_busy_timeout(BUSY_TIMEOUT_S)
-    backlog = Backlog(ledger, memory_limit=memory_limit)
+    backlog = Backlog(ledger, memory_limit=memory_limit, audit=bool(audit))
     answers = _Answers(sys.stdout.buffer)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_reader, args=(sys.stdin.buffer, inbox), daemon=True).start()
@@ -113,4 +114,4 @@ def child_main(path: str, memory_limit: int = MEMORY_LIMIT) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(child_main(sys.argv[1], *(int(a) for a in sys.argv[2:3])))
+    raise SystemExit(child_main(sys.argv[1], *(int(a) for a in sys.argv[2:4])))

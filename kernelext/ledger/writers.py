@@ -231,9 +231,10 @@ class ProcessLedgerWriter(EventQueue):
     """Events to the ledger through a child process (see the module docstring)."""
 
     def __init__(self, ledger: Ledger, *, name: str = "paperlab-ledger-feeder", stderr: int | None = None,
-                 memory_limit: int = MEMORY_LIMIT) -> None:
+                 memory_limit: int = MEMORY_LIMIT, audit: bool = True) -> None:
         """``stderr``: the child's standard error (a file descriptor; default: inherited);
-        ``memory_limit``: events the child keeps waiting in memory before it spools them."""
+        ``memory_limit``: events the child keeps waiting in memory before it spools them;
+        ``audit=False``: order intents are not audited (a backtest's simulated orders)."""
         super().__init__()
         self.ledger = ledger
         self.backlog = 0  # events the child holds uncommitted (waiting for a busy ledger, or spooled)
@@ -247,7 +248,7 @@ class ProcessLedgerWriter(EventQueue):
             env[URL_ENV] = ledger.url
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "kernelext.ledger.writer_process", "-" if ledger.url else str(ledger.path),
-             str(memory_limit)],
+             str(memory_limit), "1" if audit else "0"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
             # its own process group: a kernel interrupt (jupyter_client signals the kernel's
             # group) or Ctrl-C in a terminal must not kill the ledger's writer

@@ -39,7 +39,8 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from kernelext.events import now_ns
 from kernelext.venues.base import BacktestSetup, BarData
 from kernelext.session.hub import Hub
-from kernelext.ledger import Ledger, LedgerWriter, queries
+from kernelext.ledger import Ledger, queries
+from kernelext.ledger.writers import ProcessLedgerWriter
 from kernelext.session import recording
 from kernelext.session.node import process_logging
 from kernelext.session.sleeves import build_strategies
@@ -124,10 +125,12 @@ def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str, setup: Backtest
     return engine
 
 
-def _add_strategies(engine: BacktestEngine, spec: SessionSpec, bar_types: dict[str, str]) -> dict[str, str]:
+def _add_strategies(engine: BacktestEngine, spec: SessionSpec, bar_types: dict[str, str], *,
+                    log_order_flow: bool = True) -> dict[str, str]:
     """The spec's sleeves as strategies; returns strategy id -> sleeve name."""
     sleeves_by_strategy: dict[str, str] = {}
-    for strategy, sleeve in build_strategies(spec, lambda s: bar_types.get(s.instrument_id, s.bar_type)):
+    for strategy, sleeve in build_strategies(spec, lambda s: bar_types.get(s.instrument_id, s.bar_type),
+                                             log_order_flow=log_order_flow):
         engine.add_strategy(strategy)
         sleeves_by_strategy[strategy.id.value] = sleeve
     return sleeves_by_strategy
@@ -205,7 +208,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
     from kernelext.session.telemetry import Telemetry
 
     hub = Hub()
-    writer = LedgerWriter(ledger, audit=False)  # simulated orders: not intents to audit
+    writer = ProcessLedgerWriter(ledger, audit=False)  # simulated orders: not intents to audit
     hub.add_sink(writer.put)
     bar_types = _strategy_bar_types(data)
     recording.create_row(ledger, session_id, spec, kind="backtest", venue="backtest", feed=data.source,
@@ -219,7 +222,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
             install_guard(engine.kernel, cash_account=setup.cash_account,  # the paper session's pre-trade checks
                           margin_leverage=setup.margin_leverage)
             _load(engine, setup, data, catalog_dir)
-            sleeves = _add_strategies(engine, spec, bar_types)
+            sleeves = _add_strategies(engine, spec, bar_types, log_order_flow=False)  # the ledger has them all
             risk = engine.kernel.risk_engine
             telemetry = Telemetry(
                 session_id=session_id,

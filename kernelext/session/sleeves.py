@@ -21,8 +21,12 @@ from kernelext.spec import SessionSpec, Sleeve, sleeve_tag
 from kernelext.strategies import registry
 
 
-def build_strategies(spec: SessionSpec, bar_type_of: Callable[[Sleeve], str]) -> list[tuple[Strategy, str]]:
+def build_strategies(spec: SessionSpec, bar_type_of: Callable[[Sleeve], str], *,
+                     log_order_flow: bool = True) -> list[tuple[Strategy, str]]:
     """``(strategy, sleeve name)`` for every sleeve; ``bar_type_of`` gives each sleeve's bar type.
+    ``log_order_flow=False``: the strategies do not repeat each order command and event as a log
+    line (Nautilus's ``log_commands``/``log_events``): for a recorded backtest, whose ledger holds
+    every one of them; their decisions and warnings are still logged.
     On a venue whose account cannot short (spot cash), strategies run long-flat. On a venue that
     keeps the session's orders (``Venue.claims_orders``), each instrument's first sleeve claims the
     orders reconciliation brings back (Nautilus's ``external_order_claims``)."""
@@ -40,6 +44,8 @@ def build_strategies(spec: SessionSpec, bar_type_of: Callable[[Sleeve], str]) ->
             order_id_tag=sleeve_tag(i),
             long_only=long_only,
         )
+        if not log_order_flow:
+            config = msgspec.structs.replace(config, log_events=False, log_commands=False)
         if venue.claims_orders and sleeve.instrument_id not in claimed:
             claimed.add(sleeve.instrument_id)
             config = msgspec.structs.replace(config, external_order_claims=[InstrumentId.from_str(sleeve.instrument_id)])
