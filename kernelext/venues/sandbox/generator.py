@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from nautilus_trader.model.data import Bar, BarType
@@ -29,8 +29,7 @@ _SUBSTEPS = 4
 _WINDOW = _CHUNK  # live bars kept behind the newest chunk (reads go forward)
 
 
-@dataclass(frozen=True, slots=True)
-class OHLCV:
+class OHLCV(NamedTuple):
     """One generated bar as plain floats (rounded to the instrument's precision)."""
 
     open: float
@@ -76,27 +75,34 @@ class BarGenerator:
         vol_noise = self._rng.lognormal(0.0, 0.35, size=n)
         drift_regime = self._rng.standard_normal(size=n // 256 + 1) * 0.15
         q = 10.0**self._price_prec
+        sigma0 = self._sigma0
+        # The GARCH recursion and the closes are sequential; everything else is per bar (numpy).
+        sigmas, rets, opens, closes, closes_r = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+        var, last_close = self._var, self._last_close
+        for i, zi in enumerate(z.tolist()):
+            sigma = math.sqrt(var)
+            ret = sigma * zi + drift_regime[i // 256] * sigma0
+            var = omega + alpha * (sigma * zi) ** 2 + beta * var
+            c = last_close * math.exp(ret)
+            sigmas[i], rets[i], opens[i], closes[i] = sigma, ret, last_close, c
+            last_close = closes_r[i] = round(c * q) / q
+        self._var, self._last_close = var, last_close
+        sig, o, c = np.array(sigmas), np.array(opens), np.array(closes)
+        # A Brownian bridge through sub-steps gives plausible highs and lows.
+        t = np.arange(1, _SUBSTEPS) / _SUBSTEPS
+        mid = o[:, None] + (c - o)[:, None] * t
+        inner = mid * np.exp(sig[:, None] * 0.5 * sub[:, 1:] * np.sqrt(t * (1 - t)))
+        high = np.maximum(np.maximum(inner.max(axis=1), o), c)
+        low = np.minimum(np.minimum(inner.min(axis=1), o), c)
+        high_r, low_r = (np.round(high * q) / q).tolist(), (np.round(low * q) / q).tolist()
+        opens_r = (np.round(o * q) / q).tolist()  # np.round and round() both round half to even
+        base_units = (self._notional_per_min * self._minutes / c).tolist()
+        noise = vol_noise.tolist()
         for i in range(n):
-            sigma = math.sqrt(self._var)
-            ret = sigma * z[i] + drift_regime[i // 256] * self._sigma0
-            self._var = omega + alpha * (sigma * z[i]) ** 2 + beta * self._var
-            o = self._last_close
-            c = o * math.exp(ret)
-            # A Brownian bridge through sub-steps gives plausible highs and lows.
-            path = [o]
-            for j in range(1, _SUBSTEPS):
-                t = j / _SUBSTEPS
-                mid = o + (c - o) * t
-                path.append(mid * math.exp(sigma * 0.5 * sub[i, j] * math.sqrt(t * (1 - t))))
-            path.append(c)
-            o_r, c_r = round(o * q) / q, round(c * q) / q
-            h = max(round(max(path) * q) / q, o_r, c_r)
-            lo = min(round(min(path) * q) / q, o_r, c_r)
-            base_units = self._notional_per_min * self._minutes / c
-            volume = round(vol_noise[i] * (1 + 40 * abs(ret) / max(sigma, 1e-12) * self._sigma0) * base_units, 4) + 0.0001
-            bar = OHLCV(o_r, h, lo, c_r, volume)
+            o_r, c_r, ret, sigma = opens_r[i], closes_r[i], rets[i], sigmas[i]
+            volume = round(noise[i] * (1 + 40 * abs(ret) / max(sigma, 1e-12) * sigma0) * base_units[i], 4) + 0.0001
+            bar = OHLCV(o_r, max(high_r[i], o_r, c_r), min(low_r[i], o_r, c_r), c_r, volume)
             (self._history if len(self._history) < HISTORY_BARS else self._live).append(bar)
-            self._last_close = c_r
 
     def ohlcv(self, k: int) -> OHLCV:
         """Bar ``k`` (0 = the first live bar; negative = history, down to -HISTORY_BARS).
