@@ -405,7 +405,7 @@ def build_spec(
     sleeves: list[Sleeve],
     venue: str = venues.DEFAULT,
     feed: str | None = "auto",
-    starting_cash: str | float = "100000 USD",
+    starting_cash: str | float = "100000",
     label: str | None = None,
     until: str | None = None,
     duration: str | float | None = None,
@@ -511,8 +511,14 @@ def _check_sleeves(sleeves: list[Sleeve]) -> None:
 
 
 def _cash_for(place: Venue, sleeves: list[Sleeve], starting_cash: str | float) -> tuple[Decimal, str]:
-    """The starting cash, in the quote currency of every instrument (the venue says which)."""
+    """The starting cash, in the quote currency of every instrument (the venue says which). An
+    amount without a currency is in that quote currency when the instruments share one (USDT for
+    ``BTCUSDT.BINANCE``), else USD."""
     cash, currency = parse_cash(starting_cash)
+    if len(str(starting_cash).split()) < 2:
+        shared = place.quote_currencies(tuple(sleeves), currency)
+        if len(shared) == 1:
+            currency = next(iter(shared))
     quotes = place.quote_currencies(tuple(sleeves), currency)
     if quotes != {currency}:
         raise SpecError(

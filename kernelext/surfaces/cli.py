@@ -76,7 +76,8 @@ def add_paper_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--bar-spec", default=None, help=f"STEP-UNIT-LAST, e.g. 1-MINUTE-LAST ({venues.help_for('bar_spec')})")
     p.add_argument("--params", default=None, help='strategy params as JSON, e.g. \'{"fast": 10, "slow": 30}\'')
     p.add_argument("--sleeves-json", default=None, help="a book: JSON list of {strategy, instrument, params?, bar_spec?, name?}")
-    p.add_argument("--starting-cash", default="100000 USD", help="e.g. '100000 USD'")
+    p.add_argument("--starting-cash", default="100000",
+                   help="e.g. '100000 USD' (default: 100000 in the instruments' quote currency)")
     p.add_argument("--label", default=None)
     p.add_argument("--venue", default=venues.DEFAULT, help=" or ".join(v.summary for v in venues.every()))
     p.add_argument("--outside-rth", action="store_true", help=venues.help_for("outside_rth"))
