@@ -1086,10 +1086,19 @@ def copy_ledger(to: str | None = None, *, source: str | None = None) -> Any:
     from kernelext.ledger.connection import ledger_url
     from kernelext.ledger.copy import copy_ledger as _copy
 
+    from pathlib import Path
+
+    from kernelext.ledger import Ledger
+    from kernelext.ledger.dialect import mask_url
+
     target = to or ledger_url()
     if not target:
         raise SpecError("to: give a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (or set PAPERLAB_LEDGER_URL)")
-    return _copy(source or default_path(), target)
+    result = _copy(source or default_path(), target)
+    copied = {"rows": sum(result.rows.values()), "audit_ok": bool(result.audit and result.audit.ok)}
+    _audit_after("ledger.copy", {"from": str(result.source), **copied}, Ledger(target))  # after the copied chain
+    _audit_after("ledger.copy", {"to": mask_url(target), **copied}, Ledger(Path(result.source)))
+    return result
 
 
 # -- live approvals (the research ladder's last rung) -----------------------------------------------

@@ -132,7 +132,12 @@ def test_ledger_copy_moves_an_sqlite_history_with_its_audit_chain(pg_url: str, p
         a = getattr(frames, name)(sid, ledger=pg) if name != "sessions" else frames.sessions(pg)
         b = getattr(frames, name)(sid, ledger=lite) if name != "sessions" else frames.sessions(lite)
         assert a.equals(b), name
-    assert api.audit(ledger=pg).equals(api.audit(ledger=lite))
+    copied, kept = api.audit(ledger=pg), api.audit(ledger=lite)
+    assert copied.head(-1).equals(kept.head(-1))  # the chain as it was, then each side says the copy
+    said_pg, said_lite = copied.row(-1, named=True), kept.row(-1, named=True)
+    assert said_pg["action"] == said_lite["action"] == "ledger.copy"
+    assert str(lite.path) in str(said_pg["detail"]) and "***" in str(said_lite["detail"])
+    assert PASSWORD not in str(said_lite["detail"]) + str(said_pg["detail"])
     # ids continue after the copied ones; a new audit row links to the copied chain
     assert pg.enqueue_command(sid, "pause") == lite.enqueue_command(sid, "pause")
     api.record_audit("test.after", {}, ledger=pg)
