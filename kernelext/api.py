@@ -1083,12 +1083,11 @@ def copy_ledger(to: str | None = None, *, source: str | None = None) -> Any:
     """Copy the SQLite ledger (``source``: a file or its folder; default ``$PAPERLAB_HOME``'s) into the
     empty PostgreSQL ledger at ``to`` (default ``$PAPERLAB_LEDGER_URL``); ``CopyResult`` (``line()``)."""
     from kernelext.ledger import default_path
-    from kernelext.ledger.connection import ledger_url
-    from kernelext.ledger.copy import copy_ledger as _copy
-
     from pathlib import Path
 
     from kernelext.ledger import Ledger
+    from kernelext.ledger.connection import ledger_url
+    from kernelext.ledger.copy import copy_ledger as _copy
     from kernelext.ledger.dialect import mask_url
 
     target = to or ledger_url()
@@ -1096,8 +1095,12 @@ def copy_ledger(to: str | None = None, *, source: str | None = None) -> Any:
         raise SpecError("to: give a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (or set PAPERLAB_LEDGER_URL)")
     result = _copy(source or default_path(), target)
     copied = {"rows": sum(result.rows.values()), "audit_ok": bool(result.audit and result.audit.ok)}
-    _audit_after("ledger.copy", {"from": str(result.source), **copied}, Ledger(target))  # after the copied chain
-    _audit_after("ledger.copy", {"to": mask_url(target), **copied}, Ledger(Path(result.source)))
+    for where, said in ((target, {"from": str(result.source)}), (Path(result.source), {"to": mask_url(target)})):
+        ledger = Ledger(where)  # the copy's side after its copied chain, then the file it came from
+        try:
+            _audit_after("ledger.copy", {**said, **copied}, ledger)
+        finally:
+            ledger.close()
     return result
 
 

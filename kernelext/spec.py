@@ -156,15 +156,16 @@ class SessionSpec:
 # -- parsing ----------------------------------------------------------------------------------------
 
 
-def parse_cash(text: str | float | int) -> tuple[Decimal, str]:
-    """``'100000 USD'`` / ``100000`` -> ``(Decimal('100000'), 'USD')``."""
+def parse_cash(text: str | float | int, default_currency: str = "USD") -> tuple[Decimal, str]:
+    """``'100000 USD'`` / ``100000`` -> ``(Decimal('100000'), 'USD')`` (an amount alone is in
+    ``default_currency``)."""
     raw = str(text).strip()
     parts = raw.replace(",", "").split()
     try:
         amount = Decimal(parts[0]) if parts else Decimal("nan")
     except InvalidOperation:
         raise SpecError(f"starting_cash: expected an amount and currency like '100000 USD' (got {raw!r})") from None
-    currency = parts[1].upper() if len(parts) > 1 else "USD"
+    currency = parts[1].upper() if len(parts) > 1 else default_currency
     if len(parts) > 2 or not amount.is_finite():
         raise SpecError(f"starting_cash: expected an amount and currency like '100000 USD' (got {raw!r})")
     if amount <= 0:
@@ -514,11 +515,8 @@ def _cash_for(place: Venue, sleeves: list[Sleeve], starting_cash: str | float) -
     """The starting cash, in the quote currency of every instrument (the venue says which). An
     amount without a currency is in that quote currency when the instruments share one (USDT for
     ``BTCUSDT.BINANCE``), else USD."""
-    cash, currency = parse_cash(starting_cash)
-    if len(str(starting_cash).split()) < 2:
-        shared = place.quote_currencies(tuple(sleeves), currency)
-        if len(shared) == 1:
-            currency = next(iter(shared))
+    shared = place.quote_currencies(tuple(sleeves), "USD")
+    cash, currency = parse_cash(starting_cash, next(iter(shared)) if len(shared) == 1 else "USD")
     quotes = place.quote_currencies(tuple(sleeves), currency)
     if quotes != {currency}:
         raise SpecError(

@@ -118,8 +118,6 @@ class Telemetry(Actor):
         self._last_equity_flush = 0
         self._equity_points: list[tuple[int, float, float, float, float, float, float]] = []
         self._bar_rows: list[tuple] = []  # (bar_type, ts, o, h, l, c, v, historical), flushed with equity
-        self._bar_type_names: dict[Any, str] = {}  # a bar type -> its string (asked on every bar)
-        self._account: Any = None  # the venue's account in the cache (one object, updated in place)
         # None: the account's own balance when first seen (an IB account brings its own cash)
         self._starting_cash: float | None = None if starting_cash is None else float(starting_cash)
         self._last_bar_sample = 0
@@ -303,12 +301,8 @@ class Telemetry(Actor):
             self._equity(event.ts_event, force=True)
 
     def _record_bar(self, bar: Bar, historical: int) -> None:
-        bar_type = bar.bar_type
-        name = self._bar_type_names.get(bar_type)
-        if name is None:
-            name = self._bar_type_names[bar_type] = str(bar_type)
         self._bar_rows.append(
-            (name, bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
+            (str(bar.bar_type), bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
              bar.close.as_double(), bar.volume.as_double(), historical)
         )
 
@@ -354,11 +348,9 @@ class Telemetry(Actor):
         ``equity.batch`` at most every ``EQUITY_FLUSH_NS`` of wall time (and after a
         fill), and shows live views the latest one as a (not stored) ``equity.update``.
         """
-        account = self._account
+        account = self.cache.account_for_venue(self._venue)
         if account is None:
-            account = self._account = self.cache.account_for_venue(self._venue)
-            if account is None:
-                return
+            return
         cur = self._currency
         balance = account.balance_total(cur)
         free = account.balance_free(cur)

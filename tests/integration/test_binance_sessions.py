@@ -15,39 +15,13 @@ import kernelext
 from kernelext import frames
 from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
-from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from tests.helpers import wait_for
+from tests.round_trip import round_trip_strategy  # noqa: F401  (registers test_round_trip)
 from tests.peers.binance_peer import BinancePeer
 
 KEY, SECRET = "tNk3yBINANCEdistinctKEY0123456789abcdef", "s3cr3tBINANCEdistinctSECRET9876543210zyx"
 BID, ASK = 65_000.00, 65_000.10
 INSTRUMENT = "BTCUSDT.BINANCE"
-
-
-class RoundTripConfig(PaperStrategyConfig, frozen=True):
-    hold_bars: int = 3
-
-
-class RoundTrip(PaperStrategy):
-    """Buy on the first live bar, sell it back ``hold_bars`` bars later, once per session."""
-
-    def __init__(self, config: RoundTripConfig) -> None:
-        super().__init__(config)
-        self.bars_seen = 0
-
-    def _decide(self, bar) -> None:
-        self.bars_seen += 1
-        if self.bars_seen == 1:
-            self._go_long()
-        elif self.bars_seen == 1 + self.config.hold_bars:
-            self._go_flat()
-
-
-@pytest.fixture(autouse=True)
-def round_trip_strategy() -> Iterator[None]:
-    kernelext.register("test_binance_round_trip")(RoundTrip)
-    yield
-    registry.unregister("test_binance_round_trip")
 
 
 @pytest.fixture
@@ -92,7 +66,7 @@ def _assert_fills_are_the_peers_trades(runner: SessionRunner, peer: BinancePeer)
 
 def test_market_round_trip_fills_at_the_peers_quotes_with_its_fees(peer: BinancePeer) -> None:
     peer.set_price("BTCUSDT", BID, ASK)
-    runner = SessionRunner(_spec("test_binance_round_trip", {"hold_bars": 3, "warmup_bars": 0,
+    runner = SessionRunner(_spec("test_round_trip", {"hold_bars": 3, "warmup_bars": 0,
                                                              "trade_notional": 1000})).start()
     try:
         assert runner.status().feed == "testnet"
@@ -162,7 +136,7 @@ def test_grid_limit_orders_rest_at_the_peer_and_fill_as_maker(peer: BinancePeer)
 def test_a_partial_fill_completes_as_one_order(peer: BinancePeer) -> None:
     peer.set_price("BTCUSDT", BID, ASK)
     peer.split_next(3)
-    runner = SessionRunner(_spec("test_binance_round_trip", {"hold_bars": 1000, "warmup_bars": 0,
+    runner = SessionRunner(_spec("test_round_trip", {"hold_bars": 1000, "warmup_bars": 0,
                                                              "trade_notional": 1000})).start()
     try:
         _wait(lambda: runner.status().fills >= 3, 40, "three partial fills")
@@ -183,7 +157,7 @@ def test_a_partial_fill_completes_as_one_order(peer: BinancePeer) -> None:
 def test_a_rejection_is_one_event_and_no_fill(peer: BinancePeer) -> None:
     peer.set_price("BTCUSDT", BID, ASK)
     peer.reject_next()
-    runner = SessionRunner(_spec("test_binance_round_trip", {"hold_bars": 1000, "warmup_bars": 0,
+    runner = SessionRunner(_spec("test_round_trip", {"hold_bars": 1000, "warmup_bars": 0,
                                                              "trade_notional": 1000})).start()
     try:
         _wait(lambda: "order.rejected" in _stages(runner), 30, "the rejection")

@@ -12,44 +12,16 @@ from collections.abc import Iterator
 
 import pytest
 
-import kernelext
 from kernelext import frames
 from kernelext.ledger import Ledger
 from kernelext.errors import SessionStartError
 from kernelext.session.runner import SessionRunner
 from kernelext.spec import build_spec, make_sleeve
-from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from tests.helpers import wait_for
+from tests.round_trip import round_trip_strategy  # noqa: F401  (registers test_round_trip)
 from tests.peers.kraken_peer import KrakenPeer
 
 BID, ASK = 65_000.0, 65_000.1
-
-
-class RoundTripConfig(PaperStrategyConfig, frozen=True):
-    hold_bars: int = 3
-
-
-class RoundTrip(PaperStrategy):
-    """Buy on the first live bar, sell it back ``hold_bars`` bars later, once per session."""
-
-    def __init__(self, config: RoundTripConfig) -> None:
-        super().__init__(config)
-        self.bars_seen = 0
-
-    def _decide(self, bar) -> None:
-        self.bars_seen += 1
-        if self.bars_seen == 1:
-            self._go_long()
-        elif self.bars_seen == 1 + self.config.hold_bars:
-            self._go_flat()
-
-
-@pytest.fixture(autouse=True)
-def round_trip_strategy() -> Iterator[None]:
-    """Registered for these tests only (the registry is process-wide)."""
-    kernelext.register("test_round_trip")(RoundTrip)
-    yield
-    registry.unregister("test_round_trip")
 
 
 @pytest.fixture

@@ -30,11 +30,10 @@ from collections.abc import Callable
 from typing import Any
 
 import tornado.escape
-import tornado.httpserver
-import tornado.netutil
 import tornado.web
 import tornado.websocket
 
+from tests.peers.loopback import LoopbackPeer
 from tests.peers.binance_exchange import Exchange, Execution, Order, RestError, fmt, now_ms
 
 KLINE_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
@@ -96,7 +95,7 @@ class _Ws(tornado.websocket.WebSocketHandler):
         self.peer._on_close(self)
 
 
-class BinancePeer:
+class BinancePeer(LoopbackPeer):
     """Binance Spot REST, WebSocket API and market streams, in its own thread and loop.
 
     ``active`` symbols move every ``tick_interval`` (a public trade, a book ticker, and any
@@ -106,30 +105,21 @@ class BinancePeer:
     def __init__(self, *, api_key: str = "peer-key", api_secret: str = "peer-secret",
                  balances: dict[str, float] | None = None, active: tuple[str, ...] = ("BTCUSDT",),
                  seed: int = 1, tick_interval: float = 0.05) -> None:
+        super().__init__()
         self.api_key, self._secret = api_key, api_secret
         self.exchange = Exchange(balances or {"USDT": 10_000.0, "BTC": 0.0, "ETH": 0.0}, seed)
         self.active = active
         self.tick_interval = tick_interval
-        self.port = 0
         self.requests: list[str] = []  # "METHOD path" of every REST call, "WS method" of every WS API call
         self.reconnects = 0  # WebSocket API connections opened after one was lost
         self._rejects: list[tuple[int, str]] = []
         self.refuse_cancels = False  # cancels answered -2011 (orders stay, as after a crash)
         self._refuse_until = 0.0
         self._lock = threading.RLock()
-        self._conns: set[_Ws] = set()
         self._lost_api = False
         self._next_sub = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stopping: asyncio.Event | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
@@ -140,54 +130,17 @@ class BinancePeer:
     def ws_api_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws-api/v3"
 
-    def start(self) -> BinancePeer:
-        self._thread = threading.Thread(target=self._thread_main, name="binance-peer", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10) or not self.port:
-            raise RuntimeError("the Binance peer did not start")
-        return self
+    NAME = "Binance"
 
-    def stop(self) -> None:
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stopping.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> BinancePeer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _thread_main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        finally:
-            self._ready.set()
-            loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        app = tornado.web.Application([
+    def routes(self) -> list[tuple]:
+        return [
             (r"/api/v3/(.+)", _Rest, {"peer": self}),
             (r"/stream", _Ws, {"peer": self, "kind": "market"}),
             (r"/ws-api/v3", _Ws, {"peer": self, "kind": "api"}),
-        ])
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        server = tornado.httpserver.HTTPServer(app)
-        server.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
-        tick = asyncio.create_task(self._tick_loop())
-        self._ready.set()
-        await self._stopping.wait()
-        tick.cancel()
-        server.stop()
-        for conn in list(self._conns):
-            conn.close()
-        await server.close_all_connections()
+        ]
+
+    def background(self) -> list:
+        return [self._tick_loop()]
 
     # -- state and switches for tests (any thread) -------------------------------------------------
 

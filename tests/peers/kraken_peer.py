@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import tornado.httpserver
-import tornado.netutil
 import tornado.web
 import tornado.websocket
+
+from tests.peers.loopback import LoopbackPeer
 
 HISTORY_MINUTES = 720  # minute bars made up before the peer starts (Kraken's OHLC answers <= 720 rows)
 TAPE_SIZE = 5000  # trades kept for REST /Trades and the trade-channel snapshot
@@ -342,7 +342,7 @@ class _WsHandler(tornado.websocket.WebSocketHandler):
         self.peer._on_close(self)
 
 
-class KrakenPeer:
+class KrakenPeer(LoopbackPeer):
     """Kraken spot REST + WebSocket v2 on 127.0.0.1 (a free port), in its own thread.
 
     ``pairs`` are the markets that move (Nautilus symbols, e.g. "BTC/USD"); every pair of
@@ -357,6 +357,7 @@ class KrakenPeer:
         tick_interval: float = 0.05,
         heartbeat_interval: float = 1.0,
     ) -> None:
+        super().__init__()
         now = time.time_ns()
         self.markets = {spec.symbol: Market(spec, seed, now) for spec in CATALOG}
         self.active = [normalize_symbol(p) for p in pairs]
@@ -365,79 +366,27 @@ class KrakenPeer:
             raise ValueError(f"pairs not in the catalog: {unknown}; known: {sorted(self.markets)}")
         self.tick_interval = tick_interval
         self.heartbeat_interval = heartbeat_interval
-        self.port = 0
         self.connection_attempts = 0  # WebSocket handshakes seen (any request off /0/...)
         self.reconnects = 0  # connections opened after the peer had lost one
         self.http_requests: list[str] = []  # "path?query" of every REST call
         self._lock = threading.RLock()
-        self._conns: set[_WsHandler] = set()
         self._closed_any = False
         self._next_conn_id = 1
         self._silent_until = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stopping: asyncio.Event | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v2"
 
-    def start(self) -> KrakenPeer:
-        """Start serving; returns once the port is listening."""
-        self._thread = threading.Thread(target=self._thread_main, name="kraken-peer", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10) or not self.port:
-            raise RuntimeError("the Kraken peer did not start")
-        return self
+    NAME = "Kraken"
 
-    def stop(self) -> None:
-        """Close every connection and the port; returns once the thread has ended."""
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stopping.set)
-        if self._thread is not None:
-            self._thread.join(10)
+    def routes(self) -> list[tuple]:
+        return [(r"/0/(public|private)/(\w+)", _RestHandler, {"peer": self}), (r"/.*", _WsHandler, {"peer": self})]
 
-    def __enter__(self) -> KrakenPeer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _thread_main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        finally:
-            self._ready.set()
-            loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        app = tornado.web.Application(
-            [(r"/0/(public|private)/(\w+)", _RestHandler, {"peer": self}), (r"/.*", _WsHandler, {"peer": self})]
-        )
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        server = tornado.httpserver.HTTPServer(app)
-        server.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
-        tasks = [asyncio.create_task(self._tick_loop()), asyncio.create_task(self._heartbeat_loop())]
-        self._ready.set()
-        await self._stopping.wait()
-        for task in tasks:
-            task.cancel()
-        server.stop()
-        for conn in list(self._conns):
-            conn.close()
-        await server.close_all_connections()
+    def background(self) -> list:
+        return [self._tick_loop(), self._heartbeat_loop()]
 
     # -- state for tests (any thread) -------------------------------------------------------------
 

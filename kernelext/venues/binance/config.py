@@ -42,22 +42,21 @@ def provider(spec: SessionSpec) -> BinanceInstrumentProviderConfig:
     return BinanceInstrumentProviderConfig(load_ids=frozenset(InstrumentId.from_str(i) for i in spec.instruments))
 
 
+def _testnet(spec: SessionSpec, keys: Keys, base_url_ws: str) -> dict:
+    """What the data and exec clients share: keys, spot testnet, REST URL, the session's symbols."""
+    return dict(api_key=keys.key, api_secret=keys.secret, account_type=BinanceAccountType.SPOT,
+                environment=BinanceEnvironment.TESTNET, base_url_http=testnet_urls()[0], base_url_ws=base_url_ws,
+                instrument_provider=provider(spec))
+
+
 def data_client_config(spec: SessionSpec, keys: Keys) -> BinanceDataClientConfig:
-    http, ws, _ = testnet_urls()
-    return BinanceDataClientConfig(
-        api_key=keys.key, api_secret=keys.secret, account_type=BinanceAccountType.SPOT,
-        environment=BinanceEnvironment.TESTNET, base_url_http=http, base_url_ws=ws,
-        instrument_provider=provider(spec), update_instruments_interval_mins=None,
-    )
+    """Market streams."""
+    return BinanceDataClientConfig(**_testnet(spec, keys, testnet_urls()[1]), update_instruments_interval_mins=None)
 
 
 def exec_client_config(spec: SessionSpec, keys: Keys) -> BinanceExecClientConfig:
-    http, _, ws_api = testnet_urls()
-    return BinanceExecClientConfig(
-        api_key=keys.key, api_secret=keys.secret, account_type=BinanceAccountType.SPOT,
-        environment=BinanceEnvironment.TESTNET, base_url_http=http, base_url_ws=ws_api,
-        instrument_provider=provider(spec), max_retries=None,
-    )
+    """Orders and the user data stream through the WebSocket API."""
+    return BinanceExecClientConfig(**_testnet(spec, keys, testnet_urls()[2]), max_retries=None)
 
 
 def plan(spec: SessionSpec) -> VenuePlan:
