@@ -1,4 +1,5 @@
-"""Small helpers shared by the tests: polling with a deadline, stopping a server process."""
+"""Small helpers shared by the tests: polling with a deadline, stopping a server process, reading a
+file without touching this process's SQLite locks."""
 
 from __future__ import annotations
 
@@ -28,3 +29,11 @@ def stop_process(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+
+
+def file_bytes(path: Any) -> bytes:
+    """A file's bytes, read by a child process. Closing a descriptor of an SQLite file in this process
+    would drop every POSIX lock this process's ledger connections hold on it (locks are per process),
+    and another process's writer closing next would then take the WAL and its index from under them
+    (``disk I/O error``): a test that looks for secrets in the ledger's bytes reads them this way."""
+    return subprocess.run(["cat", str(path)], capture_output=True, check=True).stdout

@@ -8,6 +8,7 @@ import pytest
 
 from kernelext.surfaces import cli
 from kernelext.surfaces.http.server import check_bind
+from tests.helpers import file_bytes
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -49,5 +50,5 @@ def test_token_create_list_revoke(capsys: pytest.CaptureFixture[str], paperlab_h
     assert code == 2 and "token: no live token called 'sched'" in err
     code, out, _ = run(capsys, "audit")
     assert "token.create" in out and "token.revoke" in out and secret not in out
-    stored = b"".join(p.read_bytes() for p in paperlab_home.glob("ledger.sqlite*"))
+    stored = b"".join(file_bytes(p) for p in paperlab_home.glob("ledger.sqlite*"))
     assert b"sched" in stored and secret.split("_", 2)[2].encode() not in stored

@@ -17,6 +17,7 @@ from kernelext.venues.base import ProbeFailure
 from kernelext.venues.binance.credentials import Keys, load_keys
 from kernelext.venues.binance.probe import AccountAtRest, probe_account
 from tests.peers.binance_peer import BinancePeer
+from tests.helpers import file_bytes
 
 KEY = "kEyZQ7distinctBINANCEtestnetKEYvalue4242"
 SECRET = "sEcZQ7distinctBINANCEtestnetSECRETvalue9191"
@@ -62,7 +63,7 @@ def test_keys_appear_in_no_output_log_or_ledger_row(peer: BinancePeer, tmp_path:
     files = [p for p in home.rglob("*") if p.is_file()]
     assert any(p.suffix == ".log" for p in files) and any("ledger" in p.name or p.suffix in (".db", ".sqlite")
                                                           for p in files), [p.name for p in files]
-    for text in outputs + [p.read_bytes().decode("latin-1") for p in files]:
+    for text in outputs + [file_bytes(p).decode("latin-1") for p in files]:
         for secret in (KEY, SECRET, KEY[4:20], SECRET[4:20]):
             assert secret not in text
 

@@ -25,7 +25,7 @@ from kernelext.spec import build_spec, make_sleeve
 from kernelext.strategies import PaperStrategy, PaperStrategyConfig, registry
 from kernelext.surfaces.cli import main
 from nautilus_trader.model.enums import OrderSide
-from tests.helpers import wait_for
+from tests.helpers import file_bytes, wait_for
 from tests.peers.tws_peer import TwsPeer
 
 LIVE_ACCOUNT = "U7654321"
@@ -165,7 +165,7 @@ def test_each_gate_refuses_on_its_own_then_a_gated_live_session_fills_and_is_kil
 
     # no full account id anywhere: ledger file, session logs
     for path in [default_path(), *Path(default_path()).parent.rglob("*.log")]:
-        data = Path(path).read_bytes()
+        data = file_bytes(path)
         assert LIVE_ACCOUNT.encode() not in data, path
 
     # the research ladder side by side: backtest, paper, live

@@ -29,7 +29,7 @@ import kernelext
 from kernelext import api, frames
 from kernelext.ledger import Ledger
 from kernelext.surfaces.cli import main
-from tests.helpers import wait_for
+from tests.helpers import file_bytes, wait_for
 from tests.integration.test_supervisor import home, row, running_pid, stage_rows, supervisor_said  # noqa: F401
 
 PASSWORD = "hunter2-s3cr3t"
@@ -92,7 +92,7 @@ def assert_no_secret(home_: Path, *texts: str) -> None:
     for text in texts:
         assert PASSWORD not in text, text
     needle = PASSWORD.encode()
-    leaked = [p for p in home_.rglob("*") if p.is_file() and needle in p.read_bytes()]
+    leaked = [p for p in home_.rglob("*") if p.is_file() and needle in file_bytes(p)]
     assert not leaked, f"the password is stored in {leaked}"
     led = Ledger(home_)
     try:  # the ledger's rows, read back through SQLite (the WAL included)
