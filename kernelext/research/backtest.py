@@ -15,6 +15,10 @@ Warm-up history goes into a temporary ``ParquetDataCatalog`` registered with the
 (``BacktestDataClient.request_bars`` is a no-op; the catalog answers the requests).
 Nautilus's post-run analysis is off (``run_analysis=False``): it grows quadratically
 with trades, and ``frames.performance`` computes the same in Polars from the ledger.
+A recorded run also has Nautilus purge its cache on the run's clock (closed orders,
+closed positions and their snapshots, old account events), as a paper replay does:
+the ledger holds them, and a cache that keeps them all makes every later bar dearer
+(400k bars: 37 s -> 28 s).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
-from nautilus_trader.config import DataCatalogConfig
+from nautilus_trader.config import DataCatalogConfig, ExecEngineConfig
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import AccountType, AggregationSource, OmsType, TradingState
@@ -49,6 +53,7 @@ from kernelext.spec import SessionSpec, SpecError, spec_from_dict
 
 CATALOG_HISTORY_BARS = 500
 DEFAULT_BARS = 10_000
+PURGE_EVERY_MINS = 15  # the paper node's purge cadence (kernelext.session.node), here in market time
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +107,27 @@ def session_bars(session_id: str, ledger: Ledger) -> BarData:
 # -- the engine ---------------------------------------------------------------------------------
 
 
-def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str, setup: BacktestSetup) -> BacktestEngine:
+def _purging_exec_engine() -> ExecEngineConfig:
+    """Nautilus's own cache purges, on the backtest's clock (market time), every ``PURGE_EVERY_MINS``:
+    closed orders, closed positions (with their snapshots) and account events but the latest.
+    The ledger holds the run's history; a cache that keeps it all makes every later bar dearer."""
+    return ExecEngineConfig(
+        purge_closed_orders_interval_mins=PURGE_EVERY_MINS, purge_closed_orders_buffer_mins=0,
+        purge_closed_positions_interval_mins=PURGE_EVERY_MINS, purge_closed_positions_buffer_mins=0,
+        purge_account_events_interval_mins=PURGE_EVERY_MINS, purge_account_events_lookback_mins=0,
+    )
+
+
+def _engine(spec: SessionSpec, catalog_dir: str, trader_id: str, setup: BacktestSetup, *,
+            purge: bool = False) -> BacktestEngine:
+    """``purge``: the cache drops what closed as the run goes (a recorded run: the ledger has it)."""
     engine = BacktestEngine(
         BacktestEngineConfig(
             trader_id=trader_id,
             logging=process_logging(trader_id),
             catalogs=[DataCatalogConfig(path=catalog_dir)],
             run_analysis=False,
+            exec_engine=_purging_exec_engine() if purge else ExecEngineConfig(),
         )
     )
     for venue in setup.venues:
@@ -217,7 +236,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
     try:
         with tempfile.TemporaryDirectory(prefix="paperlab-bt-") as catalog_dir:
             setup = venues.get(spec.venue).backtest(spec)
-            engine = _engine(spec, catalog_dir, f"BACKTEST-{session_id[-6:].upper()}", setup)
+            engine = _engine(spec, catalog_dir, f"BACKTEST-{session_id[-6:].upper()}", setup, purge=True)
             skip_trade_recording(engine.kernel.portfolio)  # statistics come from Polars over the ledger
             install_guard(engine.kernel, cash_account=setup.cash_account,  # the paper session's pre-trade checks
                           margin_leverage=setup.margin_leverage)

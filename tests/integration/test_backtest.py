@@ -102,3 +102,26 @@ def test_a_recorded_backtest_stores_its_orders_but_audits_none(paperlab_home) ->
     assert frames.equity(backtest_id).height >= 3000
     assert api.audit(backtest_id).filter(api.audit(backtest_id)["action"].str.starts_with("order")).height == 0
     assert api.verify_audit().ok
+
+
+def test_a_recorded_backtest_purges_its_cache_and_loses_no_fill(paperlab_home, monkeypatch) -> None:
+    """A recorded backtest purges closed orders and positions from Nautilus's cache every 15 minutes
+    of market time (the ledger has them): the same fills, in the same order, as an unrecorded run
+    whose cache keeps everything, and every order and fill is a ledger row."""
+    from kernelext.research.backtest import fills_as_rows, run_backtest
+    from kernelext.session.telemetry import Telemetry
+
+    anchor = 1_767_225_600_000_000_000
+    spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD", params={"fast": 5, "slow": 12})],
+                      feed="replay", seed=3, anchor_ns=anchor)
+    engine, kept = run_backtest(spec, anchor_ns=anchor, bars=3000)
+    assert len(engine.cache.orders()) == len(kept) > 100  # the unrecorded run's cache holds every order
+    cached_at_stop = []
+    stop = Telemetry.on_stop
+    monkeypatch.setattr(Telemetry, "on_stop", lambda self: cached_at_stop.append(len(self.cache.orders())) or stop(self))
+    backtest_id = kernelext.backtest(spec, bars=3000, anchor_ns=anchor)
+    recorded = frames.fills(backtest_id).sort("ts_ns", "client_order_id").select("sleeve", "side", "qty", "price").rows()
+    assert recorded == fills_as_rows(kept)
+    orders = Ledger().query("SELECT COUNT(*) FROM orders WHERE session_id = ?", (backtest_id,))[0][0]
+    assert orders == len(kept)
+    assert cached_at_stop[0] < 5  # at its end, the recorded run's cache holds only the last 15 minutes' orders
