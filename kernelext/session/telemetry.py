@@ -352,23 +352,24 @@ class Telemetry(Actor):
         if account is None:
             return
         cur = self._currency
-        balance = account.balance_total(cur)
-        free = account.balance_free(cur)
-        bal = balance.as_double() if balance else 0.0
+        balances = account.balances()  # one copy of the account's balances serves the whole point
+        own = balances.get(cur)
+        bal = own.total.as_double() if own is not None else 0.0
+        free = own.free.as_double() if own is not None else 0.0
         upnl, exposure = self._open_pnl_and_exposure()
         if self._starting_cash is None:
             self._starting_cash = bal
         if self._equity_from_venue:
             equity, rpnl = bal, self._realized_total
         elif self._cash_account:
-            equity = bal + self._holdings_value(account)
+            equity = bal + self._holdings_value(balances)
             rpnl = equity - self._starting_cash - upnl
         else:
             equity, rpnl = bal + upnl, bal - self._starting_cash
         if self.margin_watch is not None:
             self._equity_ts = ts
             self.margin_watch.update(equity, self.cache.positions_open())
-        point = (ts, equity, bal, free.as_double() if free else 0.0, upnl, rpnl, exposure)
+        point = (ts, equity, bal, free, upnl, rpnl, exposure)
         if ts == self._last_equity_ts and self._equity_points:
             self._equity_points[-1] = point
         else:
@@ -429,14 +430,14 @@ class Telemetry(Actor):
         for strategy in self.signal_sources.values():
             strategy.close_all_positions(strategy.config.instrument_id)
 
-    def _holdings_value(self, account: Any) -> float:
+    def _holdings_value(self, balances: dict[Any, Any]) -> float:
         """The cash account's other assets (BTC, ...) at the last close of their pair against
         the settlement currency; remembers every balance for the cards."""
         if self._pair_of is None:
             self._pair_of = {i.base_currency.code: i.id for i in self.cache.instruments()
                              if getattr(i, "base_currency", None) is not None and i.quote_currency == self._currency}
         value = 0.0
-        for currency, balance in account.balances().items():
+        for currency, balance in balances.items():
             total = balance.total.as_double()
             self.balances[currency.code] = total
             if currency == self._currency or not total:

@@ -2,7 +2,7 @@
 performance) vs a plain Nautilus BacktestEngine run with its own post-run statistics,
 ema_cross over 100,000 and 400,000 one-minute bars, same process, same bars, same strategy code.
 
-Both are timed from nothing prepared to statistics in hand: ours is one ``backtest()`` call
+Both are timed from nothing prepared to statistics in hand, fastest of two interleaved rounds each: ours is one ``backtest()`` call
 (it makes its bars); plain Nautilus makes the same bars, loads them, runs, and asks its
 analyzer. Goal: ours >= 1.5x plain's speed. Nautilus sets its logger up once per process, so plain in
 this process logs like ours (to the same file); plain alone in a fresh process with its logging
@@ -24,6 +24,7 @@ from kernelext.spec import build_spec, make_sleeve
 
 BARS = [int(b) for b in os.environ.get("PAPERLAB_BENCH_BT_BARS", "100000,400000").split(",")]
 ANCHOR_NS = 1_767_225_600_000_000_000
+ROUNDS = 2
 
 
 @pytest.mark.bench
@@ -32,19 +33,26 @@ ANCHOR_NS = 1_767_225_600_000_000_000
 def test_bench_backtest_speed(paperlab_home, tmp_path, bench_print, bars: int) -> None:
     BARS = bars
     spec = _spec()
-
-    t0 = time.perf_counter()
-    session_id = backtest(spec, bars=BARS, anchor_ns=ANCHOR_NS)
-    perf = frames.performance(session_id)
-    ours_s = time.perf_counter() - t0
-
-    # Plain Nautilus in this process: Nautilus sets its logger up once per process, so it logs to the
-    # same file at the same levels as ours did (with Nautilus's defaults: every order command and event).
-    plain, stats, plain_s = plain_nautilus(spec, BARS, str(tmp_path), bypass_logging=False)
-    # ... and in a fresh process of its own with logging bypassed (its fastest set-up).
-    out = subprocess.run([sys.executable, "-m", "tests.bench.test_bench_backtest", str(BARS)], capture_output=True,
-                         text=True, timeout=1200, env={**os.environ, "PAPERLAB_HOME": str(tmp_path / "fresh")})
-    fresh_s = float(out.stdout.split()[-1])
+    # Each side runs ROUNDS times, interleaved (ours, plain, ours, plain, ...), and keeps its fastest:
+    # the machine's run-to-run noise (+-15 %) lands on both sides alike.
+    ours_times, plain_times, fresh_times = [], [], []
+    plain = None
+    for _ in range(ROUNDS):
+        if plain is not None:
+            plain.dispose()
+        t0 = time.perf_counter()
+        session_id = backtest(spec, bars=BARS, anchor_ns=ANCHOR_NS)
+        perf = frames.performance(session_id)
+        ours_times.append(time.perf_counter() - t0)
+        # Plain Nautilus in this process: Nautilus sets its logger up once per process, so it logs to the
+        # same file at the same levels as ours did (with Nautilus's defaults: every order command and event).
+        plain, stats, seconds = plain_nautilus(spec, BARS, str(tmp_path), bypass_logging=False)
+        plain_times.append(seconds)
+        # ... and in a fresh process of its own with logging bypassed (its fastest set-up).
+        out = subprocess.run([sys.executable, "-m", "tests.bench.test_bench_backtest", str(BARS)], capture_output=True,
+                             text=True, timeout=1200, env={**os.environ, "PAPERLAB_HOME": str(tmp_path / "fresh")})
+        fresh_times.append(float(out.stdout.split()[-1]))
+    ours_s, plain_s, fresh_s = min(ours_times), min(plain_times), min(fresh_times)
     plain_fills = sum(1 for o in plain.cache.orders() for _ in o.events if type(_).__name__ == "OrderFilled")
     ours_fills = frames.fills(session_id).height
     assert ours_fills == plain_fills > 0
@@ -55,9 +63,14 @@ def test_bench_backtest_speed(paperlab_home, tmp_path, bench_print, bars: int) -
         f"(goal >= 1.5) | plain in a fresh process, logging bypassed: {BARS / fresh_s:,.0f} bars/s ({fresh_s:.1f}s) "
         f"ratio={fresh_s / ours_s:.2f} | fills={ours_fills} trades={row['trades']} win_rate={row['win_rate']:.3f} "
         f"realized_pnl={row['realized_pnl']:,.2f} fees={row['fees']:,.2f} max_dd_pct={row['max_drawdown_pct']:.2f} "
-        f"sharpe={row['sharpe']:.2f} | nautilus pnl stats keys={len(stats)}"
+        f"sharpe={row['sharpe']:.2f} | nautilus pnl stats keys={len(stats)} | fastest of {ROUNDS} each: "
+        f"ours {_secs(ours_times)}, plain {_secs(plain_times)}, fresh plain {_secs(fresh_times)}"
     )
     plain.dispose()
+
+
+def _secs(times: list[float]) -> str:
+    return "/".join(f"{t:.1f}" for t in times) + " s"
 
 
 def plain_nautilus(spec, bars: int, catalog: str, *, bypass_logging: bool):  # noqa: ANN001, ANN201
