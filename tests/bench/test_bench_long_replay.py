@@ -74,11 +74,18 @@ def sample(runner, t0: float, samples: Samples, stop: threading.Event) -> None:
     """Record (time, bars, RSS, node CPU) every ``SAMPLE_S`` until the replay is done."""
     node_thread = runner._thread.native_id  # the node's thread: its CPU is the replay's
     cpu0, last = thread_cpu_s(node_thread), -1
-    while not stop.wait(SAMPLE_S):
+    while True:
+        done = stop.wait(SAMPLE_S)
         bars = runner.bars
-        if bars != last:
-            samples.points.append((time.perf_counter() - t0, bars, rss_mb(), thread_cpu_s(node_thread) - cpu0))
+        if bars != last:  # a last look once the replay is done: the final bars land between two samples
+            try:
+                cpu = thread_cpu_s(node_thread) - cpu0
+            except FileNotFoundError:  # the node's thread has ended: its CPU as last seen
+                cpu = samples.points[-1][3] if samples.points else 0.0
+            samples.points.append((time.perf_counter() - t0, bars, rss_mb(), cpu))
             last = bars
+        if done:
+            return
 
 
 @pytest.mark.bench
