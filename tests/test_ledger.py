@@ -395,7 +395,7 @@ def test_a_failing_write_waits_and_is_retried_never_dropped(ledger: Ledger, monk
         calls.append(len(list(events)))
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(ledger, "write_events", broken)
+    monkeypatch.setattr(ledger, "write_batches", broken)
     writer = LedgerWriter(ledger)
     writer.put(fill_event("O-1", "T-1", 1))
     wait_for(lambda: len(calls) >= 3, "the write to be retried")
@@ -414,7 +414,7 @@ def test_a_batch_the_ledger_refuses_for_good_is_kept_on_disk(ledger: Ledger, mon
     def broken(events: Any, **_: Any) -> int:
         raise sqlite3.IntegrityError("never")
 
-    monkeypatch.setattr(ledger, "write_events", broken)
+    monkeypatch.setattr(ledger, "write_batches", broken)
     writer = LedgerWriter(ledger)
     writer.put(fill_event("O-1", "T-1", 1))
     assert writer.flush(10)
@@ -633,6 +633,62 @@ def test_a_dropped_postgresql_connection_is_retried_never_dropped(pg_url: str, h
     writer.close()
     admin.close()
     led.close()
+
+
+def test_a_commit_whose_answer_is_lost_is_stored_once(pg_server, pg_url: str, home: Path) -> None:  # noqa: ANN001
+    """The connection drops after PostgreSQL committed the writer's batch but before the answer
+    reached it (a network cut, a failover): the writer cannot tell, waits and retries; the
+    retry stores nothing twice (no event, no audited order intent, no equity point)."""
+    if not os.environ.get("PAPERLAB_LEDGER_URL"):
+        pytest.skip("PostgreSQL only")
+    from kernelext.ledger.backlog import Backlog
+    from tests.pg_proxy import LostCommitProxy
+
+    proxy = LostCommitProxy(pg_server.port)
+    led = Ledger(proxy.url(pg_url))
+    make_session(led, SID)
+    direct = Ledger(pg_url)
+    audited = direct.query("SELECT COUNT(*) FROM audit")[0][0]
+    backlog = Backlog(led)
+    batch = [order_event("order.submitted", "O-1", 1), fill_event("O-1", "T-1", 2), equity_event(3, 99.0),
+             Event(SID, "a", "signal.emitted", "long: fast above slow", 4, {"signal": "long"})]
+    backlog.add(batch)
+    proxy.arm()
+    assert not backlog.commit()  # the answer never came: busy, to be retried
+    assert proxy.answers_lost == 1
+    assert count(direct, "events") == len(batch)  # ... though the batch landed
+    wait_for(backlog.commit, "the retry")
+    assert backlog.written == len(batch) and backlog.waiting == 0
+    assert count(direct, "events") == len(batch) and count(direct, "fills") == 1 and count(direct, "equity") == 1
+    assert direct.query("SELECT COUNT(*) FROM audit")[0][0] == audited + 1  # the submit, audited once
+    backlog.add([fill_event("O-2", "T-2", 5)])  # and the writer goes on
+    assert backlog.commit() and count(direct, "events") == len(batch) + 1
+    proxy.close()
+    for one in (led, direct):
+        one.close()
+
+
+def test_a_spool_replayed_again_after_a_crash_stores_its_events_once(ledger: Ledger) -> None:
+    """A replay commits the spooled batches, then the process dies before emptying the file: the
+    next open replays the file again and skips what it holds. A frame spooled before frames carried
+    their writer's tag (a plain list) is still replayed."""
+    import pickle
+    import struct
+
+    from kernelext.ledger import spool_dir
+    from kernelext.ledger.spool import Spool, read_batches, unspool_orphans
+
+    path = spool_dir(ledger.path) / f"{SID}.pickle"
+    spool = Spool(path)
+    assert spool.append([order_event("order.submitted", "O-1", 1), fill_event("O-1", "T-1", 2)], ("w-1", 1))
+    assert spool.append([equity_event(3, 99.0)], ("w-1", 2))
+    spool.close()  # the writer is gone; its file stays for the next open
+    assert ledger.write_batches(read_batches(path)) == 3  # a replay committed it, then died before emptying
+    assert unspool_orphans(ledger) == 3 and not path.exists()
+    assert count(ledger, "events") == 3 and count(ledger, "fills") == 1 and count(ledger, "equity") == 1
+    data = pickle.dumps([fill_event("O-2", "T-2", 4)])
+    path.write_bytes(struct.pack(">I", len(data)) + data)  # an untagged frame of an older writer
+    assert unspool_orphans(ledger) == 1 and count(ledger, "fills") == 2
 
 
 def test_a_reader_following_ids_misses_no_row_of_concurrent_writers(ledger: Ledger) -> None:

@@ -8,12 +8,18 @@ past ``memory_limit`` waiting events go to the session's spool file, replayed fi
 writes succeed. An error that is not a busy ledger (a batch that can never be written) moves
 the batch to ``spool/<session>.rejected`` for a person to look at. Both writers use it: the
 thread :class:`~kernelext.ledger.writers.LedgerWriter` and the writer process.
+
+Exactly once: what one attempt tried to commit is sealed as a batch numbered for this backlog
+(``(writer_id, seq)``, see ``Ledger.write_batches``) and keeps its number through retries and
+the spool. A commit whose answer was lost (a dropped PostgreSQL connection: busy, retried) may
+have landed; its retry is skipped by the ledger instead of storing every event twice.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 from kernelext.events import Event, now_ns
 from kernelext.ledger.busy import backoff, is_busy
@@ -34,7 +40,11 @@ class Backlog:
         self.ledger = ledger
         self.audit = audit
         self.memory_limit = memory_limit
-        self.pending: list[Event] = []
+        self.pending: list[Event] = []  # not yet tried
+        self._sealed: list[tuple[tuple[str, int], list[Event]]] = []  # tried at least once, numbered
+        self._sealed_n = 0
+        self._writer_id = uuid.uuid4().hex
+        self._seq = 0
         self.written = 0
         self.errors = 0
         self.spool: Spool | None = None
@@ -53,7 +63,12 @@ class Backlog:
     @property
     def waiting(self) -> int:
         """Events not yet committed (in memory or spooled)."""
-        return len(self.pending) + self.spooled
+        return self.in_memory + self.spooled
+
+    @property
+    def in_memory(self) -> int:
+        """Events waiting in memory (not yet tried, or tried and retried)."""
+        return len(self.pending) + self._sealed_n
 
     def add(self, events: list[Event]) -> None:
         """Queue events for the next commit."""
@@ -75,11 +90,12 @@ class Backlog:
             return False
         try:
             if self.spool and self.spool.count:
-                self.written += self.spool.unspool(self.ledger)
-            if self.pending:
-                self.ledger.write_events(self.pending, audit=self.audit)
-                self.written += len(self.pending)
-                self.pending = []
+                self.written += self.spool.unspool(self.ledger, audit=self.audit)
+            self._seal()
+            if self._sealed:
+                self.ledger.write_batches(self._sealed, audit=self.audit)
+                self.written += self._sealed_n
+                self._sealed, self._sealed_n = [], 0
         except Exception as e:  # noqa: BLE001  (never raise into the writer's loop)
             if not is_busy(e):
                 self._reject(e)
@@ -97,7 +113,7 @@ class Backlog:
         deadline = time.monotonic() + wait_s
         while not self.commit() and time.monotonic() < deadline:
             time.sleep(min(self.retry_in() or 0.0, max(0.0, deadline - time.monotonic())))
-        if self.pending:
+        if self.in_memory:
             self._spill()
         return self.spooled
 
@@ -113,23 +129,34 @@ class Backlog:
         self._delay = backoff(self._delay)
         self._next_try = now + self._delay
         waited = now - self._stalled_since
-        if (waited >= STALL_AFTER_S or len(self.pending) > self.memory_limit) and not self._said_stalled:
+        if (waited >= STALL_AFTER_S or self.in_memory > self.memory_limit) and not self._said_stalled:
             self._said_stalled = True
             n = self.waiting
             log.warning("ledger busy for %.1f s (%s): %d events waiting", waited, error, n)
             self.pending.append(Event(self._session, None, "ledger.stalled",
                                       f"ledger busy for {waited:.1f} s: {n} events waiting, none lost",
                                       now_ns(), {"pending": n, "spooled": self.spooled, "error": str(error)}))
-        if len(self.pending) > self.memory_limit:
+        if self.in_memory > self.memory_limit:
             self._spill()
 
+    def _seal(self) -> None:
+        """Number the events not yet tried as this backlog's next batch."""
+        if self.pending:
+            self._seq += 1
+            self._sealed.append(((self._writer_id, self._seq), self.pending))
+            self._sealed_n += len(self.pending)
+            self.pending = []
+
     def _spill(self) -> None:
-        """Move the events waiting in memory to the spool file (kept in memory if it is full)."""
+        """Move the batches waiting in memory to the spool file, oldest first, each with its number
+        (kept in memory from the first that does not fit: the spool is full)."""
         if self.spool is None:
             self.spool = Spool(spool_dir(self.ledger.path) / f"{self._session}{SUFFIX}")
-        if self.spool.append(self.pending):
-            self.pending = []
-        elif not self._spool_full_said:
+        self._seal()
+        while self._sealed and self.spool.append(self._sealed[0][1], self._sealed[0][0]):
+            tag, events = self._sealed.pop(0)
+            self._sealed_n -= len(events)
+        if self._sealed and not self._spool_full_said:
             self._spool_full_said = True
             log.warning("ledger spool %s is full: events wait in memory", self.spool.path)
 
@@ -137,11 +164,13 @@ class Backlog:
         """A batch the ledger refuses for good: keep it on disk beside the spool, never replayed."""
         self.errors += 1
         path = spool_dir(self.ledger.path) / f"{self._session}.rejected"
-        log.error("ledger write of %d events failed (%s); kept in %s", len(self.pending), error, path)
+        self._seal()
+        log.error("ledger write of %d events failed (%s); kept in %s", self._sealed_n, error, path)
         rejected = Spool(path, max_bytes=1 << 62)
-        rejected.append(self.pending)
+        for tag, events in self._sealed:
+            rejected.append(events, tag)
         rejected.count = 1  # keep the file
         rejected.close()
-        self.pending = []
+        self._sealed, self._sealed_n = [], 0
         self._delay = backoff(self._delay)
         self._next_try = time.monotonic() + self._delay

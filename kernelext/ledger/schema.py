@@ -4,7 +4,8 @@ v1 sessions, sleeves, orders, fills, positions, events, equity, commands, audit;
 v2 cached venue instrument lists; v3 the bars each session's strategies saw;
 v4 ``gateway_health`` (IB Gateway transitions); v5 restore columns and ``strategy_state``;
 v6 the audit log made append-only by triggers, and ``approvals`` (live trading's gate 3);
-v7 ``api_tokens`` (the HTTP API's bearer tokens, salted hashes only).
+v7 ``api_tokens`` (the HTTP API's bearer tokens, salted hashes only); v8 ``writer_batches`` (each
+ledger writer's last committed batch: a retried or replayed batch is stored once).
 
 On PostgreSQL the same migrations run through :func:`kernelext.ledger.dialect.migration`, the
 version kept in ``paperlab_schema``: write a new migration in SQLite's dialect and check that it
@@ -28,6 +29,7 @@ SESSION_TABLES: tuple[str, ...] = (
     "equity",
     "commands",
     "strategy_state",
+    "writer_batches",
 )
 
 # Ordered migrations: MIGRATIONS[i] takes user_version i to i + 1. Append only.
@@ -126,6 +128,10 @@ MIGRATIONS: list[list[str]] = [
             hash TEXT NOT NULL, created_ts INTEGER NOT NULL, created_by TEXT,
             revoked_ts INTEGER, revoked_by TEXT)""",
         "CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens(name) WHERE revoked_ts IS NULL",
+    ],
+    [  # v8: the last batch each ledger writer committed (ledger/store.py write_batches): exactly once
+        """CREATE TABLE writer_batches (
+            writer_id TEXT PRIMARY KEY, session_id TEXT, seq INTEGER NOT NULL, ts INTEGER NOT NULL)""",
     ],
 ]
 

@@ -4,8 +4,9 @@
 length-prefixed pickled frames. The writer that spooled holds an ``flock`` on it and replays it
 into the ledger (one transaction, then empties it) as soon as writes succeed again; a file
 left by a writer that died is replayed by the next open of that ledger (:func:`unspool_orphans`).
-A crash between a replay's commit and the emptying would store its events twice (fills stay
-unique); a frame cut short by a crash is ignored.
+Each frame carries its writer's batch tag (``Ledger.write_batches``): a crash between a replay's
+commit and the emptying leaves frames the ledger already holds, and the next replay skips them.
+A frame cut short by a crash is ignored.
 """
 
 from __future__ import annotations
@@ -35,12 +36,18 @@ def spool_dir(ledger_path: Path) -> Path:
     return Path(ledger_path).parent / SPOOL_DIRNAME
 
 
+def read_batches(path: Path) -> list[tuple[Any, list[Event]]]:
+    """Every whole frame in ``path`` as ``(tag, events)``, oldest first (tag None: a frame spooled
+    before frames carried one)."""
+    return [frame if isinstance(frame, tuple) else (None, frame) for frame in _frames(path.read_bytes())]
+
+
 def read_events(path: Path) -> list[Event]:
     """Every whole frame's events in ``path``, oldest first."""
-    return [e for frame in _frames(path.read_bytes()) for e in frame]
+    return [e for _, events in read_batches(path) for e in events]
 
 
-def _frames(data: bytes) -> Iterator[list[Any]]:
+def _frames(data: bytes) -> Iterator[Any]:
     at = 0
     while at + _HEADER.size <= len(data):
         (size,) = _HEADER.unpack_from(data, at)
@@ -65,22 +72,23 @@ class Spool:
         """True when the file has reached its bound."""
         return self._fd is not None and os.fstat(self._fd).st_size >= self.max_bytes
 
-    def append(self, events: list[Event]) -> bool:
-        """Append one frame and sync it to disk; False (nothing written) when the spool is full."""
+    def append(self, events: list[Event], tag: Any = None) -> bool:
+        """Append one frame (a batch and its writer's tag) and sync it to disk; False (nothing
+        written) when the spool is full."""
         if self.full:
             return False
         fd = self._open()
-        data = pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps((tag, events), protocol=pickle.HIGHEST_PROTOCOL)
         os.write(fd, _HEADER.pack(len(data)) + data)
         os.fsync(fd)
         self.count += len(events)
         return True
 
-    def unspool(self, ledger: Any) -> int:
+    def unspool(self, ledger: Any, *, audit: bool = True) -> int:
         """Commit the spooled events in one transaction (raises while the ledger is busy), then empty the file."""
         if not self.count or self._fd is None:
             return 0
-        ledger.write_events(read_events(self.path))
+        ledger.write_batches(read_batches(self.path), audit=audit)
         os.ftruncate(self._fd, 0)
         n, self.count = self.count, 0
         return n
@@ -124,11 +132,11 @@ def unspool_orphans(ledger: Any) -> int:
         fd = os.open(path, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            events = read_events(path)
-            if events:
-                ledger.write_events(events)
+            batches = read_batches(path)
+            if batches:
+                ledger.write_batches(batches)
             path.unlink()
-            total += len(events)
+            total += sum(len(events) for _, events in batches)
         except BlockingIOError:
             continue  # a live writer owns it and replays it itself
         except Exception as e:  # noqa: BLE001  (a busy ledger: the next open tries again)

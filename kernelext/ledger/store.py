@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from kernelext.events import Event
+from kernelext.events import Event, now_ns
 from kernelext.errors import SpecError
 from kernelext.ledger import dialect, schema
 from kernelext.ledger.approvals import Approvals
@@ -32,6 +32,8 @@ from kernelext.ledger.tokens import Tokens
 from kernelext.ledger.venue_state import VenueState
 
 log = logging.getLogger(__name__)
+
+BatchTag = tuple[str, int]  # (writer id, the writer's batch number): see Ledger.write_batches
 
 
 class Ledger(Sessions, Commands, VenueState, Audit, Approvals, Tokens):
@@ -106,9 +108,44 @@ class Ledger(Sessions, Commands, VenueState, Audit, Approvals, Tokens):
         Returns the number of events written. Fills are idempotent on
         (session_id, trade_id, client_order_id).
         """
-        rows = route_events(events)
-        if rows is None:
-            return 0
+        return self.write_batches([(None, list(events))], audit=audit)
+
+    def write_batches(self, batches: Sequence[tuple[BatchTag | None, Sequence[Event]]], *, audit: bool = True) -> int:
+        """Store batches of events in ONE transaction, each at most once.
+
+        A batch tagged ``(writer_id, seq)`` (a writer numbers its batches 1, 2, ...) whose ``seq``
+        the ledger already holds for that writer is skipped: a retry after a commit whose answer
+        was lost (a dropped PostgreSQL connection), or a spool replayed again after a crash
+        between its commit and its emptying, stores nothing twice. Untagged batches are always
+        stored. Returns the number of events written now.
+        """
+        if all(tag is None for tag, _ in batches):  # nothing to check: route first, no transaction for nothing
+            rows = route_events(e for _, events in batches for e in events)
+            if rows is None:
+                return 0
+            with self.transaction() as con:
+                insert_rows(con, rows, audit=audit)
+            return len(rows.events)
         with self.transaction() as con:
-            insert_rows(con, rows, audit=audit)
-        return len(rows.events)
+            fresh: list[Event] = []
+            last: dict[str, tuple[int, str | None]] = {}  # writer -> (highest seq committed, its session)
+            for tag, events in batches:
+                if tag is not None:
+                    writer, seq = tag
+                    if writer not in last:
+                        row = con.execute("SELECT seq FROM writer_batches WHERE writer_id = ?", (writer,)).fetchone()
+                        last[writer] = (int(row[0]) if row else 0, None)
+                    if seq <= last[writer][0]:
+                        continue  # committed before
+                    last[writer] = (seq, events[0].session_id if events else last[writer][1])
+                fresh.extend(events)
+            rows = route_events(fresh)
+            if rows is not None:
+                insert_rows(con, rows, audit=audit)
+            for writer, (seq, session) in last.items():
+                con.execute(
+                    "INSERT INTO writer_batches(writer_id, session_id, seq, ts) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(writer_id) DO UPDATE SET seq = excluded.seq, ts = excluded.ts",
+                    (writer, session, seq, now_ns()),
+                )
+        return len(rows.events) if rows is not None else 0
