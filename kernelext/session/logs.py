@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from kernelext.ledger import paperlab_home
@@ -107,6 +108,37 @@ def mask_accounts_in_file(path: Path) -> int:
     except OSError:
         return 0
     return count
+
+
+class LogMasker:
+    """Masks IB account ids in log files as they grow (a live session's, about once a second while
+    it runs): each look reads only what was appended since the last, and masks in place."""
+
+    OVERLAP = 32  # re-read this much before the last end: an id cut at the end is masked once whole
+
+    def __init__(self) -> None:
+        self._seen: dict[int, int] = {}  # inode -> bytes looked at (a rotated file keeps its inode)
+
+    def mask(self, paths: Iterable[Path]) -> int:
+        """Mask the ids appended to ``paths`` since the last look; how many were masked."""
+        masked = 0
+        for path in paths:
+            try:
+                with path.open("r+b") as f:
+                    inode = os.fstat(f.fileno()).st_ino
+                    start = max(0, self._seen.get(inode, 0) - self.OVERLAP)
+                    f.seek(start)
+                    data = f.read()
+                    for m in _ACCOUNT.finditer(data):
+                        if m.end() == len(data):
+                            continue  # more digits may follow: the next look has it (OVERLAP)
+                        f.seek(start + m.start())
+                        f.write(_masked(m))
+                        masked += 1
+                    self._seen[inode] = start + len(data)
+            except OSError:
+                continue
+        return masked
 
 
 def _stamp(ns: int | None, default: bytes) -> bytes:

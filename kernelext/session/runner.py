@@ -449,11 +449,16 @@ class SessionRunner:
 
     def _poll_commands(self) -> None:
         """Carry out controls queued in the ledger by other processes (its own thread: disk I/O)."""
+        from kernelext.session.logs import LogMasker
+
         ticks = 0
+        masker = LogMasker() if self.spec.account_id else None
         while not self._done.wait(COMMAND_POLL_S):
             ticks += 1
             if ticks % LOG_FLUSH_TICKS == 0:
                 _flush_log()
+                if masker is not None:  # Nautilus logs account ids in full: masked within ~1 s, not at the stop
+                    masker.mask(self.log_path.parent.glob(f"{self.log_path.stem}*"))
             try:
                 taken = self.ledger.take_commands(self.session_id)
             except Exception as e:  # noqa: BLE001  (a busy ledger must not end the session)

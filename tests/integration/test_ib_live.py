@@ -138,6 +138,10 @@ def test_each_gate_refuses_on_its_own_then_a_gated_live_session_fills_and_is_kil
     sid = runner.session_id
     try:
         wait_for(lambda: frames.fills(sid).height >= 1, "the live fill", timeout=60)
+        # while it runs, the process's Nautilus log holds the account id masked (within ~1 s), never in full
+        logs = lambda: b"".join(file_bytes(p) for p in runner.log_path.parent.glob(f"{runner.log_path.stem}*"))  # noqa: E731
+        wait_for(lambda: b"U7******" in logs() and LIVE_ACCOUNT.encode() not in logs(), "the running log masked",
+                 timeout=10)
         assert api.control(sid, "kill") == sid
     finally:
         runner.stop()
