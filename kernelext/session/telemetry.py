@@ -311,10 +311,13 @@ class Telemetry(Actor):
         self._record_bar(bar, 1)
 
     def _on_bar(self, bar: Bar) -> None:
-        self._record_bar(bar, 0)
+        # each of a Bar's properties builds a new object: read each once (this runs on every bar)
+        bar_type, ts, close = bar.bar_type, bar.ts_event, bar.close.as_double()
+        self._bar_rows.append((str(bar_type), ts, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
+                               close, bar.volume.as_double(), 0))  # as _record_bar(bar, 0)
         self.bars += 1
-        self.last_bar_ts = bar.ts_event
-        self._last_close[bar.bar_type.instrument_id] = bar.close.as_double()
+        self.last_bar_ts = ts
+        self._last_close[bar_type.instrument_id] = close
         now = time.monotonic_ns()
         if now - self._last_bar_sample >= BAR_SAMPLE_NS:
             self._last_bar_sample = now
@@ -332,7 +335,7 @@ class Telemetry(Actor):
                 close=bar.close.as_double(),
                 volume=bar.volume.as_double(),
             )
-        self._equity(bar.ts_event)
+        self._equity(ts)
 
     def _on_shutdown(self, command: ShutdownSystem) -> None:
         self.shutdown_reason = command.reason or "system shutdown"
