@@ -154,8 +154,7 @@ class Backlog:
             self.spool = Spool(spool_dir(self.ledger.path) / f"{self._session}{SUFFIX}")
         self._seal()
         while self._sealed and self.spool.append(self._sealed[0][1], self._sealed[0][0]):
-            tag, events = self._sealed.pop(0)
-            self._sealed_n -= len(events)
+            self._sealed_n -= len(self._sealed.pop(0)[1])
         if self._sealed and not self._spool_full_said:
             self._spool_full_said = True
             log.warning("ledger spool %s is full: events wait in memory", self.spool.path)

@@ -98,16 +98,7 @@ def mask_accounts(text: str) -> str:
 def mask_accounts_in_file(path: Path) -> int:
     """Mask IB account ids in a Nautilus log file in place, byte for byte the same length (a node of
     this process may still be appending: its offset stays valid); how many were masked."""
-    try:
-        with path.open("r+b") as f:
-            data = f.read()
-            masked, count = _ACCOUNT.subn(_masked, data)
-            if count:
-                f.seek(0)
-                f.write(masked)
-    except OSError:
-        return 0
-    return count
+    return LogMasker().mask([path], final=True)
 
 
 class LogMasker:
@@ -119,8 +110,9 @@ class LogMasker:
     def __init__(self) -> None:
         self._seen: dict[int, int] = {}  # inode -> bytes looked at (a rotated file keeps its inode)
 
-    def mask(self, paths: Iterable[Path]) -> int:
-        """Mask the ids appended to ``paths`` since the last look; how many were masked."""
+    def mask(self, paths: Iterable[Path], *, final: bool = False) -> int:
+        """Mask the ids appended to ``paths`` since the last look; how many were masked. ``final``:
+        nothing more will be written, so an id at the very end is whole too."""
         masked = 0
         for path in paths:
             try:
@@ -130,7 +122,7 @@ class LogMasker:
                     f.seek(start)
                     data = f.read()
                     for m in _ACCOUNT.finditer(data):
-                        if m.end() == len(data):
+                        if m.end() == len(data) and not final:
                             continue  # more digits may follow: the next look has it (OVERLAP)
                         f.seek(start + m.start())
                         f.write(_masked(m))

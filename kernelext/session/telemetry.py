@@ -71,6 +71,12 @@ def _num(value: Any) -> float:
     return float(value.as_decimal())
 
 
+def _bar_row(bar: Bar, bar_type: Any, ts: int, close: float, historical: int) -> tuple:
+    """A ``bars`` ledger row: (bar_type, ts, open, high, low, close, volume, historical)."""
+    return (str(bar_type), ts, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
+            bar.volume.as_double(), historical)
+
+
 class TelemetryConfig(ActorConfig, frozen=True):
     """Config of the telemetry actor (identity only; wiring is passed in code)."""
 
@@ -300,21 +306,14 @@ class Telemetry(Actor):
         if self._equity_from_venue:  # the fill's point, now with its realized P&L (same ts: replaced)
             self._equity(event.ts_event, force=True)
 
-    def _record_bar(self, bar: Bar, historical: int) -> None:
-        self._bar_rows.append(
-            (str(bar.bar_type), bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
-             bar.close.as_double(), bar.volume.as_double(), historical)
-        )
-
     def _on_history_bar(self, bar: Bar) -> None:
         """Warm-up history a strategy asked for: recorded, so a re-run sees the same."""
-        self._record_bar(bar, 1)
+        self._bar_rows.append(_bar_row(bar, bar.bar_type, bar.ts_event, bar.close.as_double(), 1))
 
     def _on_bar(self, bar: Bar) -> None:
         # each of a Bar's properties builds a new object: read each once (this runs on every bar)
         bar_type, ts, close = bar.bar_type, bar.ts_event, bar.close.as_double()
-        self._bar_rows.append((str(bar_type), ts, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
-                               close, bar.volume.as_double(), 0))  # as _record_bar(bar, 0)
+        self._bar_rows.append(_bar_row(bar, bar_type, ts, close, 0))
         self.bars += 1
         self.last_bar_ts = ts
         self._last_close[bar_type.instrument_id] = close
