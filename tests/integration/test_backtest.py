@@ -3,6 +3,7 @@ its own bars with identical fills and metrics; the --require-backtest gate."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -25,8 +26,24 @@ def _fills(session_id: str) -> list[tuple]:
     ).rows()
 
 
-@pytest.mark.parametrize("book", [False, True])
-def test_backtest_like_a_paper_session_gives_identical_fills_and_metrics(book: bool, paperlab_home) -> None:
+def _start_late(monkeypatch, instrument: str, seconds: float) -> None:
+    """One bar type's replay stream begins ``seconds`` late, as on a loaded machine."""
+    from kernelext.venues.sandbox.replay import ReplayDataClient
+
+    stream = ReplayDataClient._stream
+
+    async def late(self, bar_type, *args):
+        if instrument in str(bar_type):
+            await asyncio.sleep(seconds)
+        return await stream(self, bar_type, *args)
+
+    monkeypatch.setattr(ReplayDataClient, "_stream", late)
+
+
+@pytest.mark.parametrize("book,late", [(False, None), (True, None), (True, "ETH"), (True, "BTC")])
+def test_backtest_like_a_paper_session_gives_identical_fills_and_metrics(book: bool, late, paperlab_home, monkeypatch) -> None:
+    if late:
+        _start_late(monkeypatch, late, 0.3)
     if book:
         runner = kernelext.start_book(
             [{"strategy": "ema_cross", "instrument": "BTC/USD", "params": {"fast": 8, "slow": 21}},
@@ -40,6 +57,9 @@ def test_backtest_like_a_paper_session_gives_identical_fills_and_metrics(book: b
     paper, bt = _fills(runner.session_id), _fills(backtest_id)
     assert len(paper) > 10
     assert paper == bt
+    arrival = [ts for (ts,) in Ledger().query(
+        "SELECT ts FROM bars WHERE session_id = ? AND historical = 0 ORDER BY rowid", (runner.session_id,))]
+    assert arrival == sorted(arrival)  # one market timeline, whichever stream began first
     assert frames.performance(runner.session_id).select(METRICS).rows() == frames.performance(backtest_id).select(METRICS).rows()
     assert frames.round_trips(runner.session_id).height == frames.round_trips(backtest_id).height
     by = frames.performance(backtest_id, by="sleeve")

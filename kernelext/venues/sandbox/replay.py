@@ -7,6 +7,13 @@ fast as the node can take them (``speed=None``). At full speed it runs in lock-s
 the next bar goes out only once the engines' queues are empty, so each bar's orders
 fill against that bar exactly as in a ``BacktestEngine``. Trade ticks (open, high,
 low, close of each bar) go out before their bar when a strategy subscribes to them.
+
+Several bar types make one market timeline, as in a ``BacktestEngine``: a bar goes out
+only when no other stream has an earlier one to send (equal times: by bar type), and at
+full speed only after the bar before it has settled. Streams that each ran at their own
+pace let one instrument's bars run ahead of another's, so a book's orders were stamped
+with the other instrument's time and ``backtest --like`` disagreed. A bar type subscribed
+after the replay started joins at the timeline's current time, as on a live feed.
 """
 
 from __future__ import annotations
@@ -105,6 +112,9 @@ class ReplayDataClient(LiveMarketDataClient):
         self._anchor_ns = config.anchor_ns if config.anchor_ns is not None else time.time_ns()
         self._sources: dict[BarType, Any] = {}
         self._streams: dict[BarType, asyncio.Task] = {}
+        self._timeline: dict[BarType, tuple[int, str]] = {}  # each stream's next bar: (ts, bar type)
+        self._timeline_moved = asyncio.Event()
+        self._now_ns: int | None = None  # close time of the last bar sent
         self._tick_subs: set[InstrumentId] = set()
         self._pending_requests = 0
         self._catalog = None
@@ -158,6 +168,8 @@ class ReplayDataClient(LiveMarketDataClient):
         for task in self._streams.values():
             task.cancel()
         self._streams.clear()
+        self._timeline.clear()
+        self._move_timeline()
 
     # -- subscriptions -------------------------------------------------------------------------
 
@@ -165,13 +177,17 @@ class ReplayDataClient(LiveMarketDataClient):
         bar_type = command.bar_type
         if bar_type in self._streams:
             return
-        self._source(bar_type)
-        self._streams[bar_type] = self._loop.create_task(self._stream(bar_type), name=f"replay-{bar_type}")
+        src = self._source(bar_type)
+        k0 = self._first_index(src)
+        self._book_next(bar_type, src, k0)  # holds the others back until this stream has begun
+        self._streams[bar_type] = self._loop.create_task(self._stream(bar_type, k0), name=f"replay-{bar_type}")
 
     async def _unsubscribe_bars(self, command: UnsubscribeBars) -> None:
         task = self._streams.pop(command.bar_type, None)
         if task:
             task.cancel()
+        self._timeline.pop(command.bar_type, None)  # a task cancelled before it ran has no finally
+        self._move_timeline()
 
     async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
         self._tick_subs.add(command.instrument_id)
@@ -216,24 +232,51 @@ class ReplayDataClient(LiveMarketDataClient):
     def _idle(self) -> bool:
         return self.idle_check() if self.idle_check is not None else True
 
-    async def _stream(self, bar_type: BarType) -> None:
+    def _first_index(self, src: Any) -> int:
+        """The first live bar to send: after a relaunch's last sent bar, and after the timeline's
+        current time when other bar types are already streaming."""
+        after = self._config.start_after_ns
+        if self._now_ns is not None:
+            after = self._now_ns if after is None else max(after, self._now_ns)
+        return 0 if after is None else max(0, src.index_at_or_before(after) + 1)
+
+    def _book_next(self, bar_type: BarType, src: Any, k: int) -> bool:
+        """Put the stream's next bar on the timeline; False when it has none."""
+        if self._config.max_bars is not None and k >= self._config.max_bars:
+            return False
+        try:
+            ts = src.bar(k).ts_event
+        except IndexError:
+            return False
+        self._timeline[bar_type] = (ts, str(bar_type))
+        return True
+
+    def _move_timeline(self) -> None:
+        """Wake the streams waiting for their turn."""
+        self._timeline_moved.set()
+        self._timeline_moved = asyncio.Event()
+
+    async def _my_turn(self, bar_type: BarType) -> None:
+        """Wait until this stream holds the earliest bar on the timeline."""
+        self._move_timeline()
+        while min(self._timeline.values()) < self._timeline[bar_type]:
+            await self._timeline_moved.wait()
+
+    async def _stream(self, bar_type: BarType, k0: int) -> None:
         src = self._sources[bar_type]
         speed = self._config.speed
         interval_s = bar_type.spec.timedelta.total_seconds()
-        await asyncio.sleep(0.05)  # let a request made in the same on_start reach us first
-        await self._settled()
-        t0 = time.monotonic()
-        # Real time on the generator: each bar goes out when its close time comes, so
-        # market time is wall time (bar 0, the bar that just closed, goes at once).
-        wall_clock = speed == 1 and self._config.catalog_path is None
-        after = self._config.start_after_ns
-        k = k0 = 0 if after is None else max(0, src.index_at_or_before(after) + 1)
+        k = k0
         try:
-            while self._config.max_bars is None or k < self._config.max_bars:
-                try:
-                    bar = src.bar(k)
-                except IndexError:
-                    break
+            await asyncio.sleep(0.05)  # let a request made in the same on_start reach us first
+            await self._settled()
+            t0 = time.monotonic()
+            # Real time on the generator: each bar goes out when its close time comes, so
+            # market time is wall time (bar 0, the bar that just closed, goes at once).
+            wall_clock = speed == 1 and self._config.catalog_path is None
+            while self._book_next(bar_type, src, k):
+                await self._my_turn(bar_type)
+                bar = src.bar(k)
                 if wall_clock:
                     delay = (bar.ts_event - time.time_ns()) / 1e9
                 elif speed is not None:
@@ -245,10 +288,13 @@ class ReplayDataClient(LiveMarketDataClient):
                 if self.before_bar is not None:
                     self.before_bar(bar)
                 self._emit(bar_type, bar, k)
+                self._now_ns = bar.ts_event
                 k += 1
                 if speed is None:
                     await self._settled()
         finally:
+            self._timeline.pop(bar_type, None)
+            self._move_timeline()
             self._log.info(f"Replay of {bar_type} ended after {k} bars")
             if all(t.done() or t is asyncio.current_task() for t in self._streams.values()):
                 self.exhausted.set()
