@@ -18,7 +18,9 @@ with trades, and ``frames.performance`` computes the same in Polars from the led
 A recorded run also has Nautilus purge its cache on the run's clock (closed orders,
 closed positions and their snapshots, old account events), as a paper replay does:
 the ledger holds them, and a cache that keeps them all makes every later bar dearer
-(400k bars: 37 s -> 28 s).
+(400k bars: 37 s -> 28 s). Without a drawdown cap or margin watch its telemetry marks the
+equity curve from account snapshots instead of on every bar (``session/marks.py``): the
+same points, and no work per bar.
 """
 
 from __future__ import annotations
@@ -169,6 +171,25 @@ def _load(engine: BacktestEngine, setup: BacktestSetup, data: BarData, catalog_d
             engine.add_data(bars)
 
 
+def handled_bars(data: BarData) -> tuple[list[tuple], list[tuple[int, Any, float]]]:
+    """The ledger rows and ``(ts, instrument id, close)`` of the live bars in the order the engine
+    handles them: by time, equal times in the order the streams were added."""
+    streams = []
+    for bar_type_str, bars in data.live.items():
+        iid = BarType.from_str(bar_type_str).instrument_id
+        streams.append([(b.ts_event, bar_type_str, iid, b) for b in bars])
+    merged = streams[0] if len(streams) == 1 else sorted(
+        (row for stream in streams for row in stream), key=lambda row: row[0])  # stable: stream order
+    rows: list[tuple] = []
+    handled: list[tuple[int, Any, float]] = []
+    for ts, bar_type_str, iid, bar in merged:
+        close = bar.close.as_double()
+        rows.append((bar_type_str, ts, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
+                     bar.volume.as_double(), 0))
+        handled.append((ts, iid, close))
+    return rows, handled
+
+
 def _strategy_bar_types(data: BarData) -> dict[str, str]:
     """instrument id -> the bar type its live bars carry (INTERNAL for a Kraken session's)."""
     return {BarType.from_str(bt).instrument_id.value: bt for bt in data.live}
@@ -254,11 +275,18 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
                 halt=lambda: risk.set_trading_state(TradingState.HALTED),
                 cash_account=setup.cash_account,
                 margin_leverage=setup.margin_leverage,
+                # nothing acts on a per-bar point (no drawdown cap, no margin call): mark after the run
+                marks_after_run=spec.risk.max_drawdown_pct is None and not setup.margin_leverage,
             )
             telemetry.signal_sources = {st.id.value: st for st in engine.trader.strategies()}
             engine.add_actor(telemetry)
+            if telemetry.marks_after_run:
+                telemetry.plan_bars(*handled_bars(data))
             engine.run()
-            telemetry._flush_equity()
+            if telemetry.marks_after_run:
+                telemetry.record_after_run()
+            else:
+                telemetry._flush_equity()
             engine.dispose()
     except Exception as e:  # noqa: BLE001  (recorded, then raised as one line)
         status, error = "error", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"

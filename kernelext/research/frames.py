@@ -78,6 +78,7 @@ EQUITY_RAW: dict[str, Any] = {
     "session_id": S, "ts_ns": I, "equity": F, "balance": F, "available": F,
     "unrealized_pnl": F, "realized_pnl": F, "exposure": F, "currency": S,
 }
+CURVE_RAW: dict[str, Any] = {"ts_ns": I, "equity": F, "currency": S}  # what performance reads of equity
 BARS_RAW: dict[str, Any] = {
     "bar_type": S, "ts_ns": I, "open": F, "high": F, "low": F, "close": F, "volume": F, "historical": I,
 }
@@ -336,7 +337,7 @@ def performance(
         trips = round_trips(sid, led)
         fill_df = fills(sid, led)
         strategies = _strategy_map(led, sid)
-        eq = equity(sid, led) if by is None else None
+        eq = _frame(queries.equity_curve(led, sid), CURVE_RAW) if by is None else None
     fill_df = fill_df.with_columns(
         strategy=pl.Series([strategies.get(s) for s in fill_df["sleeve"]], dtype=S)
     )

@@ -39,6 +39,7 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Currency
 
 from kernelext.events import Event
+from kernelext.session import marks
 from kernelext.session.margin import LIQUIDATION_LEVEL, MARGIN_CALL_LEVEL, MarginState, MarginWatch
 from kernelext.session.reasons import plain
 from kernelext.session.state import StateSaver
@@ -63,6 +64,7 @@ _POSITION_STAGES: dict[type, str] = {
 # clock is market time, and would flush on every bar.
 BAR_SAMPLE_NS = 250_000_000  # bar.received goes to live views at most 4x per wall second
 EQUITY_FLUSH_NS = 100_000_000  # equity points and bars reach the ledger (and views) 10x per wall second
+AFTER_RUN_CHUNK = 20_000  # rows per envelope when a backtest's bars and points are recorded after its run
 STALE_AFTER_S = 5.0  # no quote or trade for this long on a live feed -> feed.stale
 
 
@@ -104,7 +106,11 @@ class Telemetry(Actor):
         cash_account: bool = False,
         book_depth: int = 0,
         margin_leverage: float | None = None,
+        marks_after_run: bool = False,
     ) -> None:
+        """``marks_after_run``: a recorded backtest without a drawdown cap or margin watch (nothing
+        to act on per bar): no equity point per bar here, a snapshot of the account whenever it
+        changes instead (``snapshots``), marked to the bars' closes after the run (``marks``)."""
         super().__init__(TelemetryConfig())
         self.session_id = session_id
         self._venue = venue
@@ -155,6 +161,13 @@ class Telemetry(Actor):
         self.balances: dict[str, float] = {}  # asset code -> total balance (a cash account's cards)
         self._realized_total = 0.0
         self._realized_seen: dict[str, float] = {}
+        self._marks_after_run = marks_after_run
+        self.snapshots: list[marks.AccountSnapshot] = []
+        self._planned_rows: list[tuple] = []
+        self._planned_closes: list[tuple[int, Any, float]] = []
+        self._run_marks: marks.RunMarks | None = None
+        self._rows_recorded = 0
+        self._next_rows_at = -1
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -163,7 +176,12 @@ class Telemetry(Actor):
         self.msgbus.subscribe("events.position.*", self._on_position_event)
         if self._equity_from_venue:  # NetLiquidation moves with every account update
             self.msgbus.subscribe("events.account.*", self._on_account_state)
-        self.msgbus.subscribe("data.bars.*", self._on_bar)
+        if self._marks_after_run:
+            self.msgbus.subscribe("events.account.*", self._snapshot_change)
+            self.msgbus.subscribe("data.bars.*", self._count_bar)
+            self._snapshot(0, fill=False)  # the account before any bar
+        else:
+            self.msgbus.subscribe("data.bars.*", self._on_bar)
         self.msgbus.subscribe("historical.data.bars.*", self._on_history_bar)
         self.msgbus.subscribe("commands.system.shutdown", self._on_shutdown)
         self.subscribe_signal()
@@ -279,7 +297,11 @@ class Telemetry(Actor):
             message = f"{extras['side']} {extras['quantity']} {event.instrument_id.symbol} {stage.split('.')[1].replace('_', ' ')}"
         self._emit(stage, self._sleeve(event.strategy_id), message, event.ts_event, **extras)
         if isinstance(event, OrderFilled):
-            self._equity(event.ts_event, force=True)
+            if self._marks_after_run:
+                self._snapshot(event.ts_event, fill=True)
+                self._save_states(event.ts_event)
+            else:
+                self._equity(event.ts_event, force=True)
 
     def _on_position_event(self, event: PositionEvent) -> None:
         stage = _POSITION_STAGES.get(type(event))
@@ -305,6 +327,8 @@ class Telemetry(Actor):
         self._emit(stage, self._sleeve(event.strategy_id), message, event.ts_event, **extras)
         if self._equity_from_venue:  # the fill's point, now with its realized P&L (same ts: replaced)
             self._equity(event.ts_event, force=True)
+        elif self._marks_after_run:
+            self._snapshot(event.ts_event, fill=False)
 
     def _on_history_bar(self, bar: Bar) -> None:
         """Warm-up history a strategy asked for: recorded, so a re-run sees the same."""
@@ -344,34 +368,29 @@ class Telemetry(Actor):
     def _equity(self, ts: int, force: bool = False) -> None:
         """One equity point per market timestamp: the state after everything at that ts.
 
-        Several bars can share a timestamp (a book); the point is overwritten until the
-        clock moves on, so it does not depend on the order bars arrive in. Points are
+        Several bars can share a timestamp (a book), and a fill follows its bar; the point is
+        overwritten until the clock moves on (the ledger keeps the last point marked at a ts,
+        so a flush in between changes nothing): it does not depend on arrival order. Points are
         cheap tuples buffered here; ``_flush_equity`` hands them to the ledger in one
         ``equity.batch`` at most every ``EQUITY_FLUSH_NS`` of wall time (and after a
         fill), and shows live views the latest one as a (not stored) ``equity.update``.
         """
-        account = self.cache.account_for_venue(self._venue)
-        if account is None:
+        read = self._read_account()
+        if read is None:
             return
-        cur = self._currency
-        balances = account.balances()  # one copy of the account's balances serves the whole point
-        own = balances.get(cur)
-        bal = own.total.as_double() if own is not None else 0.0
-        free = own.free.as_double() if own is not None else 0.0
-        upnl, exposure = self._open_pnl_and_exposure()
-        if self._starting_cash is None:
-            self._starting_cash = bal
+        balances, bal, free = read
+        positions = self._positions()
         if self._equity_from_venue:
-            equity, rpnl = bal, self._realized_total
-        elif self._cash_account:
-            equity = bal + self._holdings_value(balances)
-            rpnl = equity - self._starting_cash - upnl
+            upnl, exposure = marks.open_pnl_and_exposure(positions, self._last_close)
+            point = (ts, bal, bal, free, upnl, self._realized_total, exposure)
         else:
-            equity, rpnl = bal + upnl, bal - self._starting_cash
+            holdings = self._holdings(balances) if self._cash_account else ()
+            point = marks.point(ts, bal, free, positions, holdings, self._last_close, self._starting_cash,
+                                cash_account=self._cash_account)
+        equity = point[1]
         if self.margin_watch is not None:
             self._equity_ts = ts
             self.margin_watch.update(equity, self.cache.positions_open())
-        point = (ts, equity, bal, free, upnl, rpnl, exposure)
         if ts == self._last_equity_ts and self._equity_points:
             self._equity_points[-1] = point
         else:
@@ -432,39 +451,99 @@ class Telemetry(Actor):
         for strategy in self.signal_sources.values():
             strategy.close_all_positions(strategy.config.instrument_id)
 
-    def _holdings_value(self, balances: dict[Any, Any]) -> float:
-        """The cash account's other assets (BTC, ...) at the last close of their pair against
-        the settlement currency; remembers every balance for the cards."""
+    def _read_account(self) -> tuple[dict[Any, Any], float, float] | None:
+        """(balances, balance, available) in the settlement currency; None before the account exists.
+        One copy of the account's balances serves a whole point."""
+        account = self.cache.account_for_venue(self._venue)
+        if account is None:
+            return None
+        balances = account.balances()
+        own = balances.get(self._currency)
+        bal = own.total.as_double() if own is not None else 0.0
+        if self._starting_cash is None:
+            self._starting_cash = bal
+        return balances, bal, own.free.as_double() if own is not None else 0.0
+
+    def _holdings(self, balances: dict[Any, Any]) -> list[marks.Holding]:
+        """The cash account's other assets (BTC, ...) with the pair pricing each in the settlement
+        currency; remembers every balance for the cards."""
         if self._pair_of is None:
             self._pair_of = {i.base_currency.code: i.id for i in self.cache.instruments()
                              if getattr(i, "base_currency", None) is not None and i.quote_currency == self._currency}
-        value = 0.0
+        held = []
         for currency, balance in balances.items():
             total = balance.total.as_double()
             self.balances[currency.code] = total
-            if currency == self._currency or not total:
-                continue
-            px = self._last_close.get(self._pair_of.get(currency.code))
-            if px is not None:
-                value += total * px
-        return value
+            if currency != self._currency and total:
+                held.append((self._pair_of.get(currency.code), total))
+        return held
 
-    def _open_pnl_and_exposure(self) -> tuple[float, float]:
-        """Unrealized P&L and signed notional of open positions at the last bar close.
+    def _positions(self) -> list[marks.Position]:
+        """The open positions, as marks needs them (``Portfolio.net_exposures`` also asks for a
+        base->quote rate it then ignores, which logs an error on every call when the feed has bars
+        but no quotes, and the portfolio's P&L queries cost more than the rest of a bar's handling)."""
+        return [(p.instrument_id, p.signed_qty, p.avg_px_open) for p in self.cache.positions_open()]
 
-        (``Portfolio.net_exposures`` also asks for a base->quote rate it then ignores,
-        which logs an error on every call when the feed has bars but no quotes, and the
-        portfolio's P&L queries cost more than the rest of a bar's handling.)
-        """
-        upnl = exposure = 0.0
-        for p in self.cache.positions_open():
-            px = self._last_close.get(p.instrument_id)
-            if px is None:
-                continue
-            qty = p.signed_qty
-            upnl += qty * (px - p.avg_px_open)
-            exposure += qty * px
-        return upnl, exposure
+    # -- a backtest's marks after its run -------------------------------------------------------
+
+    @property
+    def marks_after_run(self) -> bool:
+        """True: equity points are marked after the run (``record_after_run``), not per bar."""
+        return self._marks_after_run
+
+    def plan_bars(self, rows: list[tuple], handled: list[tuple[int, Any, float]]) -> None:
+        """A ``marks_after_run`` backtest's live bars, in the order its run will handle them: ``rows``
+        their ledger rows, ``handled`` their ``(ts, instrument id, close)``. Every ``AFTER_RUN_CHUNK``
+        bars the run reaches, their rows and equity points (marked from the account's snapshots)
+        go to the ledger, whose writer works while the engine runs; ``record_after_run`` the rest."""
+        self._planned_rows, self._planned_closes = rows, handled
+        self._run_marks = marks.RunMarks(self.snapshots, self._starting_cash or 0.0, cash_account=self._cash_account)
+        self._rows_recorded = 0
+        self._next_rows_at = AFTER_RUN_CHUNK
+
+    def _record_planned(self, *, final: bool = False) -> None:
+        """The planned bars the run handled since the last call: their rows and equity points."""
+        start, upto = self._rows_recorded, self.bars
+        self._rows_recorded, self._next_rows_at = upto, upto + AFTER_RUN_CHUNK
+        rows = self._planned_rows[start:upto]
+        if rows:
+            self._emit("bar.batch", None, f"{len(rows)} bars", rows[-1][1], bars=rows)
+        points = self._run_marks.mark(self._planned_closes[start:upto], final=final)
+        if final and points:  # the last point goes with the final flush (and to live views)
+            self._equity_points = points[-1:]
+            points = points[:-1]
+        if points:
+            self._emit("equity.batch", None, f"{len(points)} equity points", points[-1][0],
+                       currency=self._currency.code, points=points)
+
+    def record_after_run(self) -> None:
+        """A ``marks_after_run`` backtest's last bar rows and equity points, once its run is over."""
+        if self._run_marks is None:
+            return
+        self._record_planned(final=True)
+        if self.bars:
+            self.last_bar_ts = self._planned_closes[self.bars - 1][0]
+        self._flush_equity()
+
+    def _count_bar(self, bar: Bar) -> None:
+        self.bars += 1
+        if self.bars == self._next_rows_at:
+            self._record_planned()
+
+    def _snapshot_change(self, event: Any) -> None:
+        self._snapshot(event.ts_event, fill=False)
+
+    def _snapshot(self, ts: int, *, fill: bool) -> None:
+        """The account as an equity point would read it now (``fill``: a point is marked here)."""
+        read = self._read_account()
+        if read is None:
+            return
+        balances, bal, free = read
+        self.snapshots.append(marks.AccountSnapshot(
+            bars_seen=self.bars, ts=ts, fill=fill, balance=bal, available=free,
+            positions=tuple(self._positions()),
+            holdings=tuple(self._holdings(balances)) if self._cash_account else (),
+        ))
 
     def _check_drawdown(self, equity: float, ts: int) -> None:
         if self.peak_equity is None or equity > self.peak_equity:

@@ -70,6 +70,26 @@ def test_backtest_like_a_paper_session_gives_identical_fills_and_metrics(book: b
     assert row["kind"] == "backtest" and row["feed"] == f"session {runner.session_id}" and row["status"] == "stopped"
 
 
+@pytest.mark.parametrize("sleeves", [
+    [("ema_cross", "BTC/USD", {"fast": 8, "slow": 21}), ("tsmom", "ETH/USD", {"lookback": 30}), ("rsi_rules", "SOL/USD", {})],
+    [("grid", "BTC/USD", {"step_pct": 0.2, "levels": 3})],  # resting orders: the available cash moves between fills
+], ids=["book", "grid"])
+def test_a_backtest_marked_after_its_run_has_the_equity_curve_marked_bar_by_bar(sleeves, paperlab_home) -> None:
+    """Without a drawdown cap nothing acts on a bar's equity point, so a recorded backtest marks its
+    points after the run; a cap that never triggers marks each on its bar. The curves are one."""
+    def run(cap):
+        spec = build_spec(sleeves=[make_sleeve(k, i, params=p) for k, i, p in sleeves], feed="replay", seed=3,
+                          max_drawdown_pct=cap)
+        sid = kernelext.backtest(spec, bars=2500, anchor_ns=1_795_900_000_000_000_000)
+        return sid, frames.equity(sid).drop("session_id")
+
+    after_run, per_bar = run(None), run(99.0)
+    assert after_run[1].height >= 2500 and frames.fills(after_run[0]).height > 20
+    assert after_run[1].rows() == per_bar[1].rows()
+    assert frames.performance(after_run[0]).drop("session_id").rows() == frames.performance(per_bar[0]).drop("session_id").rows()
+    assert frames.bars(after_run[0], historical=True).rows() == frames.bars(per_bar[0], historical=True).rows()
+
+
 def test_backtest_over_the_generator_is_a_session_frames_read(paperlab_home) -> None:
     spec = build_spec(sleeves=[make_sleeve("tsmom", "ETH/USD", params={"lookback": 20})], feed="replay", seed=2)
     session_id = kernelext.backtest(spec, bars=3000)
