@@ -418,3 +418,12 @@ def test_python_api_errors_in_a_notebook_cell_are_one_line(shell: Any, home: Pat
 
 def test_the_table_is_large_enough() -> None:
     assert len(CLI_CASES) + len(HOME_CASES) + len(MAGIC_CASES) + len(PY_CASES) >= 80
+
+
+def test_an_unknown_instrument_names_each_kind_of_symbol_once(home: Path) -> None:
+    with pytest.raises(PaperLabError) as raised:
+        kernelext.start("ema_cross", "AAPL")
+    line = one_line(raised.value)
+    assert line.startswith("instrument: expected a spot pair like BTC/USD"), line
+    hints = line.split("expected ", 1)[1].split(" (got")[0].split(", or ")
+    assert len(hints) == len(set(hints)) == 3, line  # Binance's two venues share one symbology

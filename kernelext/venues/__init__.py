@@ -94,8 +94,9 @@ def owner_of(symbol: str) -> Venue:
 
 
 def instrument_hints() -> str:
-    """``a spot pair like BTC/USD, or an IB symbol like QQQ.NASDAQ for ib-paper``."""
-    return ", or ".join(v.instrument_hint for v in every())
+    """``a spot pair like BTC/USD, or an IB symbol like QQQ.NASDAQ for ib-paper``: each hint once
+    (venues sharing a symbology, binance-testnet and binance-sim, share a hint)."""
+    return ", or ".join(dict.fromkeys(v.instrument_hint for v in every()))
 
 
 def taking(field_name: str) -> list[str]:
