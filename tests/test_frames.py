@@ -182,6 +182,17 @@ def test_performance_session(perf_ledger: Ledger) -> None:
     assert row["sharpe"] == pytest.approx(expected)
 
 
+def test_a_ts_marked_again_after_a_flush_counts_once_the_last_mark(ledger: Ledger) -> None:
+    """The telemetry re-marks a ts when a fill follows its bar; a writer flush in between leaves both
+    rows. The curve and its drawdown take the last: they must not depend on when the writer flushed."""
+    new_session(ledger, "s")
+    ledger.write_events(equity_events("s", [(0, 1000.0), (1, 1020.0)]))
+    ledger.write_events(equity_events("s", [(1, 990.0), (2, 995.0)]))  # minute 1 after its fill
+    assert frames.equity("s", ledger).select("equity").to_series().to_list() == [1000.0, 990.0, 995.0]
+    row = frames.performance("s", ledger=ledger).row(0, named=True)
+    assert row["max_drawdown"] == pytest.approx(10.0)  # 1000 -> 990, not 1020 -> 990
+
+
 def test_performance_by_sleeve_strategy_instrument(perf_ledger: Ledger) -> None:
     by_sleeve = frames.performance("perf-1", by="sleeve", ledger=perf_ledger)
     assert by_sleeve["sleeve"].to_list() == ["a", "b"]

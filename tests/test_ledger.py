@@ -300,34 +300,6 @@ def test_strategy_state_keeps_the_latest_per_strategy_and_is_not_an_event(ledger
     assert count(ledger, "events") == 0
 
 
-def test_an_equity_point_marked_again_replaces_the_one_at_its_ts(ledger: Ledger) -> None:
-    ledger.write_events([equity_event(5, 1.0), equity_event(6, 2.0)])
-    ledger.write_events([equity_event(6, 3.0)])  # re-marked after a flush (a fill after its bar)
-    batch = Event(SID, None, "equity.batch", "2 points", 7, {"currency": "USD", "points": [
-        (7, 4.0, 4.0, 4.0, 0.0, 0.0, 0.0), (7, 5.0, 5.0, 5.0, 0.0, 0.0, 0.0)]})
-    ledger.write_events([batch])
-    assert ledger.query("SELECT ts, equity FROM equity WHERE session_id = ? ORDER BY ts", (SID,)) == [
-        (5, 1.0), (6, 3.0), (7, 5.0)]
-
-
-def test_v9_keeps_the_last_of_an_older_ledgers_equity_points_at_one_ts(tmp_path: Path) -> None:
-    path = tmp_path / "v8.sqlite"
-    con = sqlite3.connect(path)
-    for statements in MIGRATIONS[:8]:
-        for sql in statements:
-            con.execute(sql)
-    con.execute("PRAGMA user_version=8")
-    con.executemany("INSERT INTO equity(session_id, ts, equity) VALUES (?, ?, ?)",
-                    [("s", 1, 1.0), ("s", 2, 2.0), ("s", 2, 2.5), ("t", 2, 9.0)])
-    con.commit()
-    con.close()
-    led = Ledger(path)
-    assert led.schema_version == len(MIGRATIONS)
-    assert led.query("SELECT session_id, ts, equity FROM equity ORDER BY session_id, ts") == [
-        ("s", 1, 1.0), ("s", 2, 2.5), ("t", 2, 9.0)]
-    led.close()
-
-
 def test_position_reopened_clears_closed_ts(ledger: Ledger) -> None:
     ledger.write_events([position_event("position.opened", 1), position_event("position.closed", 2, side="FLAT")])
     ledger.write_events([position_event("position.opened", 3)])

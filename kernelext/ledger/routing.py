@@ -79,16 +79,10 @@ ON CONFLICT(session_id, position_id) DO UPDATE SET
     ts_updated = excluded.ts_updated
 WHERE excluded.ts_updated >= positions.ts_updated
 """
-# One point per market ts: the telemetry re-marks a ts when more happens at it (a fill after its
-# bar, another instrument's bar), and a flush between the two must not leave the earlier mark.
 _SQL_EQUITY = """
 INSERT INTO equity(session_id, ts, equity, balance, available, unrealized_pnl,
                    realized_pnl, exposure, currency)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(session_id, ts) DO UPDATE SET
-    equity = excluded.equity, balance = excluded.balance, available = excluded.available,
-    unrealized_pnl = excluded.unrealized_pnl, realized_pnl = excluded.realized_pnl,
-    exposure = excluded.exposure, currency = excluded.currency
 """
 _SQL_BAR = (
     "INSERT OR IGNORE INTO bars(session_id, bar_type, ts, open, high, low, close, volume, historical)"

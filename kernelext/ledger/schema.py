@@ -5,8 +5,7 @@ v2 cached venue instrument lists; v3 the bars each session's strategies saw;
 v4 ``gateway_health`` (IB Gateway transitions); v5 restore columns and ``strategy_state``;
 v6 the audit log made append-only by triggers, and ``approvals`` (live trading's gate 3);
 v7 ``api_tokens`` (the HTTP API's bearer tokens, salted hashes only); v8 ``writer_batches`` (each
-ledger writer's last committed batch: a retried or replayed batch is stored once); v9 one equity point
-per session and market timestamp (the last marked wins: a point re-marked after a flush replaces it).
+ledger writer's last committed batch: a retried or replayed batch is stored once).
 
 On PostgreSQL the same migrations run through :func:`kernelext.ledger.dialect.migration`, the
 version kept in ``paperlab_schema``: write a new migration in SQLite's dialect and check that it
@@ -133,11 +132,6 @@ MIGRATIONS: list[list[str]] = [
     [  # v8: the last batch each ledger writer committed (ledger/store.py write_batches): exactly once
         """CREATE TABLE writer_batches (
             writer_id TEXT PRIMARY KEY, session_id TEXT, seq INTEGER NOT NULL, ts INTEGER NOT NULL)""",
-    ],
-    [  # v9: an equity point is the account after everything at its ts; one per ts, the last marked
-        "DELETE FROM equity WHERE rowid NOT IN (SELECT MAX(rowid) FROM equity GROUP BY session_id, ts)",
-        "DROP INDEX equity_session_ts",
-        "CREATE UNIQUE INDEX equity_session_ts_one ON equity(session_id, ts)",
     ],
 ]
 

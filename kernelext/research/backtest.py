@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import kernelext.compat  # noqa: F401  (before any Nautilus engine import: keeps the host loop policy)
 
+import heapq
 import tempfile
+from collections.abc import Iterator
+from itertools import repeat
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -171,23 +174,13 @@ def _load(engine: BacktestEngine, setup: BacktestSetup, data: BarData, catalog_d
             engine.add_data(bars)
 
 
-def handled_bars(data: BarData) -> tuple[list[tuple], list[tuple[int, Any, float]]]:
-    """The ledger rows and ``(ts, instrument id, close)`` of the live bars in the order the engine
-    handles them: by time, equal times in the order the streams were added."""
-    streams = []
-    for bar_type_str, bars in data.live.items():
-        iid = BarType.from_str(bar_type_str).instrument_id
-        streams.append([(b.ts_event, bar_type_str, iid, b) for b in bars])
-    merged = streams[0] if len(streams) == 1 else sorted(
-        (row for stream in streams for row in stream), key=lambda row: row[0])  # stable: stream order
-    rows: list[tuple] = []
-    handled: list[tuple[int, Any, float]] = []
-    for ts, bar_type_str, iid, bar in merged:
-        close = bar.close.as_double()
-        rows.append((bar_type_str, ts, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
-                     bar.volume.as_double(), 0))
-        handled.append((ts, iid, close))
-    return rows, handled
+def handling_order(data: BarData) -> Iterator[tuple[str, Bar]]:
+    """The live bars as ``(bar type, bar)`` in the order the engine handles them: by time, equal
+    times in the order the streams were added (``heapq.merge`` is stable)."""
+    streams = [zip(repeat(bar_type_str), bars) for bar_type_str, bars in data.live.items()]
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=lambda item: item[1].ts_event)
 
 
 def _strategy_bar_types(data: BarData) -> dict[str, str]:
@@ -281,7 +274,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
             telemetry.signal_sources = {st.id.value: st for st in engine.trader.strategies()}
             engine.add_actor(telemetry)
             if telemetry.marks_after_run:
-                telemetry.plan_bars(*handled_bars(data))
+                telemetry.plan_bars(handling_order(data))
             engine.run()
             if telemetry.marks_after_run:
                 telemetry.record_after_run()

@@ -202,9 +202,16 @@ def positions(session: str | None = None, ledger: Ledger | None = None) -> pl.Da
 
 
 def equity(session: str | None = None, ledger: Ledger | None = None) -> pl.DataFrame:
-    """The session's equity curve (one row per equity.update)."""
+    """The session's equity curve: one row per market timestamp, the account after everything at it."""
     with _use(ledger) as led:
-        return _frame(queries.equity(led, _resolve(session, led)), EQUITY_RAW)
+        return _last_at_each_ts(_frame(queries.equity(led, _resolve(session, led)), EQUITY_RAW))
+
+
+def _last_at_each_ts(eq: pl.DataFrame) -> pl.DataFrame:
+    """The last point marked at each ts (rows in ts, then insertion order). The telemetry marks a ts
+    again when more happens at it (a fill after its bar, a book's next bar); a flush in between
+    leaves both in the ledger, and the curve must not depend on when the writer flushed."""
+    return eq.unique(subset=["ts_ns", "currency"], keep="last", maintain_order=True)
 
 
 def bars(session: str | None = None, ledger: Ledger | None = None, *, historical: bool = False) -> pl.DataFrame:
@@ -337,7 +344,7 @@ def performance(
         trips = round_trips(sid, led)
         fill_df = fills(sid, led)
         strategies = _strategy_map(led, sid)
-        eq = _frame(queries.equity_curve(led, sid), CURVE_RAW) if by is None else None
+        eq = _last_at_each_ts(_frame(queries.equity_curve(led, sid), CURVE_RAW)) if by is None else None
     fill_df = fill_df.with_columns(
         strategy=pl.Series([strategies.get(s) for s in fill_df["sleeve"]], dtype=S)
     )

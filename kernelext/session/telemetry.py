@@ -9,7 +9,8 @@ drawdown halt, and the reason of a system shutdown (a strategy that raised).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.common.messages import ShutdownSystem
-from nautilus_trader.model.data import Bar
+from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.events import (
     OrderAccepted,
@@ -163,8 +164,8 @@ class Telemetry(Actor):
         self._realized_seen: dict[str, float] = {}
         self._marks_after_run = marks_after_run
         self.snapshots: list[marks.AccountSnapshot] = []
-        self._planned_rows: list[tuple] = []
-        self._planned_closes: list[tuple[int, Any, float]] = []
+        self._planned: Iterator[tuple[str, Bar]] = iter(())
+        self._instrument_of: dict[str, InstrumentId] = {}
         self._run_marks: marks.RunMarks | None = None
         self._rows_recorded = 0
         self._next_rows_at = -1
@@ -491,24 +492,33 @@ class Telemetry(Actor):
         """True: equity points are marked after the run (``record_after_run``), not per bar."""
         return self._marks_after_run
 
-    def plan_bars(self, rows: list[tuple], handled: list[tuple[int, Any, float]]) -> None:
-        """A ``marks_after_run`` backtest's live bars, in the order its run will handle them: ``rows``
-        their ledger rows, ``handled`` their ``(ts, instrument id, close)``. Every ``AFTER_RUN_CHUNK``
-        bars the run reaches, their rows and equity points (marked from the account's snapshots)
-        go to the ledger, whose writer works while the engine runs; ``record_after_run`` the rest."""
-        self._planned_rows, self._planned_closes = rows, handled
-        self._run_marks = marks.RunMarks(self.snapshots, self._starting_cash or 0.0, cash_account=self._cash_account)
+    def plan_bars(self, bars: Iterator[tuple[str, Bar]]) -> None:
+        """A ``marks_after_run`` backtest's live bars as ``(bar type, bar)``, in the order its run will
+        handle them. Every ``AFTER_RUN_CHUNK`` bars the run reaches, their rows and equity points
+        (marked from the account's snapshots and their closes) go to the ledger, whose writer works
+        while the engine runs; ``record_after_run`` sends the rest."""
+        self._planned = bars
         self._rows_recorded = 0
         self._next_rows_at = AFTER_RUN_CHUNK
 
     def _record_planned(self, *, final: bool = False) -> None:
         """The planned bars the run handled since the last call: their rows and equity points."""
-        start, upto = self._rows_recorded, self.bars
-        self._rows_recorded, self._next_rows_at = upto, upto + AFTER_RUN_CHUNK
-        rows = self._planned_rows[start:upto]
+        if self._run_marks is None:  # after on_start: the starting cash is known
+            self._run_marks = marks.RunMarks(self.snapshots, self._starting_cash or 0.0,
+                                             cash_account=self._cash_account)
+        rows, closes = [], []
+        for bar_type_str, bar in islice(self._planned, self.bars - self._rows_recorded):
+            ts, close = bar.ts_event, bar.close.as_double()
+            iid = self._instrument_of.get(bar_type_str)
+            if iid is None:
+                iid = self._instrument_of[bar_type_str] = BarType.from_str(bar_type_str).instrument_id
+            rows.append(_bar_row(bar, bar_type_str, ts, close, 0))
+            closes.append((ts, iid, close))
+        self._rows_recorded, self._next_rows_at = self.bars, self.bars + AFTER_RUN_CHUNK
         if rows:
+            self.last_bar_ts = rows[-1][1]
             self._emit("bar.batch", None, f"{len(rows)} bars", rows[-1][1], bars=rows)
-        points = self._run_marks.mark(self._planned_closes[start:upto], final=final)
+        points = self._run_marks.mark(closes, final=final)
         if final and points:  # the last point goes with the final flush (and to live views)
             self._equity_points = points[-1:]
             points = points[:-1]
@@ -518,11 +528,9 @@ class Telemetry(Actor):
 
     def record_after_run(self) -> None:
         """A ``marks_after_run`` backtest's last bar rows and equity points, once its run is over."""
-        if self._run_marks is None:
+        if self._next_rows_at < 0:  # nothing planned
             return
         self._record_planned(final=True)
-        if self.bars:
-            self.last_bar_ts = self._planned_closes[self.bars - 1][0]
         self._flush_equity()
 
     def _count_bar(self, bar: Bar) -> None:
