@@ -110,8 +110,9 @@ class Telemetry(Actor):
         marks_after_run: bool = False,
     ) -> None:
         """``marks_after_run``: a recorded backtest without a drawdown cap or margin watch (nothing
-        to act on per bar): no equity point per bar here, a snapshot of the account whenever it
-        changes instead (``snapshots``), marked to the bars' closes after the run (``marks``)."""
+        to act on per bar): no equity point per bar here, a snapshot of the account at each fill and
+        at the first bar after it changed instead (``snapshots``), marked to the bars' closes as
+        the run goes (``marks``)."""
         super().__init__(TelemetryConfig())
         self.session_id = session_id
         self._venue = venue
@@ -167,6 +168,7 @@ class Telemetry(Actor):
         self._planned: Iterator[tuple[str, Bar]] = iter(())
         self._instrument_of: dict[str, InstrumentId] = {}
         self._run_marks: marks.RunMarks | None = None
+        self._changed = False  # the account changed since the last snapshot
         self._rows_recorded = 0
         self._next_rows_at = -1
 
@@ -178,7 +180,7 @@ class Telemetry(Actor):
         if self._equity_from_venue:  # NetLiquidation moves with every account update
             self.msgbus.subscribe("events.account.*", self._on_account_state)
         if self._marks_after_run:
-            self.msgbus.subscribe("events.account.*", self._snapshot_change)
+            self.msgbus.subscribe("events.account.*", self._account_changed)
             self.msgbus.subscribe("data.bars.*", self._count_bar)
             self._snapshot(0, fill=False)  # the account before any bar
         else:
@@ -329,7 +331,7 @@ class Telemetry(Actor):
         if self._equity_from_venue:  # the fill's point, now with its realized P&L (same ts: replaced)
             self._equity(event.ts_event, force=True)
         elif self._marks_after_run:
-            self._snapshot(event.ts_event, fill=False)
+            self._changed = True
 
     def _on_history_bar(self, bar: Bar) -> None:
         """Warm-up history a strategy asked for: recorded, so a re-run sees the same."""
@@ -534,15 +536,19 @@ class Telemetry(Actor):
         self._flush_equity()
 
     def _count_bar(self, bar: Bar) -> None:
+        if self._changed:  # the account as this bar's point reads it
+            self._snapshot(0, fill=False)
         self.bars += 1
         if self.bars == self._next_rows_at:
             self._record_planned()
 
-    def _snapshot_change(self, event: Any) -> None:
-        self._snapshot(event.ts_event, fill=False)
+    def _account_changed(self, event: Any) -> None:
+        self._changed = True
 
     def _snapshot(self, ts: int, *, fill: bool) -> None:
-        """The account as an equity point would read it now (``fill``: a point is marked here)."""
+        """The account as an equity point would read it now (``fill``: a point is marked here).
+        Position and account events only flag a change: the next bar or fill takes the snapshot."""
+        self._changed = False
         read = self._read_account()
         if read is None:
             return
