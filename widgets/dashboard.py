@@ -515,13 +515,13 @@ class SessionDashboard(pn.viewable.Viewer):
         """Fold a batch into metrics, curve, event feed and (after the load) the tables."""
         xs: list[float] = []
         ys: list[float] = []
+        patched = False
         for ev in batch:
             stage, ts = ev["stage"], ev["ts"]
             if stage == "equity.update":
                 self._take_equity(ev)
                 if ev.get("equity") is not None:
-                    xs.append(eastern_ms(ts))
-                    ys.append(float(ev["equity"]))
+                    patched |= self._curve_point(xs, ys, eastern_ms(ts), float(ev["equity"]))
                 continue
             if stage not in QUIET_STAGES:
                 self.events_table.put({"time (ET)": eastern_str(ts), "stage": stage,
@@ -539,8 +539,25 @@ class SessionDashboard(pn.viewable.Viewer):
                 self._upsert_position(ev, stage, ts)
         if xs:
             self.source.stream({"x": xs, "equity": ys}, rollover=self.curve_points)
-            if self.equity_pane._models:  # a notebook sends in-place Bokeh changes only when pushed
-                push_notebook(self.equity_pane)
+        if (xs or patched) and self.equity_pane._models:  # a notebook sends in-place Bokeh changes only when pushed
+            push_notebook(self.equity_pane)
+
+    def _curve_point(self, xs: list[float], ys: list[float], x: float, y: float) -> bool:
+        """Add a point to the batch for the curve. A ts marked again (a fill after its bar) replaces its
+        point, as in ``frames.equity``: the curve is the account after everything at each ts. True
+        when the point shown last was patched."""
+        if xs:
+            if xs[-1] == x:
+                ys[-1] = y
+                return False
+        else:
+            shown = self.source.data["x"]
+            if len(shown) and shown[-1] == x:
+                self.source.patch({"equity": [(len(shown) - 1, y)]})
+                return True
+        xs.append(x)
+        ys.append(y)
+        return False
 
     def _take_equity(self, ev: dict[str, Any]) -> None:
         """The latest account numbers."""

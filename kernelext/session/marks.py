@@ -1,15 +1,14 @@
 """Marking the account to market: the arithmetic of one equity point.
 
 The live telemetry marks a point on every bar and fill; a recorded backtest marks the same
-points after its run (``marks_after_run``), from snapshots of the account taken whenever it
-changed, and the bars' closes.
-Both call these functions, so both give the same floats bit for bit: ``backtest --like``
+points as its run goes (``marks_after_run``), from snapshots of the account taken at fills and
+after changes, and the bars' closes. Both call these functions, so both give the same floats bit for bit: ``backtest --like``
 must reproduce a paper session's metrics exactly, and a float sum depends on its order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +68,13 @@ class AccountSnapshot:
 class RunMarks:
     """A run's equity points marked from its account snapshots, as the live telemetry marks them:
     a point per bar (the account as last snapshotted before the bar) and per fill; the last marked
-    at a ts stands for it (the ledger keeps the last one written at a ts).
+    at a ts stands for it (the equity frames read the last one written at a ts).
 
     ``mark`` takes the next bars as the run has handled them, so the points can go to the ledger
-    while the run goes on; ``snapshots`` is the telemetry's own list, appended to as it goes."""
+    while the run goes on; ``snapshots`` is the telemetry's own list, appended to as it goes and
+    trimmed here of what was applied (a long run's memory stays flat)."""
 
-    def __init__(self, snapshots: Sequence[AccountSnapshot], starting_cash: float, *, cash_account: bool) -> None:
+    def __init__(self, snapshots: list[AccountSnapshot], starting_cash: float, *, cash_account: bool) -> None:
         self._snapshots = snapshots
         self._next = 0  # the first snapshot not applied yet
         self._handled = 0  # bars marked so far
@@ -97,6 +97,9 @@ class RunMarks:
                 self._add(points, ts)
         if final:
             self._apply(points, None)
+        if self._next:
+            del self._snapshots[:self._next]
+            self._next = 0
         return points
 
     def _apply(self, points: list[Point], bars_seen: int | None) -> None:

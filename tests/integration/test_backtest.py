@@ -74,9 +74,14 @@ def test_backtest_like_a_paper_session_gives_identical_fills_and_metrics(book: b
     [("ema_cross", "BTC/USD", {"fast": 8, "slow": 21}), ("tsmom", "ETH/USD", {"lookback": 30}), ("rsi_rules", "SOL/USD", {})],
     [("grid", "BTC/USD", {"step_pct": 0.2, "levels": 3})],  # resting orders: the available cash moves between fills
 ], ids=["book", "grid"])
-def test_a_backtest_marked_after_its_run_has_the_equity_curve_marked_bar_by_bar(sleeves, paperlab_home) -> None:
+def test_a_backtest_marked_after_its_run_has_the_equity_curve_marked_bar_by_bar(sleeves, paperlab_home,
+                                                                               monkeypatch) -> None:
     """Without a drawdown cap nothing acts on a bar's equity point, so a recorded backtest marks its
-    points after the run; a cap that never triggers marks each on its bar. The curves are one."""
+    points from account snapshots as its run goes; a cap that never triggers marks each on its bar.
+    The curves are one (marked 97 bars at a time here, so chunks end next to fills)."""
+    from kernelext.session import telemetry
+
+    monkeypatch.setattr(telemetry, "AFTER_RUN_CHUNK", 97)
     def run(cap):
         spec = build_spec(sleeves=[make_sleeve(k, i, params=p) for k, i, p in sleeves], feed="replay", seed=3,
                           max_drawdown_pct=cap)

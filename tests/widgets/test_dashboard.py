@@ -186,3 +186,28 @@ def test_controls_are_acknowledged_through_the_feed(paperlab_home: Path) -> None
         assert "not running" in dash.alert_text and "\n" not in dash.alert_text and dash.alert.visible
     finally:
         runner.kill()
+
+
+def test_the_curve_has_one_point_per_ts_the_last_marked(paperlab_home: Path) -> None:
+    """A ts marked again (a fill after its bar, in a later writer flush) replaces its point, as in
+    frames.equity: in the history, and when the re-mark comes after the point was drawn."""
+    minute = 60_000_000_000
+    led = Ledger()
+    _session(led, "A")
+
+    def marks(*points: tuple[int, float]) -> list[Event]:
+        return [Event("A", None, "equity.batch", "points", T0 + m * minute, {"currency": "USD", "points": [
+            (T0 + m * minute, v, v, v, 0.0, 0.0, 0.0)]}) for m, v in points]
+
+    led.write_events(marks((0, 100.0), (1, 101.0)))
+    led.write_events(marks((1, 99.0), (2, 98.0)))  # minute 1 again, after its fill
+    dash = SessionDashboard("A", led)
+    dash.refresh()
+    curve = list(zip(dash.source.data["x"], dash.source.data["equity"], strict=True))
+    expected = [(eastern_ms(T0 + m * minute), v) for m, v in ((0, 100.0), (1, 99.0), (2, 98.0))]
+    assert curve == expected
+    assert frames.equity("A", led)["equity"].to_list() == [100.0, 99.0, 98.0]
+    led.write_events(marks((2, 97.5)))  # the point drawn last, marked again
+    assert wait_for(lambda: list(dash.source.data["equity"]) == [100.0, 99.0, 97.5], dash)
+    assert len(dash.source.data["x"]) == 3
+    led.close()
