@@ -179,7 +179,7 @@ class ReplayDataClient(LiveMarketDataClient):
             return
         src = self._source(bar_type)
         k0 = self._first_index(src)
-        self._book_next(bar_type, src, k0)  # holds the others back until this stream has begun
+        self._next_bar(bar_type, src, k0)  # booked: holds the others back until this stream has begun
         self._streams[bar_type] = self._loop.create_task(self._stream(bar_type, k0), name=f"replay-{bar_type}")
 
     async def _unsubscribe_bars(self, command: UnsubscribeBars) -> None:
@@ -240,16 +240,16 @@ class ReplayDataClient(LiveMarketDataClient):
             after = self._now_ns if after is None else max(after, self._now_ns)
         return 0 if after is None else max(0, src.index_at_or_before(after) + 1)
 
-    def _book_next(self, bar_type: BarType, src: Any, k: int) -> bool:
-        """Put the stream's next bar on the timeline; False when it has none."""
+    def _next_bar(self, bar_type: BarType, src: Any, k: int) -> Bar | None:
+        """The stream's bar ``k``, booked on the timeline; None when it has no more."""
         if self._config.max_bars is not None and k >= self._config.max_bars:
-            return False
+            return None
         try:
-            ts = src.bar(k).ts_event
+            bar = src.bar(k)
         except IndexError:
-            return False
-        self._timeline[bar_type] = (ts, str(bar_type))
-        return True
+            return None
+        self._timeline[bar_type] = (bar.ts_event, str(bar_type))
+        return bar
 
     def _move_timeline(self) -> None:
         """Wake the streams waiting for their turn."""
@@ -274,9 +274,8 @@ class ReplayDataClient(LiveMarketDataClient):
             # Real time on the generator: each bar goes out when its close time comes, so
             # market time is wall time (bar 0, the bar that just closed, goes at once).
             wall_clock = speed == 1 and self._config.catalog_path is None
-            while self._book_next(bar_type, src, k):
+            while (bar := self._next_bar(bar_type, src, k)) is not None:
                 await self._my_turn(bar_type)
-                bar = src.bar(k)
                 if wall_clock:
                     delay = (bar.ts_event - time.time_ns()) / 1e9
                 elif speed is not None:
