@@ -34,3 +34,22 @@ def test_every_bar_is_a_consistent_ohlcv_that_opens_at_the_last_close() -> None:
     nautilus_bar = gen.bar(8_999)  # live bars are read forward: older ones are gone
     assert nautilus_bar.ts_event == ANCHOR + 8_999 * 60_000_000_000
     assert str(nautilus_bar.close) == f"{bars[-1].close:.{PAIRS['BTC/USD'].price_precision}f}"
+
+
+def test_bars_built_a_chunk_at_a_time_are_the_bars_built_one_by_one() -> None:
+    from nautilus_trader.model.data import Bar
+    from nautilus_trader.model.objects import Price, Quantity
+
+    pair = PAIRS["ETH/BTC"]  # 5-digit prices, 8-digit sizes
+    eth_5m = BarType.from_str("ETH/BTC.KRAKEN-5-MINUTE-LAST-EXTERNAL")
+    columns, bulk, single = (BarGenerator(eth_5m, 11, ANCHOR) for _ in range(3))
+    p, s = pair.price_precision, pair.size_precision
+    one_by_one = [Bar(eth_5m, *(Price(x, p) for x in columns.ohlcv(k)[:4]), Quantity(columns.ohlcv(k).volume, s),
+                      columns.close_ns(k), columns.close_ns(k)) for k in range(-HISTORY_BARS, 9_000)]
+
+    def fields(bars: list[Bar]) -> list[tuple]:
+        return [(b.open.raw, b.high.raw, b.low.raw, b.close.raw, b.volume.raw, b.ts_event, b.ts_init) for b in bars]
+
+    assert fields(bulk.last_history(HISTORY_BARS) + bulk.bars(0, 9_000)) == fields(one_by_one)
+    assert fields(single.last_history(HISTORY_BARS) + [single.bar(k) for k in range(9_000)]) == fields(one_by_one)
+    assert {str(b.bar_type) for b in bulk.bars(9_000, 9_100)} == {str(eth_5m)}

@@ -30,7 +30,7 @@ def generated_bars(spec: SessionSpec, anchor_ns: int, count: int) -> BarData:
     for bar_type_str in sorted({s.bar_type for s in spec.sleeves}):
         gen = BarGenerator(BarType.from_str(bar_type_str), spec.seed, anchor_ns)
         history[bar_type_str] = gen.last_history(HISTORY_BARS)
-        live[bar_type_str] = [gen.bar(k) for k in range(count)]
+        live[bar_type_str] = gen.bars(0, count)
     return BarData(history, live, SOURCE)
 
 

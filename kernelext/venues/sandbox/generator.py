@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 import numpy as np
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.objects import Price, Quantity
 
 from kernelext.venues.sandbox.instruments import PAIRS
 
@@ -40,7 +39,10 @@ class OHLCV(NamedTuple):
 
 
 class BarGenerator:
-    """Deterministic bars for one instrument and bar type, history first."""
+    """Deterministic bars for one instrument and bar type, history first.
+
+    Bars are made a chunk at a time as float columns; Nautilus ``Bar`` objects are built from
+    them in bulk (``Bar.from_raw_arrays_to_list``), a chunk at a time, when first read."""
 
     def __init__(self, bar_type: BarType, seed: int, anchor_ns: int) -> None:
         symbol = bar_type.instrument_id.symbol.value
@@ -57,17 +59,13 @@ class BarGenerator:
         self._notional_per_min = info.notional_per_min
         self._last_close = info.price
         self._var = self._sigma0**2
-        self._history: list[OHLCV] = []  # k = -HISTORY_BARS .. -1 (warm-up requests come any time)
-        self._live: list[OHLCV] = []  # k = self._live_start .. (a window: older bars are dropped)
-        self._live_start = 0
+        self._made = -HISTORY_BARS  # the next bar _extend makes (history is k = -HISTORY_BARS .. -1)
+        self._history: _Chunk | None = None  # warm-up requests come any time: kept whole
+        self._live: list[_Chunk] = []  # the newest chunks of live bars (a window: older ones are dropped)
 
     def _extend(self) -> None:
-        """Generate the next chunk of bars (GARCH variance, intra-bar sub-steps); drop live bars
-        more than ``_WINDOW`` behind it."""
-        drop = max(0, len(self._live) - _WINDOW)
-        if drop:
-            del self._live[:drop]
-            self._live_start += drop
+        """Generate the next chunk of bars (GARCH variance, intra-bar sub-steps); drop live chunks
+        wholly more than ``_WINDOW`` bars behind it."""
         omega, alpha, beta = 0.05 * self._sigma0**2, 0.08, 0.87
         n = _CHUNK
         z = self._rng.standard_t(df=5, size=n) / math.sqrt(5 / 3)
@@ -87,58 +85,80 @@ class BarGenerator:
             sigmas[i], rets[i], opens[i], closes[i] = sigma, ret, last_close, c
             last_close = closes_r[i] = round(c * q) / q
         self._var, self._last_close = var, last_close
-        sig, o, c = np.array(sigmas), np.array(opens), np.array(closes)
+        sig, o, c, ret = np.array(sigmas), np.array(opens), np.array(closes), np.array(rets)
         # A Brownian bridge through sub-steps gives plausible highs and lows.
         t = np.arange(1, _SUBSTEPS) / _SUBSTEPS
         mid = o[:, None] + (c - o)[:, None] * t
         inner = mid * np.exp(sig[:, None] * 0.5 * sub[:, 1:] * np.sqrt(t * (1 - t)))
         high = np.maximum(np.maximum(inner.max(axis=1), o), c)
         low = np.minimum(np.minimum(inner.min(axis=1), o), c)
-        high_r, low_r = (np.round(high * q) / q).tolist(), (np.round(low * q) / q).tolist()
-        opens_r = (np.round(o * q) / q).tolist()  # np.round and round() both round half to even
-        base_units = (self._notional_per_min * self._minutes / c).tolist()
-        noise = vol_noise.tolist()
-        for i in range(n):
-            o_r, c_r, ret, sigma = opens_r[i], closes_r[i], rets[i], sigmas[i]
-            volume = round(noise[i] * (1 + 40 * abs(ret) / max(sigma, 1e-12) * sigma0) * base_units[i], 4) + 0.0001
-            bar = OHLCV(o_r, max(high_r[i], o_r, c_r), min(low_r[i], o_r, c_r), c_r, volume)
-            (self._history if len(self._history) < HISTORY_BARS else self._live).append(bar)
+        opens_r, close_r = np.round(o * q) / q, np.array(closes_r)  # np.round and round() both round half to even
+        high_r = np.maximum(np.maximum(np.round(high * q) / q, opens_r), close_r)
+        low_r = np.minimum(np.minimum(np.round(low * q) / q, opens_r), close_r)
+        base_units = self._notional_per_min * self._minutes / c
+        volume = np.round(vol_noise * (1 + 40 * np.abs(ret) / np.maximum(sig, 1e-12) * sigma0) * base_units, 4) + 0.0001
+        chunk = _Chunk(self._made, np.stack([opens_r, high_r, low_r, close_r, volume]))
+        self._made += n
+        if self._history is None:  # the first chunk: history, then the first live bars
+            self._history, chunk = chunk.split(HISTORY_BARS)
+        self._live.append(chunk)
+        while self._live[0].end <= chunk.start - _WINDOW:
+            del self._live[0]
+
+    def _chunk(self, k: int) -> _Chunk:
+        if k < -HISTORY_BARS:
+            raise IndexError(f"history goes back {HISTORY_BARS} bars")
+        while k >= self._made:
+            self._extend()
+        if k < 0:
+            assert self._history is not None
+            return self._history
+        for chunk in self._live:
+            if chunk.start <= k < chunk.end:
+                return chunk
+        raise LookupError(f"bar {k} was dropped: live bars are read forward (kept from {self._live[0].start})")
 
     def ohlcv(self, k: int) -> OHLCV:
         """Bar ``k`` (0 = the first live bar; negative = history, down to -HISTORY_BARS).
 
         A live bar more than a window behind the newest one generated is gone (``LookupError``)."""
-        if k < -HISTORY_BARS:
-            raise IndexError(f"history goes back {HISTORY_BARS} bars")
-        if k < 0:
-            while len(self._history) < HISTORY_BARS:
-                self._extend()
-            return self._history[k + HISTORY_BARS]
-        while k >= self._live_start + len(self._live):
-            self._extend()
-        if k < self._live_start:
-            raise LookupError(f"bar {k} was dropped: live bars are read forward (kept from {self._live_start})")
-        return self._live[k - self._live_start]
+        chunk = self._chunk(k)
+        return OHLCV(*chunk.cols[:, k - chunk.start].tolist())
 
     def close_ns(self, k: int) -> int:
         """Close time of bar ``k`` in UTC ns."""
         return self.anchor_ns + k * self.interval_ns
 
     def bar(self, k: int) -> Bar:
-        """Bar ``k`` as a Nautilus ``Bar``."""
-        b = self.ohlcv(k)
-        p = self._price_prec
-        ts = self.close_ns(k)
-        return Bar(
-            self.bar_type,
-            Price(b.open, p),
-            Price(b.high, p),
-            Price(b.low, p),
-            Price(b.close, p),
-            Quantity(b.volume, self._size_prec),
-            ts,
-            ts,
-        )
+        """Bar ``k`` as a Nautilus ``Bar`` (its chunk's bars are built together, on first read)."""
+        chunk = self._chunk(k)
+        return self._bars_of(chunk)[k - chunk.start]
+
+    def bars(self, k0: int, k1: int) -> list[Bar]:
+        """Bars ``k0`` .. ``k1 - 1`` as Nautilus ``Bar``s, built a chunk at a time."""
+        out: list[Bar] = []
+        k = k0
+        while k < k1:
+            chunk = self._chunk(k)
+            end = min(k1, chunk.end)
+            out += self._build(chunk, k, end) if chunk.bars is None else chunk.bars[k - chunk.start:end - chunk.start]
+            k = end
+        return out
+
+    def _bars_of(self, chunk: _Chunk) -> list[Bar]:
+        if chunk.bars is None:
+            chunk.bars = self._build(chunk, chunk.start, chunk.end)
+        return chunk.bars
+
+    def _build(self, chunk: _Chunk, k0: int, k1: int) -> list[Bar]:
+        """Nautilus bars from the chunk's columns: the same ``Price(float, precision)`` per field as
+        building each bar alone."""
+        o, h, lo, c, v = chunk.cols[:, k0 - chunk.start:k1 - chunk.start]
+        ts = self.anchor_ns + np.arange(k0, k1, dtype=np.int64) * self.interval_ns
+        ts = ts.astype(np.uint64)
+        return Bar.from_raw_arrays_to_list(self.bar_type, self._price_prec, self._size_prec,
+                                           np.ascontiguousarray(o), np.ascontiguousarray(h), np.ascontiguousarray(lo),
+                                           np.ascontiguousarray(c), np.ascontiguousarray(v), ts, ts)
 
     def index_at_or_before(self, ts_ns: int) -> int:
         """The largest ``k`` whose bar closed at or before ``ts_ns``."""
@@ -147,4 +167,24 @@ class BarGenerator:
     def last_history(self, count: int) -> list[Bar]:
         """The last ``count`` history bars (k = -count .. -1), oldest first."""
         count = min(max(count, 0), HISTORY_BARS)
-        return [self.bar(k) for k in range(-count, 0)]
+        return self.bars(-count, 0)
+
+
+class _Chunk:
+    """Consecutive bars ``start`` .. ``end - 1`` as columns (open, high, low, close, volume), and
+    their Nautilus bars once built."""
+
+    __slots__ = ("start", "cols", "bars")
+
+    def __init__(self, start: int, cols: np.ndarray) -> None:
+        self.start = start
+        self.cols = cols
+        self.bars: list[Bar] | None = None
+
+    @property
+    def end(self) -> int:
+        return self.start + self.cols.shape[1]
+
+    def split(self, n: int) -> tuple[_Chunk, _Chunk]:
+        return _Chunk(self.start, self.cols[:, :n].copy()), _Chunk(self.start + n, self.cols[:, n:].copy())
+
