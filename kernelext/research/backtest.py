@@ -270,6 +270,7 @@ def _run_recorded(spec: SessionSpec, data: BarData, session_id: str, ledger: Led
                 margin_leverage=setup.margin_leverage,
                 # nothing acts on a per-bar point (no drawdown cap, no margin call): mark after the run
                 marks_after_run=spec.risk.max_drawdown_pct is None and not setup.margin_leverage,
+                order_init=False,  # a backtest is never relaunched: its orders are not rebuilt
             )
             telemetry.signal_sources = {st.id.value: st for st in engine.trader.strategies()}
             engine.add_actor(telemetry)

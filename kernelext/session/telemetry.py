@@ -65,7 +65,9 @@ _POSITION_STAGES: dict[type, str] = {
 # clock is market time, and would flush on every bar.
 BAR_SAMPLE_NS = 250_000_000  # bar.received goes to live views at most 4x per wall second
 EQUITY_FLUSH_NS = 100_000_000  # equity points and bars reach the ledger (and views) 10x per wall second
-AFTER_RUN_CHUNK = 20_000  # rows per envelope when a backtest's bars and points are recorded after its run
+# A backtest marked as it goes sends its bars' rows and points every this many bars: the writer stores
+# them while the run goes on, and what is left to store when the run ends (which it waits for) is small.
+AFTER_RUN_CHUNK = 4_000
 STALE_AFTER_S = 5.0  # no quote or trade for this long on a live feed -> feed.stale
 
 
@@ -108,8 +110,11 @@ class Telemetry(Actor):
         book_depth: int = 0,
         margin_leverage: float | None = None,
         marks_after_run: bool = False,
+        order_init: bool = True,
     ) -> None:
-        """``marks_after_run``: a recorded backtest without a drawdown cap or margin watch (nothing
+        """``order_init``: a submitted order's event carries its ``OrderInitialized`` (what a relaunched
+        session rebuilds the order from); a backtest, never relaunched, leaves it out.
+        ``marks_after_run``: a recorded backtest without a drawdown cap or margin watch (nothing
         to act on per bar): no equity point per bar here, a snapshot of the account at each fill and
         at the first bar after it changed instead (``snapshots``), marked to the bars' closes as
         the run goes (``marks``)."""
@@ -164,6 +169,7 @@ class Telemetry(Actor):
         self._realized_total = 0.0
         self._realized_seen: dict[str, float] = {}
         self._marks_after_run = marks_after_run
+        self._order_init = order_init
         self.snapshots: list[marks.AccountSnapshot] = []
         self._planned: Iterator[tuple[str, Bar]] = iter(())
         self._instrument_of: dict[str, InstrumentId] = {}
@@ -276,7 +282,7 @@ class Telemetry(Actor):
             self.denied += isinstance(event, OrderDenied)
         if stage == "order.submitted":
             self.orders += 1
-            if order is not None:  # what a relaunched session rebuilds the order from
+            if order is not None and self._order_init:  # what a relaunched session rebuilds the order from
                 extras["init"] = type(order.init_event).to_dict(order.init_event)
         elif isinstance(event, OrderAccepted):
             extras["venue_order_id"] = event.venue_order_id.value

@@ -134,7 +134,8 @@ def test_cli_backtest_like_and_gate(paperlab_home) -> None:
 
 def test_a_recorded_backtest_stores_its_orders_but_audits_none(paperlab_home) -> None:
     """A backtest's simulated orders are ledger rows (orders, fills, events) but not order intents
-    in the audit chain; its writer runs in a child process and has committed everything on return."""
+    in the audit chain, nor kept to be rebuilt (a backtest is never relaunched); its writer runs in a
+    child process and has committed everything on return."""
     from kernelext import api
 
     spec = build_spec(sleeves=[make_sleeve("ema_cross", "BTC/USD", params={"fast": 5, "slow": 12})],
@@ -143,6 +144,8 @@ def test_a_recorded_backtest_stores_its_orders_but_audits_none(paperlab_home) ->
     ledger = Ledger()
     orders = ledger.query("SELECT COUNT(*) FROM orders WHERE session_id = ?", (backtest_id,))[0][0]
     assert orders > 10 and frames.fills(backtest_id).height == orders
+    assert ledger.query("SELECT COUNT(*) FROM orders WHERE session_id = ? AND init_json IS NOT NULL",
+                        (backtest_id,))[0][0] == 0
     assert ledger.query("SELECT COUNT(*) FROM bars WHERE session_id = ? AND historical = 0", (backtest_id,))[0][0] == 3000
     assert frames.equity(backtest_id).height >= 3000
     assert api.audit(backtest_id).filter(api.audit(backtest_id)["action"].str.starts_with("order")).height == 0
