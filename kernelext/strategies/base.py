@@ -104,6 +104,8 @@ class PaperStrategy(Strategy):
         super().__init__(config)
         self.instrument: Instrument | None = None
         self._last_bar_ts: int = 0  # ts_event of the last bar of config.bar_type fed in
+        self._bar_type_str = str(config.bar_type)  # BarType == compares two to_str()s: one per bar is enough
+        self._own_bar = False  # the bar being handled is of config.bar_type (handle_bar tells on_bar)
         self._bar_ts: int = 0  # ts_event of the bar being handled (for signals)
         self._last_close: float | None = None
         self.history_bars: int = 0  # historical bars received during warm-up
@@ -206,7 +208,8 @@ class PaperStrategy(Strategy):
         # System-level guard: a bar of our bar type that is not newer than the last one
         # seen (overlap between warm-up history and the live feed, or a replay) is
         # dropped before Nautilus updates the registered indicators with it.
-        if bar.bar_type == self.config.bar_type:
+        self._own_bar = str(bar.bar_type) == self._bar_type_str
+        if self._own_bar:
             if bar.ts_event <= self._last_bar_ts:
                 self.log.debug(f"Dropping already-seen bar {bar}")
                 return
@@ -243,7 +246,7 @@ class PaperStrategy(Strategy):
             self._last_close = data.close.as_double()
 
     def on_bar(self, bar: Bar) -> None:
-        if bar.bar_type != self.config.bar_type:
+        if not self._own_bar:  # handle_bar compared this bar's type
             return
         self.live_bars += 1
         self._bar_ts = bar.ts_event
