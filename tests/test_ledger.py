@@ -690,6 +690,23 @@ def test_a_spool_replayed_again_after_a_crash_stores_its_events_once(ledger: Led
     assert unspool_orphans(ledger) == 1 and count(ledger, "fills") == 2
 
 
+def test_an_orphaned_spool_is_audited_as_its_writer_would_have(ledger: Ledger) -> None:
+    """A backtest's writer (``audit=False``) died with events spooled: the next open stores its
+    simulated orders but adds none to the audit chain; a paper writer's spooled intents join it."""
+    from kernelext.ledger import spool_dir
+    from kernelext.ledger.spool import Spool, unspool_orphans
+
+    for sid, audit in (("backtest-1", False), ("paper-1", True)):
+        spool = Spool(spool_dir(ledger.path) / f"{sid}.pickle", audit=audit)
+        assert spool.append([order_event("order.submitted", f"O-{sid}", 1, sid=sid),
+                             fill_event(f"O-{sid}", f"T-{sid}", 2, sid=sid)], (f"w-{sid}", 1))
+        spool.close()
+    assert unspool_orphans(ledger) == 4
+    assert count(ledger, "fills", "backtest-1") == 1 and count(ledger, "fills", "paper-1") == 1
+    assert [row[4] for row in queries.audit_rows(ledger)] == ["paper-1"]
+    assert ledger.verify_audit()
+
+
 def test_a_reader_following_ids_misses_no_row_of_concurrent_writers(ledger: Ledger) -> None:
     """Feeds and the API's ?after= read ``id > last seen``: ids must become visible in order, even
     with several processes committing at once (PostgreSQL: the writers' advisory lock)."""

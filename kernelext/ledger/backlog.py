@@ -90,7 +90,7 @@ class Backlog:
             return False
         try:
             if self.spool and self.spool.count:
-                self.written += self.spool.unspool(self.ledger, audit=self.audit)
+                self.written += self.spool.unspool(self.ledger)
             self._seal()
             if self._sealed:
                 self.ledger.write_batches(self._sealed, audit=self.audit)
@@ -151,7 +151,7 @@ class Backlog:
         """Move the batches waiting in memory to the spool file, oldest first, each with its number
         (kept in memory from the first that does not fit: the spool is full)."""
         if self.spool is None:
-            self.spool = Spool(spool_dir(self.ledger.path) / f"{self._session}{SUFFIX}")
+            self.spool = Spool(spool_dir(self.ledger.path) / f"{self._session}{SUFFIX}", audit=self.audit)
         self._seal()
         while self._sealed and self.spool.append(self._sealed[0][1], self._sealed[0][0]):
             self._sealed_n -= len(self._sealed.pop(0)[1])
@@ -165,7 +165,7 @@ class Backlog:
         path = spool_dir(self.ledger.path) / f"{self._session}.rejected"
         self._seal()
         log.error("ledger write of %d events failed (%s); kept in %s", self._sealed_n, error, path)
-        rejected = Spool(path, max_bytes=1 << 62)
+        rejected = Spool(path, max_bytes=1 << 62, audit=self.audit)
         for tag, events in self._sealed:
             rejected.append(events, tag)
         rejected.count = 1  # keep the file

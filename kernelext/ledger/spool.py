@@ -6,7 +6,8 @@ into the ledger (one transaction, then empties it) as soon as writes succeed aga
 left by a writer that died is replayed by the next open of that ledger (:func:`unspool_orphans`).
 Each frame carries its writer's batch tag (``Ledger.write_batches``): a crash between a replay's
 commit and the emptying leaves frames the ledger already holds, and the next replay skips them.
-A frame cut short by a crash is ignored.
+It also says whether its order intents join the audit chain: a backtest's simulated orders do not,
+whoever replays them. A frame cut short by a crash is ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import pickle
 import struct
 from collections.abc import Iterator
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,18 @@ def spool_dir(ledger_path: Path) -> Path:
 def read_batches(path: Path) -> list[tuple[Any, list[Event]]]:
     """Every whole frame in ``path`` as ``(tag, events)``, oldest first (tag None: a frame spooled
     before frames carried one)."""
-    return [frame if isinstance(frame, tuple) else (None, frame) for frame in _frames(path.read_bytes())]
+    return [(tag, events) for tag, events, _ in read_frames(path)]
+
+
+def read_frames(path: Path) -> list[tuple[Any, list[Event], bool]]:
+    """Every whole frame in ``path`` as ``(tag, events, audit)``, oldest first (``audit`` True for a
+    frame spooled before frames said: every writer audited then)."""
+    frames = []
+    for frame in _frames(path.read_bytes()):
+        if not isinstance(frame, tuple):
+            frame = (None, frame)
+        frames.append((frame[0], frame[1], frame[2] if len(frame) > 2 else True))
+    return frames
 
 
 def read_events(path: Path) -> list[Event]:
@@ -61,9 +74,11 @@ def _frames(data: bytes) -> Iterator[Any]:
 class Spool:
     """One writer's spool file: append while the ledger is busy, replay when it is free."""
 
-    def __init__(self, path: Path, *, max_bytes: int = MAX_SPOOL_BYTES) -> None:
+    def __init__(self, path: Path, *, max_bytes: int = MAX_SPOOL_BYTES, audit: bool = True) -> None:
+        """``audit``: the order intents of its events join the audit chain when replayed."""
         self.path = path
         self.max_bytes = max_bytes
+        self.audit = audit
         self.count = 0  # events in the file now
         self._fd: int | None = None
 
@@ -78,17 +93,17 @@ class Spool:
         if self.full:
             return False
         fd = self._open()
-        data = pickle.dumps((tag, events), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps((tag, events, self.audit), protocol=pickle.HIGHEST_PROTOCOL)
         os.write(fd, _HEADER.pack(len(data)) + data)
         os.fsync(fd)
         self.count += len(events)
         return True
 
-    def unspool(self, ledger: Any, *, audit: bool = True) -> int:
+    def unspool(self, ledger: Any) -> int:
         """Commit the spooled events in one transaction (raises while the ledger is busy), then empty the file."""
         if not self.count or self._fd is None:
             return 0
-        ledger.write_batches(read_batches(self.path), audit=audit)
+        ledger.write_batches(read_batches(self.path), audit=self.audit)
         os.ftruncate(self._fd, 0)
         n, self.count = self.count, 0
         return n
@@ -132,11 +147,11 @@ def unspool_orphans(ledger: Any) -> int:
         fd = os.open(path, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            batches = read_batches(path)
-            if batches:
-                ledger.write_batches(batches)
+            frames = read_frames(path)
+            for audit, run in groupby(frames, key=lambda frame: frame[2]):  # in order, audited as spooled
+                ledger.write_batches([(tag, events) for tag, events, _ in run], audit=audit)
             path.unlink()
-            total += sum(len(events) for _, events in batches)
+            total += sum(len(events) for _, events, _ in frames)
         except BlockingIOError:
             continue  # a live writer owns it and replays it itself
         except Exception as e:  # noqa: BLE001  (a busy ledger: the next open tries again)
