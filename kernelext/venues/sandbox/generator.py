@@ -141,24 +141,19 @@ class BarGenerator:
         while k < k1:
             chunk = self._chunk(k)
             end = min(k1, chunk.end)
-            out += self._build(chunk, k, end) if chunk.bars is None else chunk.bars[k - chunk.start:end - chunk.start]
+            out += self._bars_of(chunk)[k - chunk.start:end - chunk.start]
             k = end
         return out
 
     def _bars_of(self, chunk: _Chunk) -> list[Bar]:
+        """The chunk's Nautilus bars, built from its columns on first read: the same
+        ``Price(float, precision)`` per field as building each bar alone."""
         if chunk.bars is None:
-            chunk.bars = self._build(chunk, chunk.start, chunk.end)
+            o, h, lo, c, v = (np.ascontiguousarray(col) for col in chunk.cols)
+            ts = (self.anchor_ns + np.arange(chunk.start, chunk.end, dtype=np.int64) * self.interval_ns).astype(np.uint64)
+            chunk.bars = Bar.from_raw_arrays_to_list(self.bar_type, self._price_prec, self._size_prec, o, h, lo, c, v,
+                                                     ts, ts)
         return chunk.bars
-
-    def _build(self, chunk: _Chunk, k0: int, k1: int) -> list[Bar]:
-        """Nautilus bars from the chunk's columns: the same ``Price(float, precision)`` per field as
-        building each bar alone."""
-        o, h, lo, c, v = chunk.cols[:, k0 - chunk.start:k1 - chunk.start]
-        ts = self.anchor_ns + np.arange(k0, k1, dtype=np.int64) * self.interval_ns
-        ts = ts.astype(np.uint64)
-        return Bar.from_raw_arrays_to_list(self.bar_type, self._price_prec, self._size_prec,
-                                           np.ascontiguousarray(o), np.ascontiguousarray(h), np.ascontiguousarray(lo),
-                                           np.ascontiguousarray(c), np.ascontiguousarray(v), ts, ts)
 
     def index_at_or_before(self, ts_ns: int) -> int:
         """The largest ``k`` whose bar closed at or before ``ts_ns``."""
